@@ -1,0 +1,1 @@
+"""Deployment definitions (Modal); see docs/production.md."""

@@ -1,0 +1,98 @@
+"""The Modal app: one generic function that runs a chunk of states, and the HTTP app.
+
+    modal deploy deploy/modal_app.py        # then ENRICHFLOW_EXECUTOR=modal on the conductor
+
+* ``run_chunk(state_ids)`` loads the states by id (those still QUEUED) and runs them through
+  :func:`enrichflow.runner.run_claims`, the same step runner the local executor uses; the
+  runner starts them (QUEUED -> IN_PROGRESS, fenced by attempt) and records the outcomes.
+* ``web`` serves the FastAPI app (callbacks, dashboard, API) as a Modal ASGI app, so Clay's
+  callbacks can be received on Modal; point ``ENRICHFLOW_PUBLIC_URL`` at its URL.
+
+The app name is ``ENRICHFLOW_MODAL_APP`` (default ``data-enrichment-workers``) and
+``max_containers`` is ``ENRICHFLOW_MODAL_MAX_CONTAINERS``. The database URL and the other
+``ENRICHFLOW_*`` settings come from the Modal secret named ``ENRICHFLOW_MODAL_SECRET``
+(default ``enrichflow``): ``modal secret create enrichflow ENRICHFLOW_DATABASE_URL=...
+ENRICHFLOW_SECRET_KEY=... ENRICHFLOW_PUBLIC_URL=...``.
+
+Importing this module builds the definitions only; nothing contacts Modal until ``modal
+deploy`` / ``modal run``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import modal
+
+from enrichflow.config import get_settings
+from enrichflow.executors.modal import FUNCTION_NAME
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET_NAME = os.environ.get("ENRICHFLOW_MODAL_SECRET", "enrichflow")
+
+settings = get_settings()
+
+image = (
+    modal.Image.debian_slim(python_version="3.11")
+    .pip_install_from_pyproject(str(ROOT / "pyproject.toml"))
+    .add_local_python_source("enrichflow")
+)
+
+secrets = [modal.Secret.from_name(SECRET_NAME)]
+
+app = modal.App(settings.modal_app, image=image, secrets=secrets)
+
+_engine: Any = None
+
+
+def _shared_engine() -> Any:
+    """One engine per container, reused by every chunk it runs."""
+    global _engine
+    if _engine is None:
+        from enrichflow.db.engine import make_engine
+
+        _engine = make_engine(get_settings().database_url, pool_size=2, max_overflow=2)
+    return _engine
+
+
+def run_chunk(state_ids: list[int]) -> dict[str, int]:
+    """Run the states ``state_ids`` (one chunk of one step) through the step runner."""
+    from enrichflow.api.runtime import build_services
+    from enrichflow.db.engine import reading
+    from enrichflow.error_reporting import init_error_reporting
+    from enrichflow.executors.modal import claims_load
+    from enrichflow.runner import run_claims
+
+    init_error_reporting(get_settings())  # SENTRY_DSN from the Modal secret, when set
+    engine = _shared_engine()
+    with reading(engine) as conn:
+        claims = claims_load(conn, state_ids)
+    if not claims:
+        return {"stale": len(state_ids)}
+    report = run_claims(engine, claims, build_services(engine, get_settings()))
+    return {
+        name: getattr(report, name)
+        for name in ("completed", "skipped", "deferred", "retried", "failed", "stale")
+    }
+
+
+run_chunk_function = app.function(
+    name=FUNCTION_NAME,
+    max_containers=settings.modal_max_containers,
+    timeout=60 * 60,
+    retries=0,  # a lost chunk is taken back by the reaper, with the attempt budget
+)(run_chunk)
+
+
+def web() -> Any:
+    """The FastAPI app; callbacks wake conductors through Postgres NOTIFY, not in-process."""
+    from enrichflow.api.app import create_app
+
+    return create_app(_shared_engine(), get_settings())
+
+
+web_function = app.function(name="web", max_containers=settings.modal_max_containers)(
+    modal.asgi_app()(web)
+)

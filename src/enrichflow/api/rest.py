@@ -1,0 +1,384 @@
+"""The JSON API under ``/api/``: everything the dashboard pages do, for scripts.
+
+Authentication is :func:`enrichflow.api.auth.api_guard` (a bearer token or the dashboard
+session with an ``X-CSRF-Token`` header). Errors: 404 ``{"detail": ...}`` for what does not
+exist, 422 for a request that is wrong (a bad pipeline, an unknown workflow, a bad CSV).
+Configs are only ever returned redacted.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import datetime
+from pathlib import Path as FilePath
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field, StringConstraints
+from sqlalchemy import Engine
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+
+from enrichflow.api.auth import api_guard
+from enrichflow.api.dashboard import service
+from enrichflow.errors import ConfigError
+from enrichflow.export import write_export
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api", tags=["api"], dependencies=[Depends(api_guard)])
+
+MAX_ID = 2**53
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")]
+Slug = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[a-z][a-z0-9_]*$")]
+Value = Annotated[str, StringConstraints(max_length=4000, pattern=r"^[^\x00]*$")]
+
+
+class ClientIn(BaseModel):
+    name: Name
+
+
+class ClientOut(BaseModel):
+    id: int
+    name: str
+    created_at: datetime | None = None
+    batch_count: int = 0
+
+
+class PipelineIn(BaseModel):
+    client_id: int = Field(ge=1, le=MAX_ID)
+    workstream: Slug
+    name: Name
+    steps: list[Slug] = Field(min_length=1, max_length=100)
+
+
+class PipelineOut(BaseModel):
+    id: int
+    client_id: int
+    workstream: str
+    name: str
+    steps: list[str]
+
+
+class ConfigIn(BaseModel):
+    """``set``: values to store (a list for several URLs); ``remove``: keys to delete."""
+
+    client_id: int = Field(ge=1, le=MAX_ID)
+    workflow: Slug
+    workstream: Slug
+    set: dict[Slug, Value | list[Value]] = Field(default_factory=dict, max_length=50)
+    remove: list[Slug] = Field(default_factory=list, max_length=50)
+
+
+class ConfigOut(BaseModel):
+    client_id: int
+    workflow: str
+    workstream: str
+    config: dict[str, Any]
+    updated_at: datetime | None = None
+
+
+class WorkflowIn(BaseModel):
+    """A new ASYNC ``webhook`` workflow (a Clay table). ``config`` holds numeric options
+    (``concurrency``, ``batch_size``, ``rate_per_second``, ``max_attempts``, ...)."""
+
+    slug: Slug
+    workstream: Slug
+    name: Name
+    description: Value | None = None
+    config: dict[Slug, float] = Field(default_factory=dict, max_length=30)
+
+
+class WorkflowOut(BaseModel):
+    id: int
+    slug: str
+    workstream: str
+    name: str
+    type: str
+    handler: str
+    description: str | None
+    config: dict[str, Any]
+
+
+class UploadOut(BaseModel):
+    id: int
+    client_id: int | None
+    filename: str
+    encoding: str
+    delimiter: str
+    row_count: int
+    bad_row_count: int
+    created_at: datetime | None = None
+
+
+class BadRowOut(BaseModel):
+    line: int
+    reason: str
+    excerpt: str
+
+
+class PreviewRowOut(BaseModel):
+    line: int
+    values: list[str]
+
+
+class UploadDetail(UploadOut):
+    headers: list[str]
+    column_map: dict[str, str]
+    unmapped_columns: list[str]
+    first_rows: list[PreviewRowOut]
+    bad_rows: list[BadRowOut]
+
+
+class ClientDetail(BaseModel):
+    id: int
+    name: str
+    pipelines: list[PipelineOut]
+    configs: list[ConfigOut]
+    uploads: list[UploadOut]
+    batches: list[BatchOut]
+
+
+class LaunchIn(BaseModel):
+    upload_id: int = Field(ge=1, le=MAX_ID)
+    workstream: Slug
+    pipeline: Name
+    client_id: int | None = Field(None, ge=1, le=MAX_ID)
+
+
+class BatchOut(BaseModel):
+    id: int
+    client_id: int
+    client_name: str
+    workstream: str
+    upload_id: int | None
+    pipeline_name: str | None
+    status: str
+    item_count: int
+    created_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class StepStatusOut(BaseModel):
+    name: str
+    type: str
+    counts: dict[str, int]
+    total: int
+
+
+class FailedOut(BaseModel):
+    state_id: int
+    item_id: int
+    row_number: int | None
+    step: str
+    attempt: int
+    error: str
+
+
+class StuckOut(BaseModel):
+    state_id: int
+    item_id: int
+    step: str
+    status: str
+    attempt: int
+    overdue_seconds: float
+
+
+class BatchDetail(BatchOut):
+    progress: float
+    done_items: int
+    steps: list[StepStatusOut]
+    throughput_per_second: float | None
+    eta_seconds: float | None
+    failed: list[FailedOut]
+    stuck: list[StuckOut]
+
+
+class RetryIn(BaseModel):
+    """Nothing: every failed state; ``step``: that step's; ``item_id``: that item's."""
+
+    step: Slug | None = None
+    item_id: int | None = Field(None, ge=1, le=MAX_ID)
+
+
+class RetryOut(BaseModel):
+    moved: int
+
+
+ClientDetail.model_rebuild()
+
+
+def _engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+@router.get("/clients", response_model=list[ClientOut])
+def clients(request: Request) -> Any:
+    return service.clients_list(_engine(request))
+
+
+@router.post("/clients", response_model=ClientOut, status_code=201)
+def client_create(body: ClientIn, request: Request) -> Any:
+    return service.client_create(_engine(request), body.name)
+
+
+@router.get("/clients/{client_id}", response_model=ClientDetail)
+def client_get(client_id: IdPath, request: Request) -> Any:
+    return service.client_detail(_engine(request), client_id)
+
+
+@router.get("/workflows", response_model=list[WorkflowOut])
+def workflows(
+    request: Request,
+    workstream: Annotated[str | None, Query(max_length=100, pattern=r"^[a-z0-9_]+$")] = None,
+) -> Any:
+    return service.workflows_list(_engine(request), workstream)
+
+
+@router.post("/workflows", response_model=WorkflowOut, status_code=201)
+def workflow_create(body: WorkflowIn, request: Request) -> Any:
+    return service.workflow_create(
+        _engine(request), body.slug, body.workstream, body.name, body.description, body.config
+    )
+
+
+@router.get("/pipelines", response_model=list[PipelineOut])
+def pipelines(request: Request, client_id: IdQuery = None) -> Any:
+    return service.pipelines_list(_engine(request), client_id)
+
+
+@router.post("/pipelines", response_model=PipelineOut, status_code=201)
+def pipeline_save(body: PipelineIn, request: Request) -> Any:
+    """Create the pipeline, or replace the steps of the client's pipeline of that name."""
+    return service.pipeline_save(
+        _engine(request), body.client_id, body.workstream, body.name, body.steps
+    )
+
+
+@router.get("/pipelines/{pipeline_id}", response_model=PipelineOut)
+def pipeline_get(pipeline_id: IdPath, request: Request) -> Any:
+    return service.pipeline_get(_engine(request), pipeline_id)
+
+
+@router.delete("/pipelines/{pipeline_id}", status_code=204)
+def pipeline_delete(pipeline_id: IdPath, request: Request) -> None:
+    service.pipeline_delete(_engine(request), pipeline_id)
+
+
+@router.get("/configs", response_model=list[ConfigOut])
+def configs(client_id: Annotated[int, Query(ge=1, le=MAX_ID)], request: Request) -> Any:
+    """The client's configs, secrets redacted."""
+    engine = _engine(request)
+    service.client_name(engine, client_id)
+    return service.configs_list(engine, client_id)
+
+
+@router.put("/configs", response_model=ConfigOut)
+def config_set(body: ConfigIn, request: Request) -> Any:
+    """Merge ``set`` into the client's config for the workflow and drop ``remove``."""
+    lines: list[str] = []
+    for key, value in body.set.items():
+        values = value if isinstance(value, list) else [value]
+        if not values or any(not v.strip() for v in values):
+            raise ConfigError(f"{key!r}: empty value (use 'remove' to delete a key)")
+        lines.extend(f"{key}={v}" for v in values)
+    lines.extend(f"{key}=" for key in body.remove)
+    return service.config_set(
+        _engine(request), body.client_id, body.workflow, body.workstream, lines
+    )
+
+
+@router.get("/uploads", response_model=list[UploadOut])
+def uploads(request: Request, client_id: IdQuery = None) -> Any:
+    return service.uploads_list(_engine(request), client_id)
+
+
+@router.post("/uploads", response_model=UploadDetail, status_code=201)
+async def upload_create(
+    request: Request,
+    client_id: Annotated[int, Form(ge=1, le=MAX_ID)],
+    file: Annotated[UploadFile, File()],
+) -> Any:
+    """Store a CSV (at most ``ENRICHFLOW_UPLOAD_MAX_BYTES``) and return its inspection."""
+    engine = _engine(request)
+    await run_in_threadpool(service.client_name, engine, client_id)
+    with tempfile.TemporaryDirectory(prefix="enrichflow-upload-") as tmp:
+        path = await service.save_upload(
+            file, FilePath(tmp), request.app.state.settings.upload_max_bytes
+        )
+        report = await run_in_threadpool(service.upload_ingest, engine, client_id, path)
+    return await run_in_threadpool(service.upload_detail, engine, report.upload_id)
+
+
+@router.get("/uploads/{upload_id}", response_model=UploadDetail)
+def upload_get(upload_id: IdPath, request: Request) -> Any:
+    return service.upload_detail(_engine(request), upload_id)
+
+
+@router.get("/batches", response_model=list[BatchOut])
+def batches(request: Request, client_id: IdQuery = None) -> Any:
+    return service.batches_list(_engine(request), client_id)
+
+
+@router.post("/batches", response_model=BatchDetail, status_code=201)
+def batch_launch(body: LaunchIn, request: Request) -> Any:
+    """Launch a pipeline (saved for the client, or built in) over an upload."""
+    engine = _engine(request)
+    batch_id = service.batch_launch(
+        engine,
+        body.upload_id,
+        body.workstream,
+        body.pipeline,
+        body.client_id,
+        request.app.state.settings,
+    )
+    request.app.state.wake()
+    return service.batch_detail(engine, batch_id)
+
+
+@router.get("/batches/{batch_id}", response_model=BatchDetail)
+def batch_get(batch_id: IdPath, request: Request) -> Any:
+    return service.batch_detail(_engine(request), batch_id)
+
+
+@router.post("/batches/{batch_id}/retry", response_model=RetryOut)
+def batch_retry(batch_id: IdPath, body: RetryIn, request: Request) -> Any:
+    moved = service.batch_retry(_engine(request), batch_id, body.step, body.item_id)
+    if moved:
+        request.app.state.wake()
+    return {"moved": moved}
+
+
+def export_response(engine: Engine, batch_id: int, fmt: str) -> FileResponse:
+    """The export as a download; the temporary file is removed once sent."""
+    service.batch_detail(engine, batch_id)  # 404 for an unknown batch
+    tmp = tempfile.TemporaryDirectory(prefix="enrichflow-export-")
+    path = FilePath(tmp.name) / f"batch_{batch_id}.{fmt}"
+    try:
+        write_export(engine, batch_id, path, fmt)
+    except BaseException:
+        tmp.cleanup()
+        raise
+    media = "text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson"
+    return FileResponse(
+        path,
+        media_type=media,
+        filename=path.name,
+        background=BackgroundTask(tmp.cleanup),
+    )
+
+
+@router.get(
+    "/batches/{batch_id}/export",
+    response_class=FileResponse,
+    responses={200: {"content": {"text/csv": {}, "application/x-ndjson": {}}}},
+)
+def batch_export(
+    batch_id: IdPath, request: Request, format: Literal["csv", "jsonl"] = "csv"
+) -> FileResponse:
+    """One row per item, failed items included (see docs/steps.md for the columns)."""
+    return export_response(_engine(request), batch_id, format)

@@ -1,0 +1,213 @@
+"""Running the service: handler services, the conductor beside the app, the callback server.
+
+* :func:`build_services` — the one place the handlers' services are assembled (public URL,
+  secret key, the database-backed webhook ledger).
+* :class:`ConductorThread` — the conductor loop in a background thread (``enrichflow serve``).
+* :class:`CallbackServer` — the app served by uvicorn in a background thread, for as long as
+  ``enrichflow run`` drives a batch with ASYNC steps.
+* :class:`CoalescedWake` — what the callback receiver calls to wake the conductor: it sets the
+  conductor's event (never runs a tick itself), at most once per interval, so that a stream of
+  callbacks costs the conductor a few ticks a second rather than one per landed group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import uvicorn
+from sqlalchemy import Engine
+
+from enrichflow.conductor.loop import Conductor
+from enrichflow.config import Settings
+from enrichflow.errors import ConfigError
+from enrichflow.webhooks.ledger import DatabaseLedger
+
+__all__ = [
+    "DEFAULT_PUBLIC_URL",
+    "CallbackServer",
+    "CoalescedWake",
+    "ConductorThread",
+    "build_services",
+    "public_url_for",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+
+
+def public_url_for(settings: Settings, port: int | None) -> str:
+    """``ENRICHFLOW_PUBLIC_URL``; when it is the default and the receiver listens on another
+    port, the loopback URL of that port."""
+    if port is not None and settings.public_url.rstrip("/") == DEFAULT_PUBLIC_URL and port != 8000:
+        return f"http://127.0.0.1:{port}"
+    return settings.public_url
+
+
+def build_services(
+    engine: Engine, settings: Settings, public_url: str | None = None
+) -> dict[str, Any]:
+    """The services every handler receives (the runner adds ``engine``)."""
+    return {
+        "public_url": public_url or settings.public_url,
+        "secret_key": settings.secret_key.get_secret_value(),
+        "webhook_ledger": DatabaseLedger(engine),
+    }
+
+
+class ConductorThread:
+    """``conductor.run`` in a daemon thread until :meth:`stop`; errors are logged and kept."""
+
+    def __init__(self, conductor: Conductor) -> None:
+        self.conductor = conductor
+        self._stop = threading.Event()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="enrichflow-conductor", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.conductor.run(self._stop.is_set)
+        except BaseException as exc:
+            log.exception("the conductor stopped with an error")
+            self.error = exc
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self.conductor.executor.wake()
+        self._thread.join(timeout)
+
+
+class CoalescedWake:
+    """``wake()`` for the app: calls ``target`` (which only sets an event) at once when it has
+    not been called for ``interval`` seconds, else once when the interval is over; calls in
+    between are folded into that one. Thread-safe and non-blocking."""
+
+    def __init__(self, target: Callable[[], None], interval: float = 0.1) -> None:
+        self.target = target
+        self.interval = interval
+        self.calls = 0
+        """How many times ``target`` was called."""
+        self._lock = threading.Lock()
+        self._last = -float("inf")
+        self._timer: threading.Timer | None = None
+
+    def __call__(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                return
+            wait = self._last + self.interval - time.monotonic()
+            if wait > 0:
+                self._timer = threading.Timer(wait, self._fire)
+                self._timer.daemon = True
+                self._timer.start()
+                return
+            self._last = time.monotonic()
+            self.calls += 1
+        self.target()
+
+    def _fire(self) -> None:
+        with self._lock:
+            self._timer = None
+            self._last = time.monotonic()
+            self.calls += 1
+        self.target()
+
+    def cancel(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+
+class CallbackServer:
+    """``with CallbackServer(app, host, port): ...`` — uvicorn in a background thread."""
+
+    def __init__(self, app: Any, host: str, port: int, log_level: str = "warning") -> None:
+        self.host, self.port = host, port
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level=log_level,
+            lifespan="on",
+            ws="none",
+            access_log=False,
+        )
+        self.server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._serve, name="enrichflow-callbacks", daemon=True
+        )
+
+    def _serve(self) -> None:
+        # uvicorn exits when it cannot bind; __enter__ reports it
+        with contextlib.suppress(SystemExit):
+            self.server.run()
+
+    def __enter__(self) -> CallbackServer:
+        self._thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.server.should_exit = True
+                raise ConfigError(
+                    f"could not serve the callback endpoint on {self.host}:{self.port} "
+                    "(is the port in use? choose another with --port)"
+                )
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self._thread.join(timeout=15)
+
+
+def serve_forever(
+    engine: Engine,
+    settings: Settings,
+    host: str,
+    port: int,
+    make_executor: Callable[[dict[str, Any]], Any],
+) -> None:
+    """``enrichflow serve``: the app in the foreground (uvicorn handles Ctrl-C and SIGTERM) and
+    the conductor in a background thread; landed callbacks wake the conductor (coalesced: at
+    most every 100 ms).
+
+    One uvicorn worker (the callback writer and the conductor live in this process), no access
+    log, and uvloop/httptools when they are installed (``loop``/``http`` "auto")."""
+    from enrichflow.api.app import create_app
+
+    executor = make_executor(build_services(engine, settings, public_url_for(settings, port)))
+    conductor = Conductor(engine, executor, settings.chunk_size, settings.poll_interval)
+    background = ConductorThread(conductor)
+    wake = CoalescedWake(executor.wake)
+    app = create_app(engine, settings, wake)
+    # keep the objects of startup (modules, the app) out of the collector's way
+    gc.freeze()
+    background.start()
+    try:
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level="info",
+            ws="none",
+            access_log=False,
+            workers=1,
+            loop="auto",
+            http="auto",
+            lifespan="on",
+            backlog=2048,
+        )
+    finally:
+        wake.cancel()
+        background.stop()
+        executor.close()

@@ -1,0 +1,1 @@
+"""The conductor: moves states, never touches business data. Stateless; safe to run several."""

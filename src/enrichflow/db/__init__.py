@@ -1,0 +1,1 @@
+"""The state store: models, engine set-up, migrations and every state query."""

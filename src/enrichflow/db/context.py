@@ -1,0 +1,174 @@
+"""Reads that assemble what a handler sees: items, earlier results, batch and client config."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, String, Text, cast, select, type_coerce
+
+from enrichflow.db import jsoncodec
+from enrichflow.db.engine import is_postgres, reading
+from enrichflow.db.models import (
+    Batch,
+    BatchItem,
+    BatchStep,
+    Client,
+    ClientWorkflowConfig,
+    EnrichmentResult,
+)
+from enrichflow.db.queries import id_in
+from enrichflow.steps.base import JSON, ItemIdentity
+
+items = BatchItem.__table__
+results = EnrichmentResult.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class StepSetting:
+    """One step of one batch with everything that is the same for all its items."""
+
+    batch_id: int
+    client_id: int
+    client: str
+    workstream: str
+    column_map: dict[str, str]
+    step_name: str
+    step_index: int
+    handler: str
+    lease_ms: int
+    workflow_config: dict[str, Any]
+    client_config: dict[str, Any]
+
+
+def step_setting_load(conn: Connection, batch_id: int, step_index: int) -> StepSetting:
+    """The batch's step and the client's current config for it (re-read per chunk, so a
+    config fixed while a batch runs applies to the next attempts)."""
+    row = conn.execute(
+        select(
+            Batch.client_id,
+            Client.name,
+            Batch.workstream_slug,
+            Batch.column_map,
+            BatchStep.step_name,
+            BatchStep.handler,
+            BatchStep.lease_ms,
+            BatchStep.config,
+        )
+        .join(Client, Client.id == Batch.client_id)
+        .join(BatchStep, BatchStep.batch_id == Batch.id)
+        .where(Batch.id == batch_id, BatchStep.position == step_index)
+    ).one()
+    client_id, client, workstream, column_map, step_name, handler, lease_ms, config = row
+    client_config = conn.execute(
+        select(ClientWorkflowConfig.config).where(
+            ClientWorkflowConfig.client_id == client_id,
+            ClientWorkflowConfig.workflow_slug == step_name,
+            ClientWorkflowConfig.workstream_slug == workstream,
+        )
+    ).scalar_one_or_none()
+    return StepSetting(
+        batch_id=batch_id,
+        client_id=client_id,
+        client=client,
+        workstream=workstream,
+        column_map=column_map or {},
+        step_name=step_name,
+        step_index=step_index,
+        handler=handler,
+        lease_ms=lease_ms,
+        workflow_config=config or {},
+        client_config=client_config or {},
+    )
+
+
+def canonical_fields(column_map: Mapping[str, str], original: Mapping[str, Any]) -> dict[str, str]:
+    """canonical field -> non-empty value, whatever the upload called the column."""
+    get = original.get
+    return {
+        canonical: str(value) for canonical, header in column_map.items() if (value := get(header))
+    }
+
+
+IDENTITY_COLUMNS = (
+    "company_name",
+    "company_domain",
+    "linkedin_url",
+    "industry",
+    "person_name",
+    "email",
+    "title",
+)
+
+
+class ChunkData:
+    """The items of one chunk, read in one statement, and what handlers derive from them.
+
+    ``original_data`` is fetched as JSON text and decoded per item on first use, and the
+    earlier steps' results are read for the whole chunk the first time any item asks: a step
+    that never looks at them (a no-op, most normalizations) pays for neither.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        conn: Connection,
+        item_ids: Sequence[int],
+        column_map: Mapping[str, str],
+    ):
+        """Reads the items through ``conn``; ``engine`` serves the later, lazy reads."""
+        self._engine = engine
+        self._item_ids = list(item_ids)
+        self._column_map = column_map
+        original = items.c.original_data
+        raw = cast(original, Text) if is_postgres(engine) else type_coerce(original, String)
+        rows = conn.execute(
+            select(
+                items.c.id,
+                items.c.row_number,
+                raw,
+                *(items.c[name] for name in IDENTITY_COLUMNS),
+            ).where(id_in(conn, items.c.id, self._item_ids))
+        ).all()
+        self._rows: dict[int, tuple[Any, ...]] = {row[0]: tuple(row) for row in rows}
+        self._results: dict[int, dict[str, JSON]] | None = None
+        self._lock = threading.Lock()
+
+    def __contains__(self, item_id: int) -> bool:
+        return item_id in self._rows
+
+    def row_number(self, item_id: int) -> int | None:
+        number: int | None = self._rows[item_id][1]
+        return number
+
+    def original_data(self, item_id: int) -> Mapping[str, Any]:
+        text = self._rows[item_id][2]
+        return jsoncodec.loads(text) if text else {}
+
+    def identity(self, item_id: int) -> ItemIdentity:
+        return ItemIdentity(*self._rows[item_id][3:])
+
+    def fields(self, item_id: int, original: Mapping[str, Any]) -> Mapping[str, str]:
+        return canonical_fields(self._column_map, original)
+
+    def results(self, item_id: int) -> Mapping[str, JSON]:
+        with self._lock:  # a handler may read contexts from several threads
+            if self._results is None:
+                with reading(self._engine) as conn:
+                    self._results = results_load(conn, self._item_ids)
+        return self._results.get(item_id, {})
+
+
+def results_load(conn: Connection, item_ids: Sequence[int]) -> dict[int, dict[str, JSON]]:
+    """item id -> step name -> result payload, for every earlier step that stored one."""
+    found: dict[int, dict[str, JSON]] = {}
+    rows = conn.execute(
+        select(results.c.item_id, results.c.step_name, results.c.payload).where(
+            id_in(conn, results.c.item_id, item_ids)
+        )
+    ).all()
+    for item_id, step_name, payload in rows:
+        found.setdefault(item_id, {})[step_name] = payload
+    return found

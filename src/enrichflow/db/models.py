@@ -1,0 +1,459 @@
+"""Typed SQLAlchemy models: one definition serves SQLite and PostgreSQL.
+
+State-machine timestamps (``workflow_states``, ``enrichment_results``) are epoch milliseconds in
+BIGINT columns, as DBOS does for its system tables: deadline and backoff arithmetic is then plain
+integer SQL on both dialects, inside the set-based statements that move thousands of states.
+Admin tables use ordinary timezone-aware timestamps.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from enrichflow.states import Status, StepType
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+# SQLite only aliases the rowid for exactly "INTEGER PRIMARY KEY".
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on both dialects (SQLite stores naive text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _status_check(column: str, values: type[Status] | type[StepType]) -> str:
+    return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Client(Base):
+    __tablename__ = "clients"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Workstream(Base):
+    __tablename__ = "workstreams"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+
+
+class EnrichmentRegistry(Base):
+    """A workflow: what a step slug means in a workstream (type, handler, defaults)."""
+
+    __tablename__ = "enrichment_registry"
+    __table_args__ = (
+        UniqueConstraint("slug", "workstream_slug"),
+        CheckConstraint(_status_check("type", StepType), name="type"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(200))
+    workstream_slug: Mapped[str] = mapped_column(
+        String(100), ForeignKey("workstreams.slug", ondelete="CASCADE")
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(10))
+    handler: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(Text)
+    config: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ClientWorkflowConfig(Base):
+    """A client's settings (webhook URLs, tokens) for one workflow in one workstream."""
+
+    __tablename__ = "client_workflow_configs"
+    __table_args__ = (UniqueConstraint("client_id", "workflow_slug", "workstream_slug"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    workflow_slug: Mapped[str] = mapped_column(String(200))
+    workstream_slug: Mapped[str] = mapped_column(String(100))
+    config: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class EnrichmentPipeline(Base):
+    """A client's saved, named, ordered list of step slugs."""
+
+    __tablename__ = "enrichment_pipelines"
+    __table_args__ = (UniqueConstraint("client_id", "workstream_slug", "name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    workstream_slug: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(200))
+    steps: Mapped[list[str]] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RawUpload(Base):
+    """One uploaded file: how it was read and what its columns mapped to."""
+
+    __tablename__ = "raw_uploads"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="SET NULL"))
+    filename: Mapped[str] = mapped_column(String(500))
+    encoding: Mapped[str] = mapped_column(String(40))
+    delimiter: Mapped[str] = mapped_column(String(4))
+    headers: Mapped[list[str]] = mapped_column(JSONType)
+    column_map: Mapped[dict[str, str]] = mapped_column(JSONType)
+    """canonical field -> header it was read from."""
+    unmapped_columns: Mapped[list[str]] = mapped_column(JSONType)
+    row_count: Mapped[int] = mapped_column(Integer, default=0)
+    bad_row_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RawUploadRow(Base):
+    __tablename__ = "raw_upload_rows"
+    __table_args__ = (UniqueConstraint("upload_id", "line_number"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    upload_id: Mapped[int] = mapped_column(ForeignKey("raw_uploads.id", ondelete="CASCADE"))
+    line_number: Mapped[int] = mapped_column(Integer)
+    data: Mapped[dict[str, str]] = mapped_column(JSONType)
+
+
+class RawUploadError(Base):
+    """A row that could not be read, kept so it is reported, never silently dropped."""
+
+    __tablename__ = "raw_upload_errors"
+    __table_args__ = (Index(None, "upload_id", "line_number"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    upload_id: Mapped[int] = mapped_column(ForeignKey("raw_uploads.id", ondelete="CASCADE"))
+    line_number: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    excerpt: Mapped[str] = mapped_column(Text)
+
+
+class Batch(Base):
+    __tablename__ = "batches"
+    __table_args__ = (Index(None, "client_id"), Index(None, "status"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    workstream_slug: Mapped[str] = mapped_column(String(100))
+    upload_id: Mapped[int | None] = mapped_column(ForeignKey("raw_uploads.id", ondelete="SET NULL"))
+    pipeline_name: Mapped[str | None] = mapped_column(String(200))
+    blueprint: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    """Snapshot of every step's registry row at launch, so later registry edits do not
+    change a running batch."""
+    column_map: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
+    status: Mapped[str] = mapped_column(String(30))
+    item_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class BatchStep(Base):
+    """The blueprint as rows: what the set-based conductor statements join against."""
+
+    __tablename__ = "batch_steps"
+    __table_args__ = (
+        UniqueConstraint("batch_id", "step_name"),
+        CheckConstraint(_status_check("type", StepType), name="type"),
+    )
+
+    batch_id: Mapped[int] = mapped_column(
+        ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    step_name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(10))
+    handler: Mapped[str] = mapped_column(String(100))
+    max_attempts: Mapped[int] = mapped_column(Integer)
+    lease_ms: Mapped[int] = mapped_column(BigInteger)
+    backoff_base_ms: Mapped[int] = mapped_column(BigInteger)
+    backoff_max_ms: Mapped[int] = mapped_column(BigInteger)
+    callback_timeout_ms: Mapped[int] = mapped_column(BigInteger)
+    concurrency: Mapped[int] = mapped_column(Integer)
+    config: Mapped[dict[str, Any]] = mapped_column(JSONType)
+
+
+class BatchItem(Base):
+    __tablename__ = "batch_items"
+    __table_args__ = (Index(None, "batch_id", "row_number"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
+    row_number: Mapped[int | None] = mapped_column(Integer)
+    company_name: Mapped[str | None] = mapped_column(Text)
+    company_domain: Mapped[str | None] = mapped_column(Text)
+    linkedin_url: Mapped[str | None] = mapped_column(Text)
+    industry: Mapped[str | None] = mapped_column(Text)
+    person_name: Mapped[str | None] = mapped_column(Text)
+    email: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str | None] = mapped_column(Text)
+    original_data: Mapped[dict[str, str]] = mapped_column(JSONType)
+
+
+_PENDING = text("status = 'PENDING'")
+_LEASED = text("status IN ('QUEUED', 'IN_PROGRESS')")
+_UNADVANCED = text("status IN ('COMPLETED', 'SKIPPED') AND advanced_at IS NULL")
+
+
+class WorkflowState(Base):
+    """One (item, step) pair of the state machine; only ``db.queries`` changes its status."""
+
+    __tablename__ = "workflow_states"
+    __table_args__ = (
+        UniqueConstraint("batch_id", "item_id", "step_name"),
+        CheckConstraint(_status_check("status", Status), name="status"),
+        # dispatcher: claim the runnable states of one step of one batch
+        Index(
+            "ix_workflow_states_claimable",
+            "batch_id",
+            "step_index",
+            "not_before",
+            "id",
+            postgresql_where=_PENDING,
+            sqlite_where=_PENDING,
+        ),
+        # reaper: leases and callback deadlines that ran out
+        Index(
+            "ix_workflow_states_leased",
+            "lease_until",
+            postgresql_where=_LEASED,
+            sqlite_where=_LEASED,
+        ),
+        # sequencer: finished states whose next step does not exist yet
+        Index(
+            "ix_workflow_states_unadvanced",
+            "id",
+            postgresql_where=_UNADVANCED,
+            sqlite_where=_UNADVANCED,
+        ),
+        Index(None, "batch_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(BigId)
+    """The item's batch, denormalised for the conductor's indexes; no foreign key of its own
+    (the item's cascades it, and a check per inserted state was a tenth of a chunk's cost)."""
+    item_id: Mapped[int] = mapped_column(ForeignKey("batch_items.id", ondelete="CASCADE"))
+    step_name: Mapped[str] = mapped_column(String(200))
+    step_index: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20))
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    retry_floor: Mapped[int] = mapped_column(Integer, default=0)
+    """``attempt`` at the last manual retry: the attempt budget counts from here, while
+    ``attempt`` itself only grows, so a stale runner's fenced write can never match again."""
+    not_before: Mapped[int] = mapped_column(BigInteger)
+    lease_until: Mapped[int | None] = mapped_column(BigInteger)
+    advanced_at: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(Text)
+    meta: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class EnrichmentResult(Base):
+    """A step's result, written exactly once per (item, step)."""
+
+    __tablename__ = "enrichment_results"
+    __table_args__ = (UniqueConstraint("item_id", "step_name"), Index(None, "batch_id"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(BigId)
+    """Denormalised like ``WorkflowState.batch_id``: the item's foreign key cascades it."""
+    item_id: Mapped[int] = mapped_column(ForeignKey("batch_items.id", ondelete="CASCADE"))
+    step_name: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+# --------------------------------------------------------------------------- consolidated data
+
+
+class Company(Base):
+    """One company per registrable domain (else normalized name) within a batch."""
+
+    __tablename__ = "companies"
+    __table_args__ = (UniqueConstraint("batch_id", "company_key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
+    company_key: Mapped[str] = mapped_column(String(300))
+    """``domain:<registrable domain>`` or ``name:<match key>``."""
+    name: Mapped[str | None] = mapped_column(Text)
+    domain: Mapped[str | None] = mapped_column(Text)
+    linkedin_url: Mapped[str | None] = mapped_column(Text)
+    industry: Mapped[str | None] = mapped_column(Text)
+    employees: Mapped[int | None] = mapped_column(BigInteger)
+    annual_revenue: Mapped[int | None] = mapped_column(BigInteger)
+    total_funding: Mapped[int | None] = mapped_column(BigInteger)
+    city: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str | None] = mapped_column(Text)
+    country_code: Mapped[str | None] = mapped_column(String(2))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Person(Base):
+    """One person per batch item, linked to its company."""
+
+    __tablename__ = "people"
+    __table_args__ = (Index(None, "company_id"), Index(None, "batch_id"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("batch_items.id", ondelete="CASCADE"), unique=True
+    )
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id", ondelete="SET NULL"))
+    first_name: Mapped[str | None] = mapped_column(Text)
+    last_name: Mapped[str | None] = mapped_column(Text)
+    full_name: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str | None] = mapped_column(Text)
+    email: Mapped[str | None] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(Text)
+    linkedin_url: Mapped[str | None] = mapped_column(Text)
+    city: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str | None] = mapped_column(Text)
+    country_code: Mapped[str | None] = mapped_column(String(2))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FinalLead(Base):
+    """The consolidated, exportable row of one item: normalized values and every result."""
+
+    __tablename__ = "final_leads"
+    __table_args__ = (Index(None, "batch_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("batch_items.id", ondelete="CASCADE"), unique=True
+    )
+    first_name: Mapped[str | None] = mapped_column(Text)
+    last_name: Mapped[str | None] = mapped_column(Text)
+    full_name: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str | None] = mapped_column(Text)
+    seniority: Mapped[str | None] = mapped_column(String(20))
+    department: Mapped[str | None] = mapped_column(String(40))
+    email: Mapped[str | None] = mapped_column(Text)
+    email_valid: Mapped[bool | None] = mapped_column()
+    phone: Mapped[str | None] = mapped_column(Text)
+    person_linkedin_url: Mapped[str | None] = mapped_column(Text)
+    city: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str | None] = mapped_column(Text)
+    country_code: Mapped[str | None] = mapped_column(String(2))
+    company_name: Mapped[str | None] = mapped_column(Text)
+    company_domain: Mapped[str | None] = mapped_column(Text)
+    company_linkedin_url: Mapped[str | None] = mapped_column(Text)
+    industry: Mapped[str | None] = mapped_column(Text)
+    employees: Mapped[int | None] = mapped_column(BigInteger)
+    annual_revenue: Mapped[int | None] = mapped_column(BigInteger)
+    total_funding: Mapped[int | None] = mapped_column(BigInteger)
+    company_city: Mapped[str | None] = mapped_column(Text)
+    company_state: Mapped[str | None] = mapped_column(Text)
+    company_country_code: Mapped[str | None] = mapped_column(String(2))
+    keywords: Mapped[list[str] | None] = mapped_column(JSONType)
+    technologies: Mapped[list[str] | None] = mapped_column(JSONType)
+    apollo_contact_id: Mapped[str | None] = mapped_column(String(100))
+    apollo_account_id: Mapped[str | None] = mapped_column(String(100))
+    enrichment: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    """Every enrichment step's result, keyed by step slug."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PersonWorkHistory(Base):
+    """A position from a person-enrichment result (company, title, start, end)."""
+
+    __tablename__ = "person_work_history"
+    __table_args__ = (Index(None, "item_id"), Index(None, "batch_id"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("batch_items.id", ondelete="CASCADE"))
+    source_step: Mapped[str] = mapped_column(String(200))
+    position: Mapped[int] = mapped_column(Integer)
+    company: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str | None] = mapped_column(Text)
+    start_date: Mapped[str | None] = mapped_column(String(40))
+    end_date: Mapped[str | None] = mapped_column(String(40))
+
+
+# --------------------------------------------------------------------------- ASYNC bookkeeping
+
+
+class WebhookSubmission(Base):
+    """Submissions sent to one webhook URL (a Clay source accepts 50,000 in its lifetime)."""
+
+    __tablename__ = "webhook_submissions"
+
+    url_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """SHA-256 hex of the URL; the URL itself is a secret and is never stored here."""
+    url_redacted: Mapped[str] = mapped_column(String(300), default="")
+    submissions: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class StepDedupe(Base):
+    """Company-level de-duplication: the first state with a key sends, the others wait on it."""
+
+    __tablename__ = "step_dedupe"
+
+    batch_id: Mapped[int] = mapped_column(
+        ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True
+    )
+    step_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(500), primary_key=True)
+    leader_state_id: Mapped[int] = mapped_column(BigInteger)

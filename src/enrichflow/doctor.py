@@ -1,0 +1,313 @@
+"""``enrichflow doctor``: a preflight of everything a run needs, each check (name, ok, detail).
+
+The first version's worst incident was a dispatch that failed silently for lack of worker
+credentials while every flow run reported success. These checks make such a set-up fail
+loudly before anything is launched:
+
+* the database is reachable and migrated to the head revision;
+* every registry row's handler exists in this installation;
+* every saved pipeline's steps exist in the registry of its workstream;
+* every ASYNC workflow in a client's saved pipeline has a ``webhook_url`` for that client
+  and workstream;
+* the public base URL for callbacks is set when ASYNC steps are used;
+* the executor's credentials are present (Modal tokens for ``modal``);
+* no Clay webhook source is near its 50,000-submission limit.
+
+:func:`preflight_batch` runs the checks that concern one batch about to be launched.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, select
+
+from enrichflow.config import Settings
+from enrichflow.db.migrate import MIGRATIONS
+from enrichflow.db.models import (
+    Client,
+    ClientWorkflowConfig,
+    EnrichmentPipeline,
+    EnrichmentRegistry,
+)
+from enrichflow.states import StepType
+from enrichflow.steps.registry import has_handler
+from enrichflow.webhooks.ledger import WARN_AT, sources_near_limit
+
+__all__ = ["Check", "failing", "modal_credentials", "preflight_batch", "run_checks"]
+
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def failing(checks: Sequence[Check]) -> list[Check]:
+    return [c for c in checks if not c.ok]
+
+
+def _head() -> str | None:
+    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+
+def check_database(conn: Connection) -> Check:
+    current = MigrationContext.configure(conn).get_current_revision()
+    head = _head()
+    if current == head:
+        return Check("database", True, f"reachable, migrated to {head}")
+    if current is None:
+        return Check("database", False, "reachable but not initialised: run `enrichflow init`")
+    return Check(
+        "database",
+        False,
+        f"at revision {current}, this version needs {head}: run `enrichflow init` to migrate",
+    )
+
+
+def check_handlers(conn: Connection) -> Check:
+    rows = conn.execute(
+        select(
+            EnrichmentRegistry.workstream_slug, EnrichmentRegistry.slug, EnrichmentRegistry.handler
+        )
+    ).all()
+    missing = [f"{w}/{s} -> {h!r}" for w, s, h in rows if not has_handler(h)]
+    if missing:
+        return Check("handlers", False, "no such handler: " + "; ".join(missing))
+    return Check("handlers", True, f"{len(rows)} registry row(s), every handler exists")
+
+
+def _registry(conn: Connection) -> dict[tuple[str, str], str]:
+    """(workstream, slug) -> type."""
+    return {
+        (w, s): t
+        for w, s, t in conn.execute(
+            select(
+                EnrichmentRegistry.workstream_slug, EnrichmentRegistry.slug, EnrichmentRegistry.type
+            )
+        )
+    }
+
+
+def _pipelines(conn: Connection) -> list[tuple[str, str, str, list[str]]]:
+    """(client, workstream, pipeline, steps) of every saved pipeline."""
+    return [
+        (c, w, n, list(steps or []))
+        for c, w, n, steps in conn.execute(
+            select(
+                Client.name,
+                EnrichmentPipeline.workstream_slug,
+                EnrichmentPipeline.name,
+                EnrichmentPipeline.steps,
+            )
+            .join(Client, Client.id == EnrichmentPipeline.client_id)
+            .order_by(Client.name, EnrichmentPipeline.name)
+        )
+    ]
+
+
+def check_pipelines(conn: Connection) -> Check:
+    registry = _registry(conn)
+    pipelines = _pipelines(conn)
+    bad = [
+        f"{client}/{name} ({workstream}): {slug!r}"
+        for client, workstream, name, steps in pipelines
+        for slug in steps
+        if (workstream, slug) not in registry
+    ]
+    if bad:
+        return Check("pipelines", False, "unknown step in saved pipeline: " + "; ".join(bad))
+    return Check("pipelines", True, f"{len(pipelines)} saved pipeline(s), every step exists")
+
+
+def _configs(conn: Connection) -> dict[tuple[str, str, str], Mapping[str, Any]]:
+    """(client, workflow, workstream) -> config."""
+    return {
+        (c, wf, ws): cfg or {}
+        for c, wf, ws, cfg in conn.execute(
+            select(
+                Client.name,
+                ClientWorkflowConfig.workflow_slug,
+                ClientWorkflowConfig.workstream_slug,
+                ClientWorkflowConfig.config,
+            ).join(Client, Client.id == ClientWorkflowConfig.client_id)
+        )
+    }
+
+
+def _missing_webhook(
+    configs: Mapping[tuple[str, str, str], Mapping[str, Any]],
+    client: str,
+    workstream: str,
+    slug: str,
+) -> str | None:
+    url = configs.get((client, slug, workstream), {}).get("webhook_url")
+    if url:
+        return None
+    return (
+        f"client {client!r} has no webhook_url for {slug} in {workstream} "
+        f"(enrichflow config set {client} {slug} webhook_url=<url> --workstream {workstream})"
+    )
+
+
+def check_async_configs(conn: Connection) -> tuple[Check, bool]:
+    """The check, and whether any saved pipeline uses an ASYNC step."""
+    registry = _registry(conn)
+    configs = _configs(conn)
+    problems: list[str] = []
+    used = 0
+    for client, workstream, _name, steps in _pipelines(conn):
+        for slug in steps:
+            if registry.get((workstream, slug)) != StepType.ASYNC.value:
+                continue
+            used += 1
+            problem = _missing_webhook(configs, client, workstream, slug)
+            if problem and problem not in problems:
+                problems.append(problem)
+    if problems:
+        return Check("async configs", False, "; ".join(problems)), True
+    if not used:
+        return Check("async configs", True, "no saved pipeline uses an ASYNC step"), False
+    return Check("async configs", True, f"{used} ASYNC step use(s), each configured"), True
+
+
+def check_public_url(settings: Settings, async_used: bool) -> Check:
+    if not async_used:
+        return Check("public url", True, "not needed: no ASYNC steps")
+    url = settings.public_url
+    host = urlparse(url).hostname or ""
+    if "public_url" not in settings.model_fields_set:
+        return Check(
+            "public url",
+            False,
+            "ASYNC steps need ENRICHFLOW_PUBLIC_URL, the base URL Clay calls back "
+            f"(unset; the default {url} is not reachable from outside)",
+        )
+    if host in LOOPBACK_HOSTS:
+        return Check("public url", True, f"{url} (loopback: only local senders can call back)")
+    return Check("public url", True, url)
+
+
+def modal_credentials(environ: Mapping[str, str] | None = None, home: Path | None = None) -> str:
+    """Where Modal credentials come from, or '' when there are none."""
+    environ = os.environ if environ is None else environ
+    if environ.get("MODAL_TOKEN_ID") and environ.get("MODAL_TOKEN_SECRET"):
+        return "MODAL_TOKEN_ID / MODAL_TOKEN_SECRET"
+    config = Path(environ.get("MODAL_CONFIG_PATH") or (home or Path.home()) / ".modal.toml")
+    if config.is_file() and "token_id" in config.read_text(errors="replace"):
+        return str(config)
+    return ""
+
+
+def check_executor(
+    settings: Settings,
+    executor: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    home: Path | None = None,
+) -> Check:
+    name = executor or settings.executor
+    if name == "local":
+        return Check("executor", True, f"local thread pool ({settings.workers} workers)")
+    if name == "modal":
+        source = modal_credentials(environ, home)
+        if not source:
+            return Check(
+                "executor",
+                False,
+                "modal: no credentials (set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET, or run "
+                "`modal token new` for ~/.modal.toml); chunks could not be dispatched",
+            )
+        return Check(
+            "executor", True, f"modal app {settings.modal_app!r}, credentials from {source}"
+        )
+    return Check("executor", False, f"unknown executor {name!r} (local or modal)")
+
+
+def check_webhook_sources(conn: Connection) -> Check:
+    near = sources_near_limit(conn)
+    if near:
+        listed = "; ".join(f"{s.url_redacted or s.url_key[:12]}: {s.submissions:,}" for s in near)
+        return Check(
+            "clay sources",
+            False,
+            f"{len(near)} webhook source(s) at or above {WARN_AT:,} of 50,000 submissions: "
+            f"{listed} (add a fresh URL with webhook_url+=)",
+        )
+    return Check("clay sources", True, f"every webhook source below {WARN_AT:,} submissions")
+
+
+def run_checks(engine: Engine, settings: Settings, executor: str | None = None) -> list[Check]:
+    """Every check; a database that cannot be reached fails the checks that need it."""
+    checks: list[Check] = []
+    try:
+        with engine.connect() as conn:
+            database = check_database(conn)
+            checks.append(database)
+            if database.ok:
+                checks.append(check_handlers(conn))
+                checks.append(check_pipelines(conn))
+                async_check, async_used = check_async_configs(conn)
+                checks.append(async_check)
+                checks.append(check_public_url(settings, async_used))
+                checks.append(check_webhook_sources(conn))
+    except Exception as exc:
+        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        checks.append(
+            Check(
+                "database",
+                False,
+                f"cannot reach {engine.url.render_as_string(hide_password=True)}"
+                f": {first[0] if first else type(exc).__name__}",
+            )
+        )
+    checks.append(check_executor(settings, executor))
+    return checks
+
+
+def preflight_batch(
+    conn: Connection,
+    client: str,
+    workstream: str,
+    steps: Sequence[Any],
+    settings: Settings | None = None,
+    executor: str | None = None,
+) -> list[Check]:
+    """The failing checks for a batch about to be launched (empty: go ahead).
+
+    ``steps``: the registry rows :func:`enrichflow.launch.resolve_steps` returned (anything
+    with ``slug``, ``type`` and ``handler``), or plain slugs."""
+    from enrichflow.config import get_settings
+
+    settings = settings or get_settings()
+    registry = _registry(conn)
+    configs = _configs(conn)
+    checks: list[Check] = []
+    async_used = False
+    for step in steps:
+        slug = step if isinstance(step, str) else step.slug
+        kind = registry.get((workstream, slug)) if isinstance(step, str) else step.type
+        handler = None if isinstance(step, str) else step.handler
+        if kind is None:
+            checks.append(Check("steps", False, f"unknown step {slug!r} in {workstream}"))
+            continue
+        if handler is not None and not has_handler(handler):
+            checks.append(Check("handlers", False, f"{slug}: no handler named {handler!r}"))
+        if kind == StepType.ASYNC.value:
+            async_used = True
+            problem = _missing_webhook(configs, client, workstream, slug)
+            if problem:
+                checks.append(Check("async configs", False, problem))
+    checks.append(check_public_url(settings, async_used))
+    checks.append(check_executor(settings, executor))
+    checks.append(check_webhook_sources(conn))
+    return failing(checks)

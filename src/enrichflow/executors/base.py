@@ -1,0 +1,38 @@
+"""The executor contract the dispatcher relies on."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from enrichflow.db.queries import BatchStepInfo, Claim
+
+
+class Executor(Protocol):
+    """Runs chunks of claims somewhere; the runner there records their outcomes."""
+
+    starts_on_claim: bool
+    """True when a chunk starts running the moment it is submitted, so the dispatcher may
+    claim straight to IN_PROGRESS; False when it may wait (remote), so claims stay QUEUED
+    until the runner starts them."""
+
+    def free_slots(self, step: BatchStepInfo) -> int:
+        """How many more chunks of ``step`` it accepts now (0 applies back-pressure)."""
+        ...
+
+    def submit(self, step: BatchStepInfo, claims: list[Claim]) -> None:
+        """Hand over one chunk; must not block on its execution."""
+        ...
+
+    def busy(self) -> bool:
+        """Whether any submitted chunk is still running."""
+        ...
+
+    def wait(self, timeout: float) -> None:
+        """Return when a chunk finishes, :meth:`wake` is called, or ``timeout`` passes."""
+        ...
+
+    def wake(self) -> None:
+        """Interrupt :meth:`wait` (a callback landed, a batch was launched)."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,274 @@
+"""Export a batch: one row per item, failed items included, safe to open in a spreadsheet.
+
+Columns: :data:`LEADING` in that order, then one column per enrichment field, named
+``<step_slug>.<field>`` (nested objects flattened with dots), sorted. An item that the
+``consolidate_final_leads`` step wrote takes its values from ``final_leads``; any other item
+(failed, still running, or a pipeline without consolidation) takes them from the normalization
+steps' results when they ran, else from the uploaded row itself.
+
+Items are read a page at a time and the export makes two passes (the first collects the
+enrichment column names), so memory does not grow with the batch.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, TextIO, cast
+
+from sqlalchemy import Connection, Engine, Table, select
+
+from enrichflow.db.context import canonical_fields
+from enrichflow.db.models import Batch, BatchItem, EnrichmentResult, FinalLead, WorkflowState
+from enrichflow.db.queries import id_in
+from enrichflow.errors import InputError
+from enrichflow.normalize._text import clean_cell
+from enrichflow.normalize.core import PHONE_FIELDS
+from enrichflow.normalize.numbers import parse_int_amount, parse_list
+from enrichflow.states import Status
+from enrichflow.steps.apollo import BUILTIN_STEPS, CORE_STEP, DOMAIN_STEP, LEAD_COLUMNS, NAME_STEP
+
+LEADING = ["item_id", "row_number", "status", "failed_step", "error", *LEAD_COLUMNS]
+"""The export's leading columns, in the order the issue fixes: the item's outcome, then the
+consolidated lead's columns."""
+_LEADING_SET = frozenset(LEADING)
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+PAGE = 1000
+_ACTIVE = (Status.PENDING.value, Status.QUEUED.value, Status.IN_PROGRESS.value)
+
+items_t = cast(Table, BatchItem.__table__)
+leads_t = cast(Table, FinalLead.__table__)
+states_t = cast(Table, WorkflowState.__table__)
+results_t = cast(Table, EnrichmentResult.__table__)
+
+
+def safe_cell(value: str) -> str:
+    """Neutralise spreadsheet formulas (OWASP CSV injection) by prefixing a single quote.
+
+    The value stays readable text: ``+14155550132`` is written ``'+14155550132``, which a
+    spreadsheet shows as that number's digits, never evaluates, and which a program reading the
+    file recovers by dropping the leading quote.
+    """
+    return "'" + value if value.startswith(FORMULA_PREFIXES) else value
+
+
+def flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
+    """``{"a": {"b": 1}}`` under ``step`` becomes ``{"step.a.b": 1}``."""
+    if isinstance(value, Mapping):
+        for key, inner in value.items():
+            flatten(f"{prefix}.{key}", inner, out)
+    else:
+        out[prefix] = value
+
+
+def cell(value: Any) -> str:
+    """One CSV cell: empty for None, ``true``/``false``, lists ``; ``-joined, objects as JSON;
+    text is formula-neutralised, numbers are written as they are."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, list):
+        return safe_cell("; ".join(_plain(v) for v in value if v is not None))
+    if isinstance(value, dict):
+        return safe_cell(json.dumps(value, ensure_ascii=False, sort_keys=True))
+    return safe_cell(str(value))
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
+
+
+def _enrichment_columns(enrichment: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for step, result in enrichment.items():
+        flatten(step, result, out)
+    return out
+
+
+def _from_lead(lead: Any) -> dict[str, Any]:
+    return {column: getattr(lead, column) for column in LEAD_COLUMNS}
+
+
+def _from_item(item: Any, fields: Mapping[str, str], results: Mapping[str, Any]) -> dict[str, Any]:
+    """The leading values of an item that was not consolidated: normalized results when the
+    normalization steps ran, else the uploaded values that mean the same thing (codes and
+    classifications exist only once normalized, so they stay empty)."""
+    core = results.get(CORE_STEP)
+    if core is not None:
+        values = {column: core.get(column) for column in LEAD_COLUMNS}
+    else:
+
+        def text(key: str) -> str | None:
+            return clean_cell(fields.get(key))
+
+        first, last = text("first_name"), text("last_name")
+        values = {
+            "first_name": first,
+            "last_name": last,
+            "full_name": text("person_name")
+            or item.person_name
+            or (" ".join(p for p in (first, last) if p) or None),
+            "title": text("title") or item.title,
+            "email": text("email") or item.email,
+            "phone": next((p for p in (text(k) for k in PHONE_FIELDS) if p), None),
+            "person_linkedin_url": text("linkedin_url") or item.linkedin_url,
+            "city": text("city"),
+            "state": text("state"),
+            "company_linkedin_url": text("company_linkedin_url"),
+            "employees": parse_int_amount(fields.get("employees")),
+            "annual_revenue": parse_int_amount(fields.get("annual_revenue")),
+            "total_funding": parse_int_amount(fields.get("total_funding")),
+            "company_city": text("company_city"),
+            "company_state": text("company_state"),
+            "keywords": parse_list(fields.get("keywords")),
+            "technologies": parse_list(fields.get("technologies")),
+        }
+    name = results.get(NAME_STEP) or {}
+    domain = results.get(DOMAIN_STEP) or {}
+    values["company_name"] = (
+        name.get("company_name") or clean_cell(fields.get("company_name")) or item.company_name
+    )
+    values["company_domain"] = domain.get("company_domain") or item.company_domain
+    values["industry"] = clean_cell(fields.get("industry")) or item.industry
+    values["apollo_contact_id"] = clean_cell(fields.get("apollo_contact_id"))
+    values["apollo_account_id"] = clean_cell(fields.get("apollo_account_id"))
+    return values
+
+
+def _page(conn: Connection, batch_id: int, after: int) -> list[Any]:
+    return list(
+        conn.execute(
+            select(items_t)
+            .where(items_t.c.batch_id == batch_id, items_t.c.id > after)
+            .order_by(items_t.c.id)
+            .limit(PAGE)
+        )
+    )
+
+
+def export_rows(engine: Engine, batch_id: int) -> Iterator[dict[str, Any]]:
+    """Every item of the batch with its outcome, leading values and flattened enrichment
+    columns, in item order, read a page at a time."""
+    with engine.connect() as conn:
+        column_map = conn.execute(
+            select(Batch.column_map).where(Batch.id == batch_id)
+        ).scalar_one_or_none()
+    column_map = column_map or {}
+    last_id = 0
+    while True:
+        with engine.connect() as conn:
+            items = _page(conn, batch_id, last_id)
+            if not items:
+                return
+            ids = [i.id for i in items]
+            states = list(
+                conn.execute(
+                    select(
+                        WorkflowState.item_id,
+                        WorkflowState.step_index,
+                        WorkflowState.step_name,
+                        WorkflowState.status,
+                        WorkflowState.error,
+                    ).where(
+                        id_in(conn, states_t.c.item_id, ids),
+                        WorkflowState.status.in_([Status.FAILED.value, *_ACTIVE]),
+                    )
+                )
+            )
+            leads = {
+                row.item_id: row
+                for row in conn.execute(select(leads_t).where(id_in(conn, leads_t.c.item_id, ids)))
+            }
+            results: dict[int, dict[str, Any]] = {}
+            for item_id, step, payload in conn.execute(
+                select(
+                    EnrichmentResult.item_id, EnrichmentResult.step_name, EnrichmentResult.payload
+                )
+                .where(id_in(conn, results_t.c.item_id, ids))
+                .order_by(EnrichmentResult.id)
+            ):
+                results.setdefault(item_id, {})[step] = payload
+        failed: dict[int, tuple[int, str, str | None]] = {}
+        active: set[int] = set()
+        for item_id, index, step, status, error in states:
+            if status == Status.FAILED.value:
+                if item_id not in failed or index < failed[item_id][0]:
+                    failed[item_id] = (index, step, error)
+            else:
+                active.add(item_id)
+        for item in items:
+            step_error = failed.get(item.id)
+            status = "failed" if step_error else "running" if item.id in active else "completed"
+            own = results.get(item.id, {})
+            lead = leads.get(item.id)
+            enrichment = {s: r for s, r in own.items() if s not in BUILTIN_STEPS}
+            if lead is not None:
+                values = _from_lead(lead)
+                enrichment = {**(lead.enrichment or {}), **enrichment}
+            else:
+                values = _from_item(
+                    item, canonical_fields(column_map, item.original_data or {}), own
+                )
+            row: dict[str, Any] = {
+                "item_id": item.id,
+                "row_number": item.row_number,
+                "status": status,
+                "failed_step": step_error[1] if step_error else None,
+                "error": step_error[2] if step_error else None,
+            }
+            row.update(values)
+            for key, value in _enrichment_columns(enrichment).items():
+                if key not in _LEADING_SET:
+                    row[key] = value
+            for column in ("keywords", "technologies"):
+                row[column] = list(row.get(column) or [])
+            yield row
+        last_id = ids[-1]
+
+
+def export_columns(engine: Engine, batch_id: int) -> list[str]:
+    """The export's columns: :data:`LEADING`, then every enrichment column of the batch, sorted."""
+    extra: set[str] = set()
+    for row in export_rows(engine, batch_id):
+        extra.update(k for k in row if k not in _LEADING_SET)
+    return LEADING + sorted(extra)
+
+
+def write_export(engine: Engine, batch_id: int, out: Path, fmt: str = "csv") -> int:
+    """Write the export to ``out`` (csv or jsonl); returns the number of rows."""
+    if fmt not in {"csv", "jsonl"}:
+        raise InputError(f"unknown export format {fmt!r}: use csv or jsonl")
+    columns = export_columns(engine, batch_id)
+    with out.open("w", encoding="utf-8", newline="") as handle:
+        if fmt == "jsonl":
+            return _write_jsonl(engine, batch_id, columns, handle)
+        return _write_csv(engine, batch_id, columns, handle)
+
+
+def _write_jsonl(engine: Engine, batch_id: int, columns: list[str], handle: TextIO) -> int:
+    n = 0
+    for row in export_rows(engine, batch_id):
+        record = {c: row.get(c) for c in columns}
+        handle.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        n += 1
+    return n
+
+
+def _write_csv(engine: Engine, batch_id: int, columns: list[str], handle: TextIO) -> int:
+    writer = csv.writer(handle)
+    writer.writerow(columns)
+    n = 0
+    for row in export_rows(engine, batch_id):
+        writer.writerow([cell(row.get(c)) for c in columns])
+        n += 1
+    return n

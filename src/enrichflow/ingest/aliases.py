@@ -1,0 +1,252 @@
+"""Header aliases: map the column names of Apollo.io (and similar) exports to canonical fields.
+
+Apollo renames columns between export versions (``Company`` -> ``Company Name``,
+``First Phone`` -> ``Work Direct Phone`` / ``Mobile Phone`` / ``Corporate Phone``) and other
+tools use their own names (``LinkedIn Link``, ``Company Website Full``).  A header is matched
+after normalisation: lowercased, everything but letters and digits removed, and a trailing
+duplicate marker `` (2)`` (added by the reader to repeated header names) ignored.
+
+Every alias belongs to exactly one canonical name; headers with a different meaning (e.g.
+``Secondary Email``, ``Home Phone``, ``Company Address``) are deliberately left unmapped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+__all__ = [
+    "ALIASES",
+    "CANONICAL_FIELDS",
+    "IDENTITY_FIELDS",
+    "HeaderMap",
+    "canonical_values",
+    "identity_values",
+    "map_headers",
+    "normalize_header",
+    "person_name",
+]
+
+#: The canonical field names, in a stable order.
+CANONICAL_FIELDS: tuple[str, ...] = (
+    "first_name",
+    "last_name",
+    "person_name",
+    "title",
+    "seniority",
+    "departments",
+    "email",
+    "email_status",
+    "phone_work_direct",
+    "phone_mobile",
+    "phone_corporate",
+    "phone",
+    "company_phone",
+    "linkedin_url",
+    "company_linkedin_url",
+    "city",
+    "state",
+    "country",
+    "company_name",
+    "company_name_for_emails",
+    "website",
+    "industry",
+    "employees",
+    "annual_revenue",
+    "total_funding",
+    "company_city",
+    "company_state",
+    "company_country",
+    "keywords",
+    "technologies",
+    "apollo_contact_id",
+    "apollo_account_id",
+)
+
+_RAW_ALIASES: dict[str, tuple[str, ...]] = {
+    "first_name": ("First Name", "FirstName", "First", "Given Name", "Person First Name",
+                   "Contact First Name"),
+    "last_name": ("Last Name", "LastName", "Last", "Surname", "Family Name", "Person Last Name",
+                  "Contact Last Name"),
+    "person_name": ("Name", "Full Name", "Person Name", "Contact Name", "Contact Full Name",
+                    "Person Full Name", "Lead Name"),
+    "title": ("Title", "Job Title", "Person Title", "Contact Title", "Position", "Job Position"),
+    "seniority": ("Seniority", "Seniority Level", "Person Seniority"),
+    "departments": ("Departments", "Department", "Person Departments"),
+    "email": ("Email", "E-mail", "Email Address", "E-mail Address", "Work Email",
+              "Work Email Address", "Business Email", "Person Email", "Contact Email",
+              "Primary Email"),
+    "email_status": ("Email Status", "Email Verification Status", "Email Verification",
+                     "Primary Email Status"),
+    "phone_work_direct": ("Work Direct Phone", "Direct Phone", "Direct Dial", "Work Phone",
+                          "Direct Phone Number"),
+    "phone_mobile": ("Mobile Phone", "Mobile", "Mobile Number", "Mobile Phone Number",
+                     "Cell Phone", "Cell"),
+    "phone_corporate": ("Corporate Phone", "Corporate Phone Number"),
+    "phone": ("First Phone", "Phone", "Phone Number", "Primary Phone", "Person Phone",
+              "Contact Phone", "Sanitized Phone"),
+    "company_phone": ("Company Phone", "Company Phone Number", "Account Phone",
+                      "Organization Phone"),
+    "linkedin_url": ("Person Linkedin Url", "Person LinkedIn", "LinkedIn", "LinkedIn Url",
+                     "LinkedIn Link", "LinkedIn Profile", "LinkedIn Profile Url",
+                     "Contact LinkedIn Url", "Person LinkedIn Link"),
+    "company_linkedin_url": ("Company Linkedin Url", "Company LinkedIn", "Company LinkedIn Link",
+                             "Company LinkedIn Profile", "Organization LinkedIn Url",
+                             "Account LinkedIn Url"),
+    "city": ("City", "Person City", "Contact City", "Location City"),
+    "state": ("State", "Person State", "Contact State", "Location State",
+              "State/Province", "Province"),
+    "country": ("Country", "Person Country", "Contact Country", "Location Country"),
+    "company_name": ("Company Name", "Company", "Organization Name", "Organization",
+                     "Account Name", "Company Legal Name"),
+    "company_name_for_emails": ("Company Name for Emails", "Company Name for Email"),
+    "website": ("Website", "Company Website", "Company Website Full", "Website Url",
+                "Company Website Url", "Company Url", "Domain", "Company Domain",
+                "Website Domain", "Organization Website", "Organization Domain",
+                "Account Website", "Account Domain"),
+    "industry": ("Industry", "Company Industry", "Organization Industry", "Account Industry"),
+    "employees": ("# Employees", "Employees", "Number of Employees", "No. of Employees",
+                  "Employee Count", "Num Employees", "Estimated Num Employees",
+                  "Company Employees", "Company Employee Count", "Headcount", "Company Headcount",
+                  "Company Size"),
+    "annual_revenue": ("Annual Revenue", "Revenue", "Company Revenue", "Company Annual Revenue",
+                       "Organization Annual Revenue"),
+    "total_funding": ("Total Funding", "Total Funding Amount", "Company Total Funding"),
+    "company_city": ("Company City", "Organization City", "Account City"),
+    "company_state": ("Company State", "Organization State", "Account State"),
+    "company_country": ("Company Country", "Organization Country", "Account Country"),
+    "keywords": ("Keywords", "Company Keywords", "Organization Keywords"),
+    "technologies": ("Technologies", "Technology", "Tech Stack", "Company Technologies"),
+    "apollo_contact_id": ("Apollo Contact Id", "Apollo Person Id"),
+    "apollo_account_id": ("Apollo Account Id",),
+}  # fmt: skip
+
+_NON_ALNUM = re.compile(r"[\W_]+")
+_DUPLICATE_SUFFIX = re.compile(r"\s*\(\d+\)\s*$")
+
+
+def normalize_header(header: str) -> str:
+    """Lowercase and keep only letters and digits (``"# Employees"`` -> ``"employees"``)."""
+    return _NON_ALNUM.sub("", header.casefold())
+
+
+def _build_alias_index() -> dict[str, str]:
+    index: dict[str, str] = {}
+    for canonical in CANONICAL_FIELDS:
+        for alias in (canonical, *_RAW_ALIASES[canonical]):
+            key = normalize_header(alias)
+            other = index.setdefault(key, canonical)
+            if other != canonical:  # pragma: no cover - guarded by a test
+                raise AssertionError(f"alias {alias!r} maps to both {other} and {canonical}")
+    return index
+
+
+#: Normalised alias -> canonical name.
+ALIASES: Mapping[str, str] = MappingProxyType(_build_alias_index())
+
+#: Batch-item identity column -> canonical field it is taken from.
+IDENTITY_FIELDS: Mapping[str, str] = MappingProxyType(
+    {
+        "company_name": "company_name",
+        "company_domain": "website",
+        "linkedin_url": "linkedin_url",
+        "industry": "industry",
+        "person_name": "person_name",
+        "email": "email",
+        "title": "title",
+    }
+)
+
+
+@dataclass(slots=True)
+class HeaderMap:
+    """The result of :func:`map_headers`.
+
+    ``canonical``: canonical name -> the header it is read from (first header wins).
+    ``unmapped``: headers that match no alias, in file order.
+    ``conflicts``: ``(ignored_header, canonical_name)`` for headers whose canonical name was
+    already taken by an earlier header.
+    """
+
+    canonical: dict[str, str] = field(default_factory=dict)
+    unmapped: list[str] = field(default_factory=list)
+    conflicts: list[tuple[str, str]] = field(default_factory=list)
+    _pairs: tuple[tuple[str, str], ...] = ()
+
+    def header_for(self, canonical: str) -> str | None:
+        return self.canonical.get(canonical)
+
+
+def map_headers(headers: list[str]) -> HeaderMap:
+    """Map file headers to canonical names (see the module docstring for the matching rule)."""
+    result = HeaderMap()
+    for header in headers:
+        key = normalize_header(_DUPLICATE_SUFFIX.sub("", header))
+        canonical = ALIASES.get(key)
+        if canonical is None:
+            result.unmapped.append(header)
+        elif canonical in result.canonical:
+            result.conflicts.append((header, canonical))
+        else:
+            result.canonical[canonical] = header
+    result._pairs = tuple(result.canonical.items())
+    return result
+
+
+def canonical_values(values: Mapping[str, str], header_map: HeaderMap) -> dict[str, str]:
+    """Canonical name -> value for one row; values are stripped and empty ones dropped."""
+    out: dict[str, str] = {}
+    pairs = header_map._pairs
+    if len(pairs) != len(header_map.canonical):  # the map was edited after map_headers()
+        pairs = header_map._pairs = tuple(header_map.canonical.items())
+    for canonical, header in pairs:
+        value = values.get(header)
+        if value:
+            value = value.strip()
+            if value:
+                out[canonical] = value
+    return out
+
+
+def person_name(values: Mapping[str, str], header_map: HeaderMap) -> str | None:
+    """The person's name for a row (header-keyed ``values``).
+
+    The ``person_name`` column if present and non-empty, else ``"First Last"`` from the
+    first/last name columns (either may be missing); ``None`` when there is nothing.
+    """
+    header = header_map.canonical.get("person_name")
+    if header is not None:
+        name = " ".join(values.get(header, "").split())
+        if name:
+            return name
+    parts = []
+    for canonical in ("first_name", "last_name"):
+        header = header_map.canonical.get(canonical)
+        if header is not None:
+            part = " ".join(values.get(header, "").split())
+            if part:
+                parts.append(part)
+    return " ".join(parts) or None
+
+
+def identity_values(values: Mapping[str, str], header_map: HeaderMap) -> dict[str, str]:
+    """Identity column (keys of :data:`IDENTITY_FIELDS`) -> value for one row.
+
+    ``person_name`` is composed from first/last name when there is no name column.
+    Empty values are dropped.
+    """
+    out: dict[str, str] = {}
+    for column, canonical in IDENTITY_FIELDS.items():
+        if column == "person_name":
+            name = person_name(values, header_map)
+            if name:
+                out[column] = name
+            continue
+        header = header_map.canonical.get(canonical)
+        if header is not None:
+            value = values.get(header, "").strip()
+            if value:
+                out[column] = value
+    return out

@@ -1,0 +1,480 @@
+"""Streaming CSV reader for lead-list uploads.
+
+The reader never holds the whole file in memory: :func:`open_csv` looks at a sample to detect
+the encoding, the line-ending style and the delimiter and reads the header; :meth:`CsvSource.rows`
+then streams the records one at a time.
+
+The file is read in binary, one physical line at a time, and each line is decoded on its own
+before it is handed to :mod:`csv` (which therefore sees exactly what a text stream opened with
+``newline=""`` would give it: quoted delimiters, embedded newlines, doubled quotes, CRLF and LF
+all work).  Decoding per line lets the reader turn a NUL byte or an undecodable byte into a bad
+row for just the record that contains it, with its byte offset, instead of aborting the file.
+
+Line numbers are physical: the header is line 1 (or the first non-blank line), and a record
+that contains a quoted multi-line field moves the numbers of the records after it.
+
+Errors:
+
+* a missing, empty or blank-only file, or an unreadable header -> :class:`InputError` from
+  :func:`open_csv`;
+* a file with a header but no data rows -> :class:`InputError` raised by :meth:`CsvSource.rows`
+  once it reaches the end of the file without having seen any data record (good or bad).
+  Because that check is at the end of the iteration, with a header-only file the very first
+  ``next()`` raises.
+* bad records (wrong field count, NUL byte, undecodable byte, oversize field, malformed CSV)
+  never raise: they are appended to :attr:`CsvSource.bad_rows` and reading continues.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import itertools
+import operator
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple
+
+from enrichflow.errors import InputError
+
+if TYPE_CHECKING:
+    from _csv import Reader as _CsvReader
+
+__all__ = [
+    "DEFAULT_MAX_FIELD_CHARS",
+    "DELIMITERS",
+    "EXCERPT_CHARS",
+    "BadRow",
+    "CsvSource",
+    "RowRecord",
+    "open_csv",
+]
+
+#: Bytes looked at to detect the encoding, the line endings and the delimiter.
+SAMPLE_BYTES = 64 * 1024
+#: Default maximum length of one field, in characters.
+DEFAULT_MAX_FIELD_CHARS = 1024 * 1024
+#: Maximum length of :attr:`BadRow.raw_excerpt`.
+EXCERPT_CHARS = 200
+#: Delimiters that are detected, in order of preference when the evidence is equal.
+DELIMITERS: tuple[str, ...] = (",", ";", "\t", "|")
+
+_SNIFF_RECORDS = 20
+_CSV_HARD_LIMIT = 2**31 - 1  # fits a C long everywhere; our own limit is checked per record
+_READ_CHUNK = 1024 * 1024
+
+
+class RowRecord(NamedTuple):
+    """One good data record: its first physical line and its values keyed by header."""
+
+    line_number: int
+    values: dict[str, str]
+
+
+@dataclass(slots=True)
+class BadRow:
+    """A record that could not be used, with the physical line where it starts."""
+
+    line_number: int
+    reason: str
+    raw_excerpt: str
+
+
+def _excerpt(text: str) -> str:
+    return text[:EXCERPT_CHARS]
+
+
+def _raise_csv_field_limit() -> None:
+    """Lift :mod:`csv`'s global field limit (128 KiB by default); we enforce our own limit."""
+    if csv.field_size_limit() < _CSV_HARD_LIMIT:
+        csv.field_size_limit(_CSV_HARD_LIMIT)
+
+
+def _detect_encoding(f: BinaryIO, name: str) -> tuple[str, bool, bytes]:
+    """Return ``(encoding, has_bom, head)``; ``head`` is the first :data:`SAMPLE_BYTES`.
+
+    UTF-8 BOM => utf-8.  Otherwise the first window that contains a non-ASCII byte decides
+    (a file that starts with pure ASCII is scanned on until one is found): valid UTF-8 =>
+    utf-8, else Windows-1252; undecodable in both => :class:`InputError` with the offset.
+    """
+    head = f.read(SAMPLE_BYTES)
+    if not head:
+        raise InputError(f"{name} is empty")
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8", True, head
+    offset = 0
+    window = head
+    while window.isascii():
+        offset += len(window)
+        window = f.read(_READ_CHUNK)
+        if not window:
+            return "utf-8", False, head
+    at_eof = not f.read(1)
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(window, final=at_eof)
+    except UnicodeDecodeError as exc:
+        utf8_offset = offset + exc.start
+    else:
+        return "utf-8", False, head
+    try:
+        window.decode("cp1252")
+    except UnicodeDecodeError as exc:
+        bad = offset + exc.start
+        raise InputError(
+            f"{name} is neither UTF-8 nor Windows-1252: byte 0x{window[exc.start]:02X} at byte "
+            f"offset {bad} cannot be decoded (first invalid UTF-8 sequence at byte offset "
+            f"{utf8_offset})"
+        ) from None
+    return "cp1252", False, head
+
+
+def _sniff_delimiter(text: str, complete: bool) -> str:
+    """Pick the delimiter from the first records of ``text``, counting outside quotes.
+
+    A candidate must appear in the header; candidates whose count in the following lines
+    matches the header's most often win, then the one with the larger header count, then
+    the order of :data:`DELIMITERS`.  Nothing found => ``","`` (a single-column file).
+    """
+    records: list[dict[str, int]] = []
+    current = dict.fromkeys(DELIMITERS, 0)
+    in_quotes = False
+    has_content = False
+    for ch in text:
+        if ch == '"':
+            in_quotes = not in_quotes
+        elif in_quotes:
+            continue
+        elif ch == "\n" or ch == "\r":
+            if has_content:
+                records.append(current)
+                if len(records) >= _SNIFF_RECORDS:
+                    break
+                current = dict.fromkeys(DELIMITERS, 0)
+                has_content = False
+            continue
+        elif ch in current:
+            current[ch] += 1
+        has_content = True
+    else:
+        if has_content and complete and not in_quotes:
+            records.append(current)
+    if not records:
+        return ","
+    header, rest = records[0], records[1:]
+    best = ","
+    best_score: tuple[float, int] = (-1.0, 0)
+    for delim in DELIMITERS:
+        count = header[delim]
+        if count == 0:
+            continue
+        consistency = sum(1 for r in rest if r[delim] == count) / len(rest) if rest else 1.0
+        score = (consistency, count)
+        if score > best_score:
+            best, best_score = delim, score
+    return best
+
+
+def _clean_headers(raw: list[str]) -> list[str]:
+    """Trim names, strip a BOM, name blank columns ``column_<n>``, suffix duplicates ``(2)``."""
+    names = [h.replace("\ufeff", "").strip() for h in raw]
+    names = [name or f"column_{i}" for i, name in enumerate(names, start=1)]
+    taken = set(names)
+    seen: set[str] = set()
+    result: list[str] = []
+    for name in names:
+        if name in seen:
+            n = 2
+            while f"{name} ({n})" in taken:
+                n += 1
+            name = f"{name} ({n})"
+            taken.add(name)
+        seen.add(name)
+        result.append(name)
+    return result
+
+
+def _chunks(f: BinaryIO, size: int) -> Iterator[bytes]:
+    """Blocks of about ``size`` bytes that end at a line break (never inside a CRLF)."""
+    pending = b""
+    while True:
+        data = f.read(size)
+        if not data:
+            if pending:
+                yield pending
+            return
+        buf = pending + data if pending else data
+        cut = buf.rfind(b"\n") + 1
+        if cut == 0:  # no LF: a bare-CR file, or one very long line
+            cut = buf.rfind(b"\r", 0, len(buf) - 1) + 1
+        if cut == 0:
+            pending = buf
+            continue
+        yield buf[:cut]
+        pending = buf[cut:]
+
+
+def _decodes(block: bytes, encoding: str) -> bool:
+    try:
+        block.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+class CsvSource:
+    """An opened CSV upload: detected format, headers, and a streaming :meth:`rows`.
+
+    After (or during) iteration of :meth:`rows`: :attr:`rows_read` counts good records
+    yielded, :attr:`rows_skipped_blank` counts blank lines / all-empty records skipped,
+    :attr:`bad_rows` lists every bad record.  Calling :meth:`rows` again restarts from the
+    beginning and resets these.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        encoding: str,
+        has_bom: bool,
+        delimiter: str,
+        max_field_chars: int,
+    ) -> None:
+        self.path = path
+        self.encoding = encoding
+        self.has_bom = has_bom
+        self.delimiter = delimiter
+        self.max_field_chars = max_field_chars
+        self.headers: list[str] = []
+        self.raw_headers: list[str] = []
+        self.header_line = 1
+        self.bad_rows: list[BadRow] = []
+        self.rows_read = 0
+        self.rows_skipped_blank = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"CsvSource({str(self.path)!r}, encoding={self.encoding!r}, "
+            f"delimiter={self.delimiter!r}, columns={len(self.headers)})"
+        )
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    def _reader(self, f: BinaryIO, flags: list[str], state: list[object]) -> _CsvReader:
+        """A :func:`csv.reader` over the decoded physical lines of ``f``.
+
+        The file is read in blocks of whole lines.  Fast path: a block that decodes cleanly,
+        has no NUL byte and no line longer than the field limit is split at LF and decoded
+        line by line at C speed (a file with bare-CR line endings is split at CR instead).
+        Otherwise the block is processed line by line in Python and each problem is appended
+        to ``flags`` just before the offending line reaches the parser, so it is attributed to
+        the record that contains it.  Physical lines end at LF (at CR in a bare-CR file).
+        ``state`` is ``[excerpt_of_last_slow_line, long_line_seen]``.
+        """
+        offset = 0
+        if self.has_bom:
+            f.read(len(codecs.BOM_UTF8))
+            offset = len(codecs.BOM_UTF8)
+        encoding = self.encoding
+        limit = self.max_field_chars
+
+        def slow(block: bytes, base: int) -> Iterator[str]:
+            cr_only = b"\n" not in block
+            pos = 0
+            for raw in io.BytesIO(block):
+                problems: list[str] = []
+                if b"\0" in raw:
+                    problems.append("NUL byte in record")
+                try:
+                    line = raw.decode(encoding)
+                except UnicodeDecodeError as exc:
+                    problems.append(
+                        f"byte 0x{raw[exc.start]:02X} at byte offset {base + pos + exc.start} "
+                        f"cannot be decoded as {encoding}"
+                    )
+                    line = raw.decode(encoding, "replace")
+                if len(raw) > limit:
+                    state[1] = True
+                pos += len(raw)
+                for piece in io.StringIO(line, newline="") if cr_only else (line,):
+                    flags.extend(problems)
+                    problems = []
+                    state[0] = piece
+                    yield piece
+
+        decode = operator.methodcaller("decode", encoding)
+
+        def blocks() -> Iterator[Iterator[str]]:
+            nonlocal offset
+            for block in _chunks(f, _READ_CHUNK):
+                base = offset
+                offset += len(block)
+                if b"\0" not in block and (
+                    len(block) <= limit or max(map(len, io.BytesIO(block))) <= limit
+                ):
+                    if b"\n" not in block:  # bare-CR line endings
+                        try:
+                            yield io.StringIO(block.decode(encoding), newline="")
+                            continue
+                        except UnicodeDecodeError:
+                            pass
+                    elif block.isascii() or _decodes(block, encoding):
+                        yield map(decode, io.BytesIO(block))
+                        continue
+                yield slow(block, base)
+
+        return csv.reader(
+            itertools.chain.from_iterable(blocks()),
+            delimiter=self.delimiter,
+            quotechar='"',
+            doublequote=True,
+        )
+
+    def _read_header(self, reader: _CsvReader, flags: list[str]) -> list[str]:
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                raise InputError(f"{self.path.name} is empty (only blank lines)") from None
+            except csv.Error as exc:
+                raise InputError(f"{self.path.name}: the header cannot be parsed: {exc}") from None
+            if flags:
+                raise InputError(
+                    f"{self.path.name}: the header line is unreadable: {'; '.join(flags)}"
+                )
+            if row and "".join(row).strip():
+                return row
+
+    # -- public ------------------------------------------------------------------------
+
+    def load_header(self) -> None:
+        """Read the header record (called by :func:`open_csv`)."""
+        _raise_csv_field_limit()
+        flags: list[str] = []
+        state: list[object] = ["", False]
+        with self.path.open("rb") as f:
+            reader = self._reader(f, flags, state)
+            self.raw_headers = self._read_header(reader, flags)
+            self.header_line = reader.line_num
+        self.headers = _clean_headers(self.raw_headers)
+
+    def rows(self) -> Iterator[RowRecord]:
+        """Stream the good data records; bad ones go to :attr:`bad_rows`.
+
+        Blank lines and records whose fields are all empty are skipped and counted in
+        :attr:`rows_skipped_blank`.  Raises :class:`InputError` at the end if the file had a
+        header but no data records at all.
+        """
+        _raise_csv_field_limit()
+        self.bad_rows = []
+        self.rows_read = 0
+        self.rows_skipped_blank = 0
+        bad_rows = self.bad_rows
+        headers = self.headers
+        ncols = len(headers)
+        new_record = tuple.__new__  # skips RowRecord's Python-level __new__ (hot loop)
+        template = dict.fromkeys(headers, "")  # copy + update beats dict(zip()) for wide rows
+        flags: list[str] = []
+        state: list[object] = ["", False]
+        with self.path.open("rb") as f:
+            reader = self._reader(f, flags, state)
+            self._read_header(reader, flags)
+            prev_end: int = reader.line_num
+            while True:
+                try:
+                    for row in reader:
+                        start = prev_end + 1
+                        end = prev_end = reader.line_num
+                        if (
+                            flags or len(row) != ncols or end != start or state[1] or not any(row)
+                        ) and not self._accept_irregular(row, start, end, flags, state):
+                            continue
+                        self.rows_read += 1
+                        values = template.copy()
+                        values.update(zip(headers, row, strict=False))
+                        yield new_record(RowRecord, (start, values))
+                except csv.Error as exc:
+                    start = prev_end + 1
+                    prev_end = reader.line_num
+                    reasons = [f"malformed CSV: {exc}", *flags]
+                    bad_rows.append(BadRow(start, "; ".join(reasons), _excerpt(str(state[0]))))
+                    flags.clear()
+                    state[0] = ""
+                    state[1] = False
+                    continue
+                break
+        if self.rows_read == 0 and not bad_rows:
+            raise InputError(f"{self.path.name} has a header but no data rows")
+
+    def _accept_irregular(
+        self, row: list[str], start: int, end: int, flags: list[str], state: list[object]
+    ) -> bool:
+        """Handle a record that is not plainly good; True if it is good after all."""
+        state[1] = False
+        if flags:
+            excerpt = self.delimiter.join(row).replace("\0", "\\0")
+            self.bad_rows.append(BadRow(start, "; ".join(flags), _excerpt(excerpt)))
+            flags.clear()
+            state[0] = ""
+            return False
+        if not "".join(row).strip() and (len(row) != len(self.headers) or not any(row)):
+            self.rows_skipped_blank += 1
+            return False
+        if len(row) != len(self.headers):
+            reason = f"expected {len(self.headers)} fields, found {len(row)}"
+            self.bad_rows.append(BadRow(start, reason, _excerpt(self.delimiter.join(row))))
+            return False
+        oversize = self._oversize(row, self.max_field_chars)
+        if oversize is not None:
+            self.bad_rows.append(BadRow(start, oversize, _excerpt(self.delimiter.join(row))))
+            return False
+        return True
+
+    def _oversize(self, row: list[str], limit: int) -> str | None:
+        for i, value in enumerate(row):
+            if len(value) > limit:
+                return (
+                    f"field {i + 1} ({self.headers[i]!r}) is {len(value)} characters long, "
+                    f"over the limit of {limit}"
+                )
+        return None
+
+    @property
+    def bad_row_count(self) -> int:
+        return len(self.bad_rows)
+
+
+def open_csv(path: Path | str, *, max_field_chars: int = DEFAULT_MAX_FIELD_CHARS) -> CsvSource:
+    """Open a CSV upload: detect encoding, line endings and delimiter, and read the header.
+
+    Raises :class:`InputError` if the file is missing, empty, blank-only, undecodable
+    (neither UTF-8 nor Windows-1252) or has an unreadable header.
+    """
+    path = Path(path)
+    if max_field_chars < 1:
+        raise ValueError("max_field_chars must be positive")
+    try:
+        f = path.open("rb")
+    except FileNotFoundError:
+        raise InputError(f"{path.name} does not exist") from None
+    except IsADirectoryError:
+        raise InputError(f"{path.name} is a directory, not a CSV file") from None
+    with f:
+        encoding, has_bom, head = _detect_encoding(f, path.name)
+    if has_bom:
+        head = head[len(codecs.BOM_UTF8) :]
+    if not head.strip():
+        raise InputError(f"{path.name} is empty")
+    complete = len(head) < SAMPLE_BYTES - (len(codecs.BOM_UTF8) if has_bom else 0)
+    text = head.decode(encoding, "replace")
+    delimiter = _sniff_delimiter(text, complete)
+    source = CsvSource(
+        path,
+        encoding=encoding,
+        has_bom=has_bom,
+        delimiter=delimiter,
+        max_field_chars=max_field_chars,
+    )
+    source.load_header()
+    return source

@@ -1,0 +1,46 @@
+"""Pure normalization functions for B2B lead data (no database, no network)."""
+
+from __future__ import annotations
+
+from enrichflow.normalize.company import CompanyName, normalize_company_name
+from enrichflow.normalize.contact import EmailResult, normalize_email, normalize_phone
+from enrichflow.normalize.core import normalize_core_values
+from enrichflow.normalize.domain import (
+    DomainResult,
+    company_domain,
+    is_free_mail_domain,
+    is_non_company_site,
+    registrable_domain,
+)
+from enrichflow.normalize.geo import country_code
+from enrichflow.normalize.linkedin import (
+    normalize_linkedin_company_url,
+    normalize_linkedin_person_url,
+)
+from enrichflow.normalize.numbers import parse_bool, parse_int_amount, parse_list
+from enrichflow.normalize.person import PersonName, normalize_person_name
+from enrichflow.normalize.seniority import department_from_title, normalize_seniority
+
+__all__ = [
+    "CompanyName",
+    "DomainResult",
+    "EmailResult",
+    "PersonName",
+    "company_domain",
+    "country_code",
+    "department_from_title",
+    "is_free_mail_domain",
+    "is_non_company_site",
+    "normalize_company_name",
+    "normalize_core_values",
+    "normalize_email",
+    "normalize_linkedin_company_url",
+    "normalize_linkedin_person_url",
+    "normalize_person_name",
+    "normalize_phone",
+    "normalize_seniority",
+    "parse_bool",
+    "parse_int_amount",
+    "parse_list",
+    "registrable_domain",
+]

@@ -1,0 +1,67 @@
+"""Small shared text helpers for the normalizers."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Values that spreadsheets and CRMs write for "no value".
+NULL_TOKENS = frozenset(
+    {"", "-", "--", "---", "n/a", "n.a.", "none", "null", "nil", "nan", "#n/a", "?", "."}
+)
+
+_WS_RE = re.compile(r"\s+")
+
+# Letters NFKD does not decompose into ASCII.
+_FOLD_MAP = {
+    "ß": "ss",
+    "ø": "o",
+    "Ø": "O",
+    "æ": "ae",
+    "Æ": "AE",
+    "œ": "oe",
+    "Œ": "OE",
+    "ł": "l",
+    "Ł": "L",
+    "đ": "d",
+    "Đ": "D",
+    "ð": "d",
+    "þ": "th",
+    "ı": "i",
+}
+
+
+def clean_cell(raw: str | None) -> str | None:
+    """Trim a CSV cell, drop Excel's leading apostrophe, map null tokens to None."""
+    if raw is None:
+        return None
+    text = raw.strip()
+    if "  " in text or "\u00a0" in text or "\t" in text or "\n" in text or "\r" in text:
+        text = _WS_RE.sub(" ", text.replace("\u00a0", " ")).strip()
+    if text.startswith("'"):
+        text = text[1:].strip()
+    if text.lower() in NULL_TOKENS:
+        return None
+    return text
+
+
+def collapse_ws(text: str) -> str:
+    """Collapse runs of whitespace (incl. NBSP) into one space and trim."""
+    return _WS_RE.sub(" ", text.replace("\u00a0", " ")).strip()
+
+
+def ascii_fold(text: str) -> str:
+    """Remove accents where an ASCII equivalent exists; keep other scripts as they are."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    out: list[str] = []
+    for ch in decomposed:
+        if unicodedata.combining(ch):
+            continue
+        out.append(_FOLD_MAP.get(ch, ch))
+    return unicodedata.normalize("NFC", "".join(out))
+
+
+def is_one_case(text: str) -> bool:
+    """True when `text` has cased letters and they are all upper or all lower."""
+    has_cased = any(ch.isupper() or ch.islower() for ch in text)
+    return has_cased and (text == text.upper() or text == text.lower())

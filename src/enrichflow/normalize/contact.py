@@ -1,0 +1,140 @@
+"""E-mail and phone normalization.
+
+E-mails go through `email_validator` (syntax only, never DNS) and are lower-cased entirely:
+lead lists are matched case-insensitively and no mainstream provider has case-sensitive
+mailboxes. Phones go through `phonenumbers` and come out in E.164; Excel's leading apostrophe
+and extensions are dropped, placeholders and invalid numbers give None.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import phonenumbers
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
+
+from enrichflow.normalize._text import clean_cell
+from enrichflow.normalize.geo import country_code as to_country_code
+
+
+@dataclass(frozen=True, slots=True)
+class EmailResult:
+    """Normalized e-mail: `email` is None only when the cell is empty/placeholder."""
+
+    email: str | None
+    valid: bool
+
+
+_MAILTO_RE = re.compile(r"^mailto:", re.IGNORECASE)
+
+# Fast path for the common plain-ASCII address. It accepts only a strict subset of what
+# email_validator accepts (dot-atom local part, LDH labels without "--", alphabetic TLD,
+# RFC length limits, no special-use domain), so results are identical; everything else
+# goes through email_validator. tests/test_normalize_contact.py checks the agreement.
+_ATEXT = r"[a-z0-9_!#$%&'*+/=?^`{|}~-]+"
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_FAST_EMAIL_RE = re.compile(
+    rf"(?P<local>{_ATEXT}(?:\.{_ATEXT})*)@(?P<domain>(?:{_LABEL}\.)+[a-z]{{2,63}})"
+)
+_SPECIAL_USE = frozenset(SPECIAL_USE_DOMAIN_NAMES)
+
+
+def _fast_valid(text: str) -> bool:
+    match = _FAST_EMAIL_RE.fullmatch(text)
+    if match is None or len(text) > 254:
+        return False
+    local, domain = match.group("local"), match.group("domain")
+    if len(local) > 64 or len(domain) > 253 or "--" in domain:
+        return False
+    return domain.rsplit(".", 1)[-1] not in _SPECIAL_USE and not any(
+        domain.endswith("." + name) for name in _SPECIAL_USE
+    )
+
+
+@lru_cache(maxsize=65536)
+def _normalize_email_text(text: str) -> EmailResult:
+    lowered = text.lower()
+    if _fast_valid(lowered):
+        return EmailResult(email=lowered, valid=True)
+    try:
+        info = validate_email(text, check_deliverability=False)
+    except EmailNotValidError:
+        return EmailResult(email=text.lower(), valid=False)
+    return EmailResult(email=info.normalized.lower(), valid=True)
+
+
+def normalize_email(raw: str | None) -> EmailResult:
+    """Trim, strip ``mailto:``/angle brackets, lower-case and syntax-check an e-mail."""
+    text = clean_cell(raw)
+    if text is None:
+        return EmailResult(email=None, valid=False)
+    text = _MAILTO_RE.sub("", text).strip()
+    if "<" in text and text.endswith(">"):  # "Jane Doe <jane@acme.com>"
+        text = text[text.rindex("<") + 1 : -1].strip()
+    text = _MAILTO_RE.sub("", text.strip("<> ")).strip()
+    if not text:
+        return EmailResult(email=None, valid=False)
+    return _normalize_email_text(text)
+
+
+_PHONE_JUNK_RE = re.compile(r"[^\d+]")
+_DIGIT_RE = re.compile(r"\d")
+_E164 = phonenumbers.PhoneNumberFormat.E164
+_PLAIN_PHONE_RE = re.compile(r"\+?[\d\s().\-/]+")
+_LAYOUT_RE = re.compile(r"[\s.\-/]|\((?=\d+\))|(?<=\d)\)")
+
+
+@lru_cache(maxsize=65536)
+def _normalize_phone_cached(text: str, region: str | None) -> str | None:
+    digits = _PHONE_JUNK_RE.sub("", text)
+    if len(digits.lstrip("+")) < 6:
+        return None
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    candidates: list[tuple[str, str | None]] = [(text, region)]
+    if not text.startswith("+"):
+        if region is None:
+            # No country known: maybe the number already carries its country code.
+            candidates.append(("+" + text, None))
+        elif region != "US" and digits.startswith("1") and len(digits) == 11:
+            candidates.append(("+" + digits, None))
+    for candidate, reg in candidates:
+        try:
+            number = phonenumbers.parse(candidate, reg)
+        except phonenumbers.NumberParseException:
+            continue
+        if _is_valid(number, reg):
+            return str(phonenumbers.format_number(number, _E164))
+    return None
+
+
+def _is_valid(number: phonenumbers.PhoneNumber, region: str | None) -> bool:
+    """is_valid_number, asking the expected region first: finding the region of a +1 number
+    walks all NANP regions and is the slowest part of validation."""
+    if (
+        region is not None
+        and number.country_code == phonenumbers.country_code_for_region(region)
+        and phonenumbers.is_valid_number_for_region(number, region)
+    ):
+        return True
+    return bool(phonenumbers.is_valid_number(number))
+
+
+def normalize_phone(raw: str | None, country_code: str | None = None) -> str | None:
+    """Return the phone number in E.164 (``+15109443940``) or None if junk/invalid.
+
+    `country_code` (alpha-2, or anything `geo.country_code` understands) is used for
+    numbers written without an international prefix.
+    """
+    text = clean_cell(raw)
+    if text is None or _DIGIT_RE.search(text) is None:
+        return None
+    region = to_country_code(country_code) if country_code else None
+    if region == "XK":
+        region = None
+    if _PLAIN_PHONE_RE.fullmatch(text):
+        # Only digits and layout characters: one canonical cache key for all spellings.
+        text = _LAYOUT_RE.sub("", text)
+    return _normalize_phone_cached(text, region)

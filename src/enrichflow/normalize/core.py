@@ -1,0 +1,182 @@
+"""One-call normalization of a lead row's core values (the ``normalize_all_core_values`` step).
+
+Input is a mapping keyed by canonical field names (already mapped from CSV headers); missing
+keys mean the column is absent. Output is a flat dict; every value is None when absent or
+unusable (lists are empty instead). All sub-normalizers are pure and cached, which keeps
+this at several thousand rows per second on one core.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import NamedTuple
+
+from enrichflow.normalize._text import clean_cell
+from enrichflow.normalize.contact import normalize_email, normalize_phone
+from enrichflow.normalize.geo import country_code
+from enrichflow.normalize.linkedin import (
+    normalize_linkedin_company_url,
+    normalize_linkedin_person_url,
+)
+from enrichflow.normalize.numbers import parse_int_amount, parse_list
+from enrichflow.normalize.person import normalize_person_name
+from enrichflow.normalize.seniority import department_from_title, normalize_seniority
+
+# Phone columns in order of preference for the single best `phone`.
+PHONE_FIELDS = ("phone_work_direct", "phone_mobile", "phone_corporate", "phone", "company_phone")
+
+OUTPUT_KEYS = (
+    "first_name",
+    "last_name",
+    "full_name",
+    "title",
+    "seniority",
+    "department",
+    "email",
+    "email_valid",
+    "phone",
+    "phones",
+    "person_linkedin_url",
+    "city",
+    "state",
+    "country_code",
+    "company_linkedin_url",
+    "employees",
+    "annual_revenue",
+    "total_funding",
+    "company_city",
+    "company_state",
+    "company_country_code",
+    "keywords",
+    "technologies",
+)
+
+
+def _departments_value(raw: str | None) -> str | None:
+    """Apollo's ``Departments`` column ("master_engineering_technical, ...") -> first entry."""
+    for item in parse_list(raw):
+        key = item.lower().replace(" ", "_").replace("-", "_")
+        for prefix in ("master_",):
+            key = key.removeprefix(prefix)
+        return key or None
+    return None
+
+
+class _Company(NamedTuple):
+    linkedin_url: str | None
+    employees: int | None
+    annual_revenue: int | None
+    total_funding: int | None
+    city: str | None
+    state: str | None
+    country_code: str | None
+    keywords: tuple[str, ...]
+    technologies: tuple[str, ...]
+
+
+@lru_cache(maxsize=16384)
+def _company_values(
+    linkedin_url: str | None,
+    employees: str | None,
+    annual_revenue: str | None,
+    total_funding: str | None,
+    city: str | None,
+    state: str | None,
+    country: str | None,
+    keywords: str | None,
+    technologies: str | None,
+) -> _Company:
+    """The company-level outputs: every colleague repeats them, so they are cached together
+    (lists as tuples, copied by the caller so no two results share a list)."""
+    return _Company(
+        normalize_linkedin_company_url(linkedin_url),
+        parse_int_amount(employees),
+        parse_int_amount(annual_revenue),
+        parse_int_amount(total_funding),
+        clean_cell(city),
+        clean_cell(state),
+        country_code(clean_cell(country)),
+        tuple(parse_list(keywords)),
+        tuple(parse_list(technologies)),
+    )
+
+
+@lru_cache(maxsize=16384)
+def _place(city: str | None, state: str | None, country: str | None) -> tuple[str | None, ...]:
+    """(city, state, country code) of a person: places repeat across people."""
+    return clean_cell(city), clean_cell(state), country_code(clean_cell(country))
+
+
+@lru_cache(maxsize=16384)
+def _role(
+    raw_title: str | None, seniority: str | None, departments: str | None
+) -> tuple[str | None, str | None, str | None]:
+    """(title, seniority, department): titles repeat across people."""
+    title = clean_cell(raw_title)
+    department = department_from_title(title) if title else None
+    if department is None:
+        department = _departments_value(departments)
+    return title, normalize_seniority(clean_cell(seniority), title), department
+
+
+def normalize_core_values(fields: Mapping[str, str | None]) -> dict[str, object]:
+    """Normalize the core lead fields of one row; see `OUTPUT_KEYS` for the result keys."""
+    get = fields.get
+    person = normalize_person_name(get("first_name"), get("last_name"), get("person_name"))
+    title, seniority, department = _role(get("title"), get("seniority"), get("departments"))
+    email = normalize_email(get("email"))
+    email_valid: bool | None = email.valid if email.email is not None else None
+
+    city, state, person_country = _place(get("city"), get("state"), get("country"))
+    company = _company_values(
+        get("company_linkedin_url"),
+        get("employees"),
+        get("annual_revenue"),
+        get("total_funding"),
+        get("company_city"),
+        get("company_state"),
+        get("company_country"),
+        get("keywords"),
+        get("technologies"),
+    )
+    company_country = company.country_code
+    phone_region = person_country or company_country
+
+    phones: dict[str, str | None] = {}
+    best: str | None = None
+    for key in PHONE_FIELDS:
+        if key not in fields:
+            continue
+        # Company switchboards are in the company's country first.
+        region = (company_country or person_country) if key == "company_phone" else phone_region
+        value = normalize_phone(fields[key], region)
+        phones[key] = value
+        if best is None and value is not None:
+            best = value
+
+    return {
+        "first_name": person.first_name,
+        "last_name": person.last_name,
+        "full_name": person.full_name,
+        "title": title,
+        "seniority": seniority,
+        "department": department,
+        "email": email.email if email.valid else None,
+        "email_valid": email_valid,
+        "phone": best,
+        "phones": phones,
+        "person_linkedin_url": normalize_linkedin_person_url(get("linkedin_url")),
+        "city": city,
+        "state": state,
+        "country_code": person_country,
+        "company_linkedin_url": company.linkedin_url,
+        "employees": company.employees,
+        "annual_revenue": company.annual_revenue,
+        "total_funding": company.total_funding,
+        "company_city": company.city,
+        "company_state": company.state,
+        "company_country_code": company_country,
+        "keywords": list(company.keywords),
+        "technologies": list(company.technologies),
+    }

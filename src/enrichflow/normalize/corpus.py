@@ -1,0 +1,171 @@
+"""Evaluation of the labelled normalization corpus (shared by tests and bench/quality.py).
+
+Corpus format: CSV with columns ``normalizer,input,extra,expected``; lines starting with
+``#`` are comments. An empty cell stands for None / empty. Multi-part values use ``|``:
+
+* ``company``: input = name, extra = short name (Company Name for Emails),
+  expected = ``name|match_key``
+* ``domain``: registrable_domain(input) -> domain
+* ``non_company_site`` / ``free_mail``: expected ``true``/``false``
+* ``company_domain``: input = website, extra = email, expected = ``domain|source``
+* ``person``: input = ``first|last``, extra = full name, expected = ``first|last|full``
+* ``email``: expected = ``email|true`` or ``email|false`` (``|false`` when empty)
+* ``phone``: extra = country, expected = E.164
+* ``linkedin_person`` / ``linkedin_company``: expected canonical URL
+* ``country``: expected alpha-2
+* ``int_amount``: expected integer
+* ``list``: expected items joined with ``|``
+* ``bool``: expected ``true``/``false``
+* ``seniority``: input = Apollo value, extra = title, expected level
+* ``department``: input = title, expected department
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from enrichflow.normalize.company import normalize_company_name
+from enrichflow.normalize.contact import normalize_email, normalize_phone
+from enrichflow.normalize.domain import (
+    company_domain,
+    is_free_mail_domain,
+    is_non_company_site,
+    registrable_domain,
+)
+from enrichflow.normalize.geo import country_code
+from enrichflow.normalize.linkedin import (
+    normalize_linkedin_company_url,
+    normalize_linkedin_person_url,
+)
+from enrichflow.normalize.numbers import parse_bool, parse_int_amount, parse_list
+from enrichflow.normalize.person import normalize_person_name
+from enrichflow.normalize.seniority import department_from_title, normalize_seniority
+
+TARGET_ACCURACY = 0.99
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """One labelled corpus row (line number kept for error messages)."""
+
+    line: int
+    normalizer: str
+    input: str
+    extra: str
+    expected: str
+
+
+@dataclass(slots=True)
+class Score:
+    """Accuracy of one normalizer over the corpus."""
+
+    normalizer: str
+    cases: int = 0
+    correct: int = 0
+    failures: list[tuple[Case, str]] = field(default_factory=list)
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.cases if self.cases else 0.0
+
+    @property
+    def met(self) -> bool:
+        return self.accuracy >= TARGET_ACCURACY
+
+
+def _opt(text: str) -> str | None:
+    return text if text != "" else None
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _company(case: Case) -> str:
+    result = normalize_company_name(case.input, _opt(case.extra))
+    return f"{result.name}|{result.match_key}"
+
+
+def _company_domain(case: Case) -> str:
+    result = company_domain(_opt(case.input), _opt(case.extra))
+    return f"{_fmt(result.domain)}|{_fmt(result.source)}"
+
+
+def _person(case: Case) -> str:
+    first, _, last = case.input.partition("|")
+    result = normalize_person_name(_opt(first), _opt(last), _opt(case.extra))
+    return f"{_fmt(result.first_name)}|{_fmt(result.last_name)}|{_fmt(result.full_name)}"
+
+
+def _email(case: Case) -> str:
+    result = normalize_email(_opt(case.input))
+    return f"{_fmt(result.email)}|{_fmt(result.valid)}"
+
+
+EVALUATORS: dict[str, Callable[[Case], str]] = {
+    "company": _company,
+    "domain": lambda c: _fmt(registrable_domain(c.input)),
+    "non_company_site": lambda c: _fmt(is_non_company_site(c.input)),
+    "free_mail": lambda c: _fmt(is_free_mail_domain(c.input)),
+    "company_domain": _company_domain,
+    "person": _person,
+    "email": _email,
+    "phone": lambda c: _fmt(normalize_phone(_opt(c.input), _opt(c.extra))),
+    "linkedin_person": lambda c: _fmt(normalize_linkedin_person_url(_opt(c.input))),
+    "linkedin_company": lambda c: _fmt(normalize_linkedin_company_url(_opt(c.input))),
+    "country": lambda c: _fmt(country_code(_opt(c.input))),
+    "int_amount": lambda c: _fmt(parse_int_amount(_opt(c.input))),
+    "list": lambda c: "|".join(parse_list(_opt(c.input))),
+    "bool": lambda c: _fmt(parse_bool(_opt(c.input))),
+    "seniority": lambda c: _fmt(normalize_seniority(_opt(c.input), _opt(c.extra))),
+    "department": lambda c: _fmt(department_from_title(_opt(c.input))),
+}
+
+
+def load_cases(path: str | Path) -> list[Case]:
+    """Read the corpus, skipping ``#`` comment lines; unknown normalizers raise ValueError."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    numbered = [(no, line) for no, line in enumerate(lines, start=1) if not line.startswith("#")]
+    reader = csv.DictReader(line for _, line in numbered)
+    cases: list[Case] = []
+    for (no, _), row in zip(numbered[1:], reader, strict=False):
+        name = row["normalizer"].strip()
+        if name not in EVALUATORS:
+            raise ValueError(f"line {no}: unknown normalizer {name!r}")
+        cases.append(
+            Case(
+                line=no,
+                normalizer=name,
+                input=row["input"] or "",
+                extra=row["extra"] or "",
+                expected=row["expected"] or "",
+            )
+        )
+    return cases
+
+
+def run_case(case: Case) -> tuple[bool, str]:
+    """Evaluate one case: (correct, actual value encoded like `expected`)."""
+    actual = EVALUATORS[case.normalizer](case)
+    return actual == case.expected, actual
+
+
+def evaluate(cases: Iterable[Case]) -> dict[str, Score]:
+    """Score every normalizer present in `cases`."""
+    scores: dict[str, Score] = {}
+    for case in cases:
+        score = scores.setdefault(case.normalizer, Score(case.normalizer))
+        ok, actual = run_case(case)
+        score.cases += 1
+        if ok:
+            score.correct += 1
+        else:
+            score.failures.append((case, actual))
+    return scores

@@ -1,0 +1,253 @@
+"""The step runner: the only code that calls handlers.
+
+It starts a chunk of claims (QUEUED -> IN_PROGRESS, fenced by attempt), loads what the
+handlers need in a few set-based reads, calls the handler for each item, and records the
+outcomes in groups (group commit), renewing the leases of the claims still running.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+
+from enrichflow.db.context import ChunkData, StepSetting, step_setting_load
+from enrichflow.db.engine import now_ms, reading
+from enrichflow.db.queries import (
+    BatchStepInfo,
+    Claim,
+    RecordReport,
+    StepOutcome,
+    batch_step_load,
+    outcomes_record,
+    states_heartbeat,
+    states_start,
+)
+from enrichflow.errors import PermanentStepError, StepError
+from enrichflow.states import Status
+from enrichflow.steps.base import ChunkHandler, Deferred, Handler, Skip, StepContext
+from enrichflow.steps.registry import get_handler, is_chunk_handler
+
+log = logging.getLogger(__name__)
+
+MAX_ERROR_CHARS = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerOptions:
+    flush_every: int = 1000
+    """Record outcomes once this many are waiting..."""
+    flush_seconds: float = 1.0
+    """...or once the oldest has waited this long."""
+
+
+DEFAULT_OPTIONS = RunnerOptions()
+
+
+def describe_error(exc: BaseException) -> str:
+    """A stored, human-readable error: the type and the message, bounded in size."""
+    text = str(exc) if isinstance(exc, StepError) else f"{type(exc).__name__}: {exc}"
+    return text[:MAX_ERROR_CHARS]
+
+
+def run_claims(
+    engine: Engine,
+    claims: Sequence[Claim],
+    services: Mapping[str, Any],
+    options: RunnerOptions = DEFAULT_OPTIONS,
+    clock: Callable[[], int] = now_ms,
+    started: bool = False,
+    chain: Callable[[BatchStepInfo], bool] | None = None,
+) -> RecordReport:
+    """Run one chunk of claims of a single (batch, step) to recorded outcomes.
+
+    ``started``: the dispatcher already moved the claims to IN_PROGRESS (local executor).
+    ``chain``: asked with the next step when the chunk's last group of outcomes is recorded;
+    when it says yes (the executor had room for that step), the next step's states of that
+    group are created claimed by this runner and returned in ``chained``, for the caller to
+    run at once in this thread.
+    """
+    if not claims:
+        return RecordReport()
+    first = claims[0]
+    running = list(claims)
+    if not started:
+        with engine.begin() as conn:
+            lease_ms = step_setting_load(conn, first.batch_id, first.step_index).lease_ms
+            ours = states_start(conn, claims, lease_ms, clock())
+        running = [c for c in claims if c.state_id in ours]
+        if not running:
+            return RecordReport(stale=len(claims))
+    with reading(engine) as conn:
+        setting = step_setting_load(conn, first.batch_id, first.step_index)
+        chunk = ChunkData(engine, conn, [c.item_id for c in running], setting.column_map)
+        next_step = batch_step_load(conn, first.batch_id, first.step_index + 1) if chain else None
+    chained: list[Claim] = []
+
+    handler = get_handler(setting.handler)
+    step_log = logging.getLogger(f"enrichflow.step.{setting.step_name}")
+    totals: dict[str, int] = {}
+    pending: list[StepOutcome] = []
+    remaining = list(running)
+    last_flush = last_beat = time.monotonic()
+    beat_every = max(setting.lease_ms / 3000, 0.05)
+
+    def flush(last: bool = False) -> None:
+        nonlocal pending, last_flush
+        if pending:
+            chain_lease_ms: int | None = None
+            # Only the last group is chained: its next states start the moment they are
+            # created, so their leases never wait on the rest of this chunk.
+            if last and next_step is not None and chain is not None and _finishes_any(pending):
+                fits = len(pending) <= int(next_step.config.get("batch_size", len(pending)))
+                if fits and chain(next_step):
+                    chain_lease_ms = next_step.lease_ms
+            with engine.begin() as conn:
+                report = outcomes_record(conn, pending, clock(), chain_lease_ms)
+            chained.extend(report.chained)
+            for name in RecordReport.__slots__:
+                if name not in ("stale_ids", "chained"):
+                    totals[name] = totals.get(name, 0) + getattr(report, name)
+            if report.stale:
+                log.warning(
+                    "step %s: %d result(s) arrived for attempts that are no longer current "
+                    "(taken back by the reaper or completed by a callback); they were not written",
+                    setting.step_name,
+                    report.stale,
+                )
+            pending = []
+        last_flush = time.monotonic()
+
+    services = {**services, "engine": engine}
+    contexts = [_context(setting, c, chunk, services, step_log) for c in running]
+    if is_chunk_handler(setting.handler):
+        pending.extend(_call_chunk(handler, contexts, running, clock))  # type: ignore[arg-type]
+        running = []
+    for index, (claim, ctx) in enumerate(zip(running, contexts, strict=False)):
+        pending.append(_call(handler, ctx, claim, clock))  # type: ignore[arg-type]
+        remaining = running[index + 1 :]
+        now_mono = time.monotonic()
+        if len(pending) >= options.flush_every or now_mono - last_flush >= options.flush_seconds:
+            flush()
+        if remaining and now_mono - last_beat >= beat_every:
+            with engine.begin() as conn:
+                states_heartbeat(conn, remaining, setting.lease_ms, clock())
+            last_beat = now_mono
+    flush(last=True)
+    return RecordReport(
+        completed=totals.get("completed", 0),
+        skipped=totals.get("skipped", 0),
+        deferred=totals.get("deferred", 0),
+        retried=totals.get("retried", 0),
+        failed=totals.get("failed", 0),
+        stale=totals.get("stale", 0),
+        chained=tuple(chained),
+    )
+
+
+def _finishes_any(outcomes: Sequence[StepOutcome]) -> bool:
+    return any(o.kind is Status.COMPLETED or o.kind is Status.SKIPPED for o in outcomes)
+
+
+def _context(
+    setting: StepSetting,
+    claim: Claim,
+    chunk: ChunkData,
+    services: Mapping[str, Any],
+    logger: logging.Logger,
+) -> StepContext:
+    return StepContext(
+        state_id=claim.state_id,
+        batch_id=claim.batch_id,
+        item_id=claim.item_id,
+        step=setting.step_name,
+        workstream=setting.workstream,
+        client=setting.client,
+        attempt=claim.attempt,
+        row_number=chunk.row_number(claim.item_id),
+        identity=None,
+        original_data=None,
+        results=None,
+        workflow_config=setting.workflow_config,
+        client_config=setting.client_config,
+        logger=logger,
+        services=services,
+        fields=None,
+        source=chunk,
+    )
+
+
+def _call(
+    handler: Handler, ctx: StepContext, claim: Claim, clock: Callable[[], int]
+) -> StepOutcome:
+    """Call the handler; every exception becomes a stored error, never a lost one."""
+    try:
+        result = handler(ctx)
+    except Exception as exc:
+        return _failure(ctx, claim, exc)
+    return _outcome(result, claim, clock)
+
+
+def _call_chunk(
+    handler: ChunkHandler,
+    contexts: Sequence[StepContext],
+    claims: Sequence[Claim],
+    clock: Callable[[], int],
+) -> list[StepOutcome]:
+    """Call a chunk handler once; an exception it raises fails every item of the chunk."""
+    try:
+        results = list(handler(contexts))
+    except Exception as exc:
+        return [_failure(ctx, claim, exc) for ctx, claim in zip(contexts, claims, strict=True)]
+    if len(results) != len(claims):
+        error = PermanentStepError(
+            f"chunk handler returned {len(results)} outcomes for {len(claims)} items"
+        )
+        return [_failure(ctx, claim, error) for ctx, claim in zip(contexts, claims, strict=True)]
+    return [
+        _failure(ctx, claim, result)
+        if isinstance(result, Exception)
+        else _outcome(result, claim, clock)
+        for ctx, claim, result in zip(contexts, claims, results, strict=True)
+    ]
+
+
+def _failure(ctx: StepContext, claim: Claim, exc: Exception) -> StepOutcome:
+    if isinstance(exc, StepError):
+        ctx.logger.warning("item %s attempt %s: %s", claim.item_id, claim.attempt, exc)
+        retry_after = getattr(exc, "retry_after", None)
+        return StepOutcome(
+            claim,
+            Status.PENDING if exc.retryable else Status.FAILED,
+            error=describe_error(exc),
+            retry_after_ms=int((retry_after or 0) * 1000),
+        )
+    ctx.logger.error(
+        "item %s attempt %s: handler raised", claim.item_id, claim.attempt, exc_info=exc
+    )
+    return StepOutcome(claim, Status.PENDING, error=describe_error(exc))
+
+
+def _outcome(result: object, claim: Claim, clock: Callable[[], int]) -> StepOutcome:
+    if type(result) is dict:  # the common case first
+        return StepOutcome(claim, Status.COMPLETED, payload=result)
+    if isinstance(result, Skip):
+        return StepOutcome(claim, Status.SKIPPED, error=result.reason)
+    if isinstance(result, Deferred):
+        return StepOutcome(
+            claim,
+            Status.IN_PROGRESS,
+            meta=result.meta,
+            deadline_ms=clock() + int(result.deadline_seconds * 1000),
+        )
+    if not isinstance(result, dict):
+        return StepOutcome(
+            claim,
+            Status.FAILED,
+            error=f"handler returned {type(result).__name__}, expected a dict, Skip or Deferred",
+        )
+    return StepOutcome(claim, Status.COMPLETED, payload=result)

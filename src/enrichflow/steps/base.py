@@ -1,0 +1,179 @@
+"""The handler API: what a step handler receives and what it may return.
+
+A handler is a plain function ``handler(ctx: StepContext) -> dict | Skip | Deferred``.
+It returns a result dict (status COMPLETED), a :class:`Skip` with a reason (status SKIPPED),
+a :class:`Deferred` (ASYNC: the request was sent, the result arrives by callback), or raises
+:class:`~enrichflow.errors.RetryableStepError` / :class:`~enrichflow.errors.PermanentStepError`.
+Any other exception counts as retryable, and its text is stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+JSON = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemIdentity:
+    """The identity columns of a batch item, as ingested."""
+
+    company_name: str | None = None
+    company_domain: str | None = None
+    linkedin_url: str | None = None
+    industry: str | None = None
+    person_name: str | None = None
+    email: str | None = None
+    title: str | None = None
+
+
+class StepContext:
+    """Everything a handler may read; handlers never query the database themselves.
+
+    Read-only by convention. The runner builds one per item of a chunk and fills the costly
+    parts on first use: ``original_data`` is decoded, ``fields`` and ``identity`` are derived,
+    and ``results`` are read (for the whole chunk at once) only when a handler asks, so a
+    step that needs none of them pays for none of them.
+
+    Attributes: ``results`` are earlier steps' results keyed by step slug;
+    ``workflow_config`` is the registry row's config for this step and workstream (attempts,
+    timeouts, handler options); ``client_config`` is the client's config for ``(step,
+    workstream)``, empty when the client has none; ``services`` are process-wide helpers (HTTP
+    clients, public URL, the webhook ledger) and ``engine``, for the consolidation steps whose
+    job is to write relational tables (no handler may change a state's status itself);
+    ``fields`` are the row's values by canonical field name (``email``, ``website``,
+    ``phone_mobile``, ...), whatever the upload called its columns, empty values absent.
+    """
+
+    __slots__ = (
+        "_fields",
+        "_identity",
+        "_original",
+        "_results",
+        "_source",
+        "attempt",
+        "batch_id",
+        "client",
+        "client_config",
+        "item_id",
+        "logger",
+        "row_number",
+        "services",
+        "state_id",
+        "step",
+        "workflow_config",
+        "workstream",
+    )
+
+    def __init__(
+        self,
+        *,
+        state_id: int,
+        batch_id: int,
+        item_id: int,
+        step: str,
+        workstream: str,
+        client: str,
+        attempt: int,
+        row_number: int | None,
+        identity: ItemIdentity | None,
+        original_data: Mapping[str, Any] | None,
+        results: Mapping[str, JSON] | None,
+        workflow_config: Mapping[str, Any],
+        client_config: Mapping[str, Any],
+        logger: logging.Logger,
+        services: Mapping[str, Any] | None = None,
+        fields: Mapping[str, str] | None = None,
+        source: LazySource | None = None,
+    ) -> None:
+        """Pass ``identity``, ``original_data``, ``results`` and ``fields`` directly, or
+        ``None`` for any of them with a ``source`` that produces them on first use."""
+        self.state_id = state_id
+        self.batch_id = batch_id
+        self.item_id = item_id
+        self.step = step
+        self.workstream = workstream
+        self.client = client
+        self.attempt = attempt
+        self.row_number = row_number
+        self.workflow_config = workflow_config
+        self.client_config = client_config
+        self.logger = logger
+        self.services: Mapping[str, Any] = services if services is not None else {}
+        self._identity = identity
+        self._original = original_data
+        self._results = results
+        self._fields = fields if fields is not None or source is not None else {}
+        self._source = source
+
+    @property
+    def identity(self) -> ItemIdentity:
+        if self._identity is None:
+            self._identity = self._lazy().identity(self.item_id)
+        return self._identity
+
+    @property
+    def original_data(self) -> Mapping[str, Any]:
+        if self._original is None:
+            self._original = self._lazy().original_data(self.item_id)
+        return self._original
+
+    @property
+    def results(self) -> Mapping[str, JSON]:
+        if self._results is None:
+            self._results = self._lazy().results(self.item_id)
+        return self._results
+
+    @property
+    def fields(self) -> Mapping[str, str]:
+        if self._fields is None:
+            self._fields = self._lazy().fields(self.item_id, self.original_data)
+        return self._fields
+
+    def _lazy(self) -> LazySource:
+        if self._source is None:
+            raise AttributeError("this StepContext was built without the value or a source")
+        return self._source
+
+    def __repr__(self) -> str:
+        return f"StepContext(step={self.step!r}, item_id={self.item_id}, attempt={self.attempt})"
+
+
+class LazySource(Protocol):
+    """Produces a context's costly parts on first use (the runner's chunk loader)."""
+
+    def identity(self, item_id: int) -> ItemIdentity: ...
+
+    def original_data(self, item_id: int) -> Mapping[str, Any]: ...
+
+    def results(self, item_id: int) -> Mapping[str, JSON]: ...
+
+    def fields(self, item_id: int, original: Mapping[str, Any]) -> Mapping[str, str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """The step does not apply to this item; ``reason`` is stored and shown."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    """ASYNC: the item was handed to an external service; the state waits for its callback.
+
+    ``deadline_seconds`` bounds the wait; ``meta`` is stored on the state (never secrets).
+    """
+
+    deadline_seconds: float
+    meta: JSON = field(default_factory=dict)
+
+
+Outcome = JSON | Skip | Deferred
+Handler = Callable[[StepContext], Outcome]
+ChunkHandler = Callable[[Sequence[StepContext]], Sequence[Outcome | Exception]]
+"""A handler that takes a whole chunk at once (one bulk write instead of one per item): it
+returns one outcome per context, in order, where an exception instance fails that item."""

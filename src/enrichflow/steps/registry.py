@@ -1,0 +1,63 @@
+"""Handlers registered by name; a registry row's ``handler`` column names one of these."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from enrichflow.errors import ConfigError
+from enrichflow.steps.base import ChunkHandler, Handler
+
+_HANDLERS: dict[str, Handler | ChunkHandler] = {}
+_CHUNK: set[str] = set()
+
+
+def _register(name: str, fn: Handler | ChunkHandler) -> None:
+    if name in _HANDLERS and _HANDLERS[name] is not fn:
+        raise ConfigError(f"handler {name!r} is registered twice")
+    _HANDLERS[name] = fn
+
+
+def handler(name: str) -> Callable[[Handler], Handler]:
+    """Register ``fn`` as the handler called ``name``: called once per item."""
+
+    def register(fn: Handler) -> Handler:
+        _register(name, fn)
+        return fn
+
+    return register
+
+
+def chunk_handler(name: str) -> Callable[[ChunkHandler], ChunkHandler]:
+    """Register ``fn`` as the handler called ``name``: called once per chunk of items."""
+
+    def register(fn: ChunkHandler) -> ChunkHandler:
+        _register(name, fn)
+        _CHUNK.add(name)
+        return fn
+
+    return register
+
+
+def is_chunk_handler(name: str) -> bool:
+    return name in _CHUNK
+
+
+def get_handler(name: str) -> Handler | ChunkHandler:
+    """The handler called ``name``; :class:`ConfigError` naming it when there is none."""
+    _load_builtins()
+    try:
+        return _HANDLERS[name]
+    except KeyError:
+        raise ConfigError(
+            f"no handler named {name!r} (known: {', '.join(sorted(_HANDLERS)) or 'none'})"
+        ) from None
+
+
+def has_handler(name: str) -> bool:
+    _load_builtins()
+    return name in _HANDLERS
+
+
+def _load_builtins() -> None:
+    """Import the built-in handler modules so their decorators run."""
+    from enrichflow.steps import builtin  # noqa: F401

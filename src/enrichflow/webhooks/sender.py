@@ -1,0 +1,351 @@
+"""The ``webhook`` handler: send one item to a Clay table webhook and wait for its callback.
+
+A workflow is data: a registry row with handler ``webhook``, the registry config
+(``ctx.workflow_config``) and the client's config (``ctx.client_config``). No code is
+written per workflow.
+
+Client config (secrets; never stored in the registry):
+
+* ``webhook_url`` — a URL, or a list of URLs used in order: each Clay webhook source
+  accepts :data:`DEFAULT_MAX_SUBMISSIONS` rows in its lifetime, so when one fills up the
+  next one is used.
+* ``auth_token`` (optional) — sent as the ``x-clay-webhook-auth`` header.
+
+Workflow config (all optional):
+
+* ``fields`` — list of names restricting what is sent (see *Payload*).
+* ``max_payload_bytes`` (102400) — larger encoded payloads fail permanently.
+* ``rate_per_second`` (10), ``burst`` (20) — token bucket shared by every item of this
+  workflow (step slug) and webhook URL in the process.
+* ``concurrency`` (10) — requests in flight at once for this workflow and URL.
+* ``rate_limit_wait_seconds`` (30) — longest wait for the local limits before the attempt
+  is given back as retryable.
+* ``timeout_seconds`` (30) — HTTP timeout of the POST.
+* ``max_submissions`` (50000) — lifetime submissions per webhook URL; a warning is logged
+  for every 1% of it used from 90% on.
+* ``callback_timeout_seconds`` (86400) — the deadline of the returned :class:`Deferred`.
+* ``dedupe_by`` — company-level de-duplication: an identity field (``company_domain``), a
+  canonical field (``website``) or ``step.field`` of an earlier result
+  (``normalize_company_domain.company_domain``). Within a batch, the first item with a given
+  (trimmed, case-folded) value sends; the others send nothing and wait on it
+  (``Deferred`` with ``meta = {"waiting_on": <leader state id>}``), or take its result at once
+  when it already landed. See :mod:`enrichflow.db.callbacks` for how they complete or fail.
+  Items without a value send normally.
+
+Payload (one JSON object, compact UTF-8)::
+
+    {"item_id": 1, "batch_id": 2, "step": "find_people", "workstream": "outbound",
+     "row_number": 7, "callback_url": "https://…/callbacks/<signed token>",
+     "company_name": …, "company_domain": …, "linkedin_url": …, "industry": …,
+     "person_name": …, "email": …, "title": …,          # identity fields, null when unknown
+     "results": {"<earlier step slug>": {…}, …},
+     "original_data": {"<input column>": …, …}}
+
+The control fields and the identity fields are always sent (Clay columns map to
+top-level keys). Without ``fields`` all of ``original_data`` and all earlier ``results``
+are sent. With ``fields`` (a list of strings) only the ``original_data`` keys named in
+it and only the ``results`` of the step slugs named in it are sent; a name may match an
+input column, a step slug or both, and names matching neither are ignored (rows may lack
+optional columns). ``fields: []`` sends no original data and no results. The
+``results`` and ``original_data`` objects are always present, possibly empty.
+
+Submission ledger: ``ctx.services["webhook_ledger"]`` (a :class:`WebhookLedger`) counts
+submissions per URL under ``sha256(url).hexdigest()``, never the URL itself. A slot is
+reserved (``record_submission``) before the POST, so concurrent workers cannot overshoot
+the limit; failed sends still count, which errs on the safe side.
+
+Services read: ``webhook_ledger`` (required), ``engine`` (with ``dedupe_by``; the runner
+passes it), ``public_url`` and ``secret_key``
+(required; ``secret_key`` may be a ``str`` or a pydantic ``SecretStr``) and
+``http_client`` (optional ``httpx.Client``; the process-wide shared client otherwise).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import fields as dataclass_fields
+from datetime import UTC, datetime
+from typing import Any, Protocol, runtime_checkable
+
+import httpx
+from sqlalchemy import Engine
+
+from enrichflow.db.callbacks import dedupe_join, dedupe_key_text
+from enrichflow.db.engine import now_ms
+from enrichflow.errors import PermanentStepError
+from enrichflow.steps.base import JSON, Deferred, ItemIdentity, StepContext
+from enrichflow.steps.registry import handler
+from enrichflow.webhooks.http import encode_json, positive_option, post_json, shared_client
+from enrichflow.webhooks.ratelimit import concurrency_slot, limiter_for
+from enrichflow.webhooks.redact import redact_url
+from enrichflow.webhooks.signing import callback_token, callback_url
+
+__all__ = [
+    "AUTH_HEADER",
+    "DEFAULT_MAX_SUBMISSIONS",
+    "WebhookLedger",
+    "build_payload",
+    "send_webhook",
+    "url_key",
+]
+
+AUTH_HEADER = "x-clay-webhook-auth"
+DEFAULT_MAX_SUBMISSIONS = 50_000
+DEFAULT_MAX_PAYLOAD_BYTES = 102_400
+DEFAULT_CALLBACK_TIMEOUT = 86_400.0
+WARN_FRACTION = 0.9
+
+
+@runtime_checkable
+class WebhookLedger(Protocol):
+    """Lifetime submission counts per webhook URL, keyed by :func:`url_key`."""
+
+    def submissions(self, url_key: str) -> int:
+        """How many submissions were recorded for ``url_key``."""
+        ...
+
+    def record_submission(self, url_key: str, url_redacted: str = "") -> int:
+        """Atomically add one submission for ``url_key``; the new count. ``url_redacted``
+        (``scheme://host/…``) is kept for display."""
+        ...
+
+
+_IDENTITY_FIELDS = frozenset(f.name for f in dataclass_fields(ItemIdentity))
+
+
+def url_key(url: str) -> str:
+    """The ledger key of a webhook URL: its SHA-256 hex digest."""
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()
+
+
+def _where(ctx: StepContext) -> str:
+    return f"client {ctx.client!r}, workflow {ctx.step!r}, workstream {ctx.workstream!r}"
+
+
+def _config_set_command(ctx: StepContext) -> str:
+    """The ``enrichflow config set`` command line for this client, workflow and workstream."""
+    return (
+        f"enrichflow config set {shlex.quote(ctx.client)} {shlex.quote(ctx.step)} "
+        f"--workstream {shlex.quote(ctx.workstream)}"
+    )
+
+
+def _webhook_urls(ctx: StepContext) -> list[str]:
+    raw = ctx.client_config.get("webhook_url")
+    if raw is None or raw == "" or raw == []:
+        raise PermanentStepError(
+            f"no webhook_url configured for {_where(ctx)}; set it with: "
+            f"{_config_set_command(ctx)} webhook_url=<url>"
+        )
+    candidates: Sequence[Any] = [raw] if isinstance(raw, str) else raw
+    if not isinstance(candidates, Sequence) or not all(
+        isinstance(u, str) and u.strip() for u in candidates
+    ):
+        raise PermanentStepError(f"webhook_url for {_where(ctx)} must be a URL or a list of URLs")
+    return [u.strip() for u in candidates]
+
+
+def _int_option(config: Mapping[str, Any], name: str, default: int, minimum: int = 1) -> int:
+    value = config.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+        raise PermanentStepError(f"workflow option {name!r} must be a number >= {minimum}")
+    return int(value)
+
+
+def _secret_text(value: Any) -> str:
+    getter = getattr(value, "get_secret_value", None)
+    if callable(getter):
+        value = getter()
+    if not isinstance(value, str) or not value:
+        raise PermanentStepError("the secret_key service is not configured")
+    return value
+
+
+def build_payload(ctx: StepContext, callback: str) -> dict[str, Any]:
+    """The JSON object sent for ``ctx`` (see the module docstring for the exact shape)."""
+    selected = ctx.workflow_config.get("fields")
+    if selected is not None and (
+        not isinstance(selected, list) or not all(isinstance(f, str) for f in selected)
+    ):
+        raise PermanentStepError("workflow option 'fields' must be a list of names")
+    wanted = None if selected is None else set(selected)
+    payload: dict[str, Any] = {
+        "item_id": ctx.item_id,
+        "batch_id": ctx.batch_id,
+        "step": ctx.step,
+        "workstream": ctx.workstream,
+        "row_number": ctx.row_number,
+        "callback_url": callback,
+    }
+    for f in dataclass_fields(ctx.identity):
+        payload[f.name] = getattr(ctx.identity, f.name)
+    payload["results"] = {
+        slug: dict(result)
+        for slug, result in ctx.results.items()
+        if wanted is None or slug in wanted
+    }
+    payload["original_data"] = {
+        key: value for key, value in ctx.original_data.items() if wanted is None or key in wanted
+    }
+    return payload
+
+
+def _reserve_url(
+    ctx: StepContext, urls: list[str], ledger: WebhookLedger, limit: int
+) -> tuple[str, str, int]:
+    """The first URL with room, its key and the reserved submission number."""
+    for url in urls:
+        key = url_key(url)
+        if ledger.submissions(key) >= limit:
+            continue
+        count = ledger.record_submission(key, redact_url(url))
+        if count > limit:  # another worker took the last slot
+            continue
+        _warn_if_filling(ctx, url, count, limit)
+        return url, key, count
+    raise PermanentStepError(
+        f"every webhook URL configured for {_where(ctx)} ({len(urls)}) has reached its "
+        f"{limit:,} submission limit; create a fresh webhook on the Clay table and add its "
+        f"URL to the webhook_url list with: {_config_set_command(ctx)} 'webhook_url+=<url>'"
+    )
+
+
+def _warn_if_filling(ctx: StepContext, url: str, count: int, limit: int) -> None:
+    threshold = math.ceil(limit * WARN_FRACTION)
+    if count < threshold:
+        return
+    step = max(limit // 100, 1)
+    if count == limit or (count - threshold) % step == 0:
+        ctx.logger.warning(
+            "webhook %s for %s has used %d of its %d submissions; add a fresh webhook URL "
+            "before it fills up",
+            redact_url(url),
+            _where(ctx),
+            count,
+            limit,
+        )
+
+
+def dedupe_value(ctx: StepContext, name: str) -> Any:
+    """The value ``dedupe_by`` names: an identity field (``company_domain``), else a canonical
+    field (``website``), else ``step.field`` of an earlier step's result
+    (``normalize_company_domain.company_domain``)."""
+    if name in _IDENTITY_FIELDS:
+        value = getattr(ctx.identity, name)
+        if value:
+            return value
+    if name in ctx.fields:
+        return ctx.fields[name]
+    step, _, field_name = name.partition(".")
+    if field_name and isinstance(ctx.results.get(step), Mapping):
+        return ctx.results[step].get(field_name)
+    return None
+
+
+def _dedupe(ctx: StepContext, deadline: float) -> JSON | Deferred | None:
+    """Company-level de-duplication (``dedupe_by``): ``None`` when this item sends (no key,
+    or it is the leader); the leader's result when it already landed; else a wait on it."""
+    name = ctx.workflow_config.get("dedupe_by")
+    if name is None:
+        return None
+    if not isinstance(name, str) or not name:
+        raise PermanentStepError("workflow option 'dedupe_by' must be a field name")
+    key = dedupe_key_text(dedupe_value(ctx, name))
+    if key is None:
+        return None
+    engine = ctx.services.get("engine")
+    if not isinstance(engine, Engine):
+        raise PermanentStepError("the engine service is not configured (needed by dedupe_by)")
+    with engine.begin() as conn:
+        decision = dedupe_join(conn, ctx.batch_id, ctx.step, key, ctx.state_id)
+    if decision.leads(ctx.state_id) or decision.leader_status is None:
+        return None
+    if decision.payload is not None:
+        ctx.logger.info(
+            "item %s: %s %r was enriched by state %s; reusing its result",
+            ctx.item_id,
+            name,
+            key,
+            decision.leader_state_id,
+        )
+        return dict(decision.payload)
+    remaining = 0.0
+    if decision.leader_lease_until is not None:
+        remaining = (decision.leader_lease_until - now_ms()) / 1000
+    return Deferred(
+        deadline_seconds=max(deadline, remaining),
+        meta={"waiting_on": decision.leader_state_id, "dedupe_by": name},
+    )
+
+
+@handler("webhook")
+def send_webhook(ctx: StepContext) -> JSON | Deferred:
+    """Send the item to the client's Clay webhook; the result arrives by callback."""
+    config = ctx.workflow_config
+    urls = _webhook_urls(ctx)
+
+    public_url = ctx.services.get("public_url")
+    if not isinstance(public_url, str) or not public_url:
+        raise PermanentStepError("the public_url service is not configured")
+    secret = _secret_text(ctx.services.get("secret_key"))
+    ledger = ctx.services.get("webhook_ledger")
+    if ledger is None or not isinstance(ledger, WebhookLedger):
+        raise PermanentStepError("the webhook_ledger service is not configured")
+    client = ctx.services.get("http_client")
+    if not isinstance(client, httpx.Client):
+        client = shared_client()
+
+    callback = callback_url(public_url, callback_token(ctx.state_id, ctx.attempt, secret))
+    body = encode_json(build_payload(ctx, callback))
+    max_bytes = _int_option(config, "max_payload_bytes", DEFAULT_MAX_PAYLOAD_BYTES)
+    if len(body) > max_bytes:
+        raise PermanentStepError(
+            f"the payload for item {ctx.item_id} is {len(body):,} bytes, more than the "
+            f"{max_bytes:,} allowed (max_payload_bytes); restrict it with the workflow's "
+            "'fields' option"
+        )
+
+    max_submissions = _int_option(config, "max_submissions", DEFAULT_MAX_SUBMISSIONS)
+    rate = positive_option(config, "rate_per_second", 10.0)
+    burst = _int_option(config, "burst", 20)
+    concurrency = _int_option(config, "concurrency", 10)
+    wait = positive_option(config, "rate_limit_wait_seconds", 30.0)
+    timeout = positive_option(config, "timeout_seconds", 30.0)
+    deadline = positive_option(config, "callback_timeout_seconds", DEFAULT_CALLBACK_TIMEOUT)
+
+    # Company-level de-duplication comes before any submission is counted or sent.
+    shared = _dedupe(ctx, deadline)
+    if shared is not None:
+        return shared
+
+    url, key, _count = _reserve_url(ctx, urls, ledger, max_submissions)
+    headers: dict[str, str] = {}
+    auth_token = ctx.client_config.get("auth_token")
+    if auth_token:
+        headers[AUTH_HEADER] = str(auth_token)
+
+    limit_key = f"webhook:{ctx.step}:{key}"
+    limiter_for(limit_key, rate, burst).acquire(timeout=wait)
+    with concurrency_slot(limit_key, concurrency, timeout=wait):
+        response = post_json(
+            client, url, body, headers, timeout, secrets=[str(auth_token or ""), secret]
+        )
+    ctx.logger.info(
+        "sent item %s (%d bytes) to %s: HTTP %d",
+        ctx.item_id,
+        len(body),
+        redact_url(url),
+        response.status_code,
+    )
+    return Deferred(
+        deadline_seconds=deadline,
+        meta={
+            "webhook": redact_url(url),
+            "status_code": response.status_code,
+            "sent_at": datetime.now(UTC).isoformat(),
+            "payload_bytes": len(body),
+        },
+    )

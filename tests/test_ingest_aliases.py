@@ -1,0 +1,238 @@
+"""Tests for the header alias table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from enrichflow.ingest.aliases import (
+    ALIASES,
+    CANONICAL_FIELDS,
+    IDENTITY_FIELDS,
+    HeaderMap,
+    canonical_values,
+    identity_values,
+    map_headers,
+    normalize_header,
+    person_name,
+)
+from enrichflow.ingest.reader import open_csv
+
+_CURRENT_APOLLO_LINE = (
+    "First Name,Last Name,Title,Company Name,Company Name for Emails,Email,Email Status,"
+    "Primary Email Source,Email Confidence,Primary Email Catch-all Status,"
+    "Primary Email Last Verified At,Seniority,Departments,Contact Owner,Work Direct Phone,"
+    "Home Phone,Mobile Phone,Corporate Phone,Other Phone,Stage,Lists,Last Contacted,"
+    "Account Owner,# Employees,Industry,Keywords,Person Linkedin Url,Website,"
+    "Company Linkedin Url,Facebook Url,Twitter Url,City,State,Country,Company Address,"
+    "Company City,Company State,Company Country,Company Phone,Technologies,Annual Revenue,"
+    "Total Funding,Latest Funding,Latest Funding Amount,Last Raised At,Subsidiary of,"
+    "Email Sent,Email Open,Email Bounced,Replied,Demoed,Number of Retail Locations,"
+    "Apollo Contact Id,Apollo Account Id,Secondary Email"
+)
+CURRENT_APOLLO = _CURRENT_APOLLO_LINE.split(",")
+
+
+def test_canonical_names_are_exactly_the_agreed_ones() -> None:
+    assert set(CANONICAL_FIELDS) == {
+        "first_name", "last_name", "person_name", "title", "seniority", "departments",
+        "email", "email_status", "phone_work_direct", "phone_mobile", "phone_corporate",
+        "phone", "company_phone", "linkedin_url", "company_linkedin_url", "city", "state",
+        "country", "company_name", "company_name_for_emails", "website", "industry",
+        "employees", "annual_revenue", "total_funding", "company_city", "company_state",
+        "company_country", "keywords", "technologies", "apollo_contact_id",
+        "apollo_account_id",
+    }  # fmt: skip
+    assert set(ALIASES.values()) == set(CANONICAL_FIELDS)
+
+
+def test_normalize_header() -> None:
+    assert normalize_header("  # Employees ") == "employees"
+    assert normalize_header("Person LinkedIn-URL") == "personlinkedinurl"
+    assert normalize_header("E_mail") == "email"
+
+
+def test_current_apollo_export() -> None:
+    m = map_headers(CURRENT_APOLLO)
+    assert m.canonical == {
+        "first_name": "First Name",
+        "last_name": "Last Name",
+        "title": "Title",
+        "company_name": "Company Name",
+        "company_name_for_emails": "Company Name for Emails",
+        "email": "Email",
+        "email_status": "Email Status",
+        "seniority": "Seniority",
+        "departments": "Departments",
+        "phone_work_direct": "Work Direct Phone",
+        "phone_mobile": "Mobile Phone",
+        "phone_corporate": "Corporate Phone",
+        "employees": "# Employees",
+        "industry": "Industry",
+        "keywords": "Keywords",
+        "linkedin_url": "Person Linkedin Url",
+        "website": "Website",
+        "company_linkedin_url": "Company Linkedin Url",
+        "city": "City",
+        "state": "State",
+        "country": "Country",
+        "company_city": "Company City",
+        "company_state": "Company State",
+        "company_country": "Company Country",
+        "company_phone": "Company Phone",
+        "technologies": "Technologies",
+        "annual_revenue": "Annual Revenue",
+        "total_funding": "Total Funding",
+        "apollo_contact_id": "Apollo Contact Id",
+        "apollo_account_id": "Apollo Account Id",
+    }
+    assert m.conflicts == []
+    # Different meanings stay unmapped, in file order.
+    assert m.unmapped[:3] == [
+        "Primary Email Source",
+        "Email Confidence",
+        "Primary Email Catch-all Status",
+    ]
+    for header in (
+        "Secondary Email",
+        "Home Phone",
+        "Other Phone",
+        "Company Address",
+        "Latest Funding",
+    ):
+        assert header in m.unmapped
+    assert len(m.canonical) + len(m.unmapped) == len(CURRENT_APOLLO)
+
+
+def test_older_and_other_tool_exports() -> None:
+    headers = [
+        "Full Name", "Job Title", "Company", "Email Address", "First Phone", "LinkedIn Link",
+        "Company Website Full", "Employee Count", "Revenue", "Company Industry",
+        "Location Country", "Favourite Colour",
+    ]  # fmt: skip
+    m = map_headers(headers)
+    assert m.canonical == {
+        "person_name": "Full Name",
+        "title": "Job Title",
+        "company_name": "Company",
+        "email": "Email Address",
+        "phone": "First Phone",
+        "linkedin_url": "LinkedIn Link",
+        "website": "Company Website Full",
+        "employees": "Employee Count",
+        "annual_revenue": "Revenue",
+        "industry": "Company Industry",
+        "country": "Location Country",
+    }
+    assert m.unmapped == ["Favourite Colour"]
+
+
+@pytest.mark.parametrize(
+    ("header", "canonical"),
+    [
+        ("Name", "person_name"),
+        ("Work Email", "email"),
+        ("LinkedIn", "linkedin_url"),
+        ("LinkedIn URL", "linkedin_url"),
+        ("Person LinkedIn", "linkedin_url"),
+        ("Company Website", "website"),
+        ("Domain", "website"),
+        ("Company Domain", "website"),
+        ("Employees", "employees"),
+        ("Number of Employees", "employees"),
+        ("COMPANY  NAME", "company_name"),
+        ("company_name", "company_name"),
+        ("Company LinkedIn", "company_linkedin_url"),
+    ],
+)
+def test_variants(header: str, canonical: str) -> None:
+    assert map_headers([header]).canonical == {canonical: header}
+
+
+def test_first_header_wins_conflicts_listed() -> None:
+    m = map_headers(["Company Name", "Website", "Company", "Domain", "Email", "Email (2)"])
+    assert m.canonical == {"company_name": "Company Name", "website": "Website", "email": "Email"}
+    assert m.conflicts == [
+        ("Company", "company_name"),
+        ("Domain", "website"),
+        ("Email (2)", "email"),
+    ]
+    assert m.unmapped == []
+
+
+def test_distinct_meanings_are_not_merged() -> None:
+    m = map_headers(
+        ["Company Phone", "Corporate Phone", "Mobile Phone", "Work Direct Phone", "Phone"]
+    )
+    assert len(m.canonical) == 5
+    m = map_headers(["City", "Company City", "Company Name", "Company Name for Emails"])
+    assert len(m.canonical) == 4
+    m = map_headers(["LinkedIn", "Company LinkedIn Url"])
+    assert m.canonical == {
+        "linkedin_url": "LinkedIn",
+        "company_linkedin_url": "Company LinkedIn Url",
+    }
+
+
+def test_canonical_values_strips_and_drops_empty() -> None:
+    m = map_headers(["Company", "Email", "Notes", "Title"])
+    values = {"Company": " Acme ", "Email": "", "Notes": "x", "Title": "   "}
+    assert canonical_values(values, m) == {"company_name": "Acme"}
+
+
+def test_person_name_composition() -> None:
+    m = map_headers(["First Name", "Last Name"])
+    assert person_name({"First Name": " Ann ", "Last Name": "Lee"}, m) == "Ann Lee"
+    assert person_name({"First Name": "", "Last Name": "Lee"}, m) == "Lee"
+    assert person_name({"First Name": "", "Last Name": ""}, m) is None
+    m = map_headers(["Name", "First Name", "Last Name"])
+    assert person_name({"Name": "A. B.", "First Name": "x", "Last Name": "y"}, m) == "A. B."
+    assert person_name({"Name": "", "First Name": "x", "Last Name": "y"}, m) == "x y"
+    assert person_name({}, HeaderMap()) is None
+
+
+def test_identity_values() -> None:
+    assert dict(IDENTITY_FIELDS) == {
+        "company_name": "company_name",
+        "company_domain": "website",
+        "linkedin_url": "linkedin_url",
+        "industry": "industry",
+        "person_name": "person_name",
+        "email": "email",
+        "title": "title",
+    }
+    m = map_headers(["First Name", "Last Name", "Company Name", "Website", "Title", "Industry"])
+    row = {
+        "First Name": "Ann",
+        "Last Name": "Lee",
+        "Company Name": "Acme",
+        "Website": "acme.io",
+        "Title": "",
+        "Industry": "Software",
+    }
+    assert identity_values(row, m) == {
+        "company_name": "Acme",
+        "company_domain": "acme.io",
+        "industry": "Software",
+        "person_name": "Ann Lee",
+    }
+
+
+def test_with_reader(tmp_path: Path) -> None:
+    path = tmp_path / "apollo.csv"
+    text = (
+        "\ufeffFirst Name;Last Name;Company;First Phone;Unknown\r\n"
+        "Jürgen;Müller;Café AG;+49 1;z\r\n"
+    )
+    path.write_bytes(text.encode())
+    source = open_csv(path)
+    m = map_headers(source.headers)
+    assert m.unmapped == ["Unknown"]
+    [record] = list(source.rows())
+    assert canonical_values(record.values, m) == {
+        "first_name": "Jürgen",
+        "last_name": "Müller",
+        "company_name": "Café AG",
+        "phone": "+49 1",
+    }

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import pytest
+
+from enrichflow.normalize import CompanyName, normalize_company_name
+
+
+@pytest.mark.parametrize(
+    ("raw", "name"),
+    [
+        ("Acme Inc.", "Acme"),
+        ("Müller GmbH & Co. KG", "Müller"),
+        ("Société Générale S.A.", "Société Générale"),
+        ("Globex (Pty) Ltd", "Globex"),
+        ("Foo Co., Ltd.", "Foo"),
+        ("Nokia Oyj", "Nokia"),
+        ("Maersk A/S", "Maersk"),
+        ("Luxottica S.p.A.", "Luxottica"),
+        ("Sony KK", "Sony"),
+    ],
+)
+def test_legal_forms_are_stripped(raw: str, name: str) -> None:
+    assert normalize_company_name(raw).name == name
+
+
+def test_casing_repair_keeps_acronyms_and_mixed_case() -> None:
+    assert normalize_company_name("ACME CORP").name == "Acme"
+    assert normalize_company_name("IBM CORPORATION").name == "IBM"
+    assert normalize_company_name("AT&T INC.").name == "AT&T"
+    assert normalize_company_name("3M COMPANY").name == "3M"
+    assert normalize_company_name("eBay Inc.").name == "eBay"
+    assert normalize_company_name("HubSpot, Inc.").name == "HubSpot"
+    assert normalize_company_name("HSBC HOLDINGS PLC").name == "HSBC Holdings"
+    assert normalize_company_name("bank of america corporation").name == "Bank of America"
+
+
+def test_apostrophes_and_trademarks() -> None:
+    assert normalize_company_name("MCDONALD'S").name == "McDonald's"
+    assert normalize_company_name("Acme™").name == "Acme"
+    assert normalize_company_name("Acme® Solutions").name == "Acme Solutions"
+
+
+def test_short_name_is_used_only_when_consistent() -> None:
+    result = normalize_company_name("Omnisient - Collaborative Consumer Intelligence", "Omnisient")
+    assert result == CompanyName(name="Omnisient", match_key="omnisient")
+    assert normalize_company_name("Globex Corporation", "Initech").name == "Globex"
+    assert normalize_company_name("HubSpot, Inc.", "Hubspot").name == "HubSpot"
+
+
+def test_match_key_drops_the_legal_form_accents_and_the() -> None:
+    assert normalize_company_name("The Coca-Cola Company").match_key == "cocacola"
+    assert normalize_company_name("Nestlé S.A.").match_key == "nestle"
+    assert (
+        normalize_company_name("Barnes & Noble, Inc.").match_key
+        == normalize_company_name("BARNES AND NOBLE").match_key
+    )
+
+
+@pytest.mark.parametrize("raw", ["", "   ", "\t"])
+def test_empty_input(raw: str) -> None:
+    assert normalize_company_name(raw) == CompanyName(name="", match_key="")

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from enrichflow.normalize import normalize_core_values
+from enrichflow.normalize.core import OUTPUT_KEYS
+
+ROW: dict[str, str | None] = {
+    "first_name": "DR. ALAN",
+    "last_name": "TURING JR.",
+    "title": "VP Engineering",
+    "seniority": "Vp",
+    "email": " Alan.Turing@Acme.COM ",
+    "phone_work_direct": "n/a",
+    "phone_mobile": "'+1 510-944-3940",
+    "company_phone": "020 7946 0958",
+    "linkedin_url": "uk.linkedin.com/in/alan-turing/?trk=x",
+    "company_linkedin_url": "http://linkedin.com/company/acme/about",
+    "city": " Berkeley ",
+    "state": "California",
+    "country": "United States",
+    "company_country": "UK",
+    "employees": "1,200",
+    "annual_revenue": "$1.2M",
+    "total_funding": "",
+    "keywords": "ai, saas; AI",
+    "technologies": "Salesforce;HubSpot",
+}
+
+
+def test_core_values() -> None:
+    out = normalize_core_values(ROW)
+    assert set(out) == set(OUTPUT_KEYS)
+    assert out["first_name"] == "Alan"
+    assert out["last_name"] == "Turing"
+    assert out["full_name"] == "Alan Turing"
+    assert out["seniority"] == "vp"
+    assert out["department"] == "engineering"
+    assert out["email"] == "alan.turing@acme.com"
+    assert out["email_valid"] is True
+    assert out["phone"] == "+15109443940"
+    assert out["phones"] == {
+        "phone_work_direct": None,
+        "phone_mobile": "+15109443940",
+        "company_phone": "+442079460958",
+    }
+    assert out["person_linkedin_url"] == "https://www.linkedin.com/in/alan-turing"
+    assert out["company_linkedin_url"] == "https://www.linkedin.com/company/acme"
+    assert out["city"] == "Berkeley"
+    assert out["country_code"] == "US"
+    assert out["company_country_code"] == "GB"
+    assert out["employees"] == 1200
+    assert out["annual_revenue"] == 1_200_000
+    assert out["total_funding"] is None
+    assert out["keywords"] == ["ai", "saas"]
+    assert out["technologies"] == ["Salesforce", "HubSpot"]
+
+
+def test_best_phone_priority_and_country_fallback() -> None:
+    out = normalize_core_values(
+        {"phone": "020 7946 0958", "phone_corporate": "030 123456789", "company_country": "DE"}
+    )
+    # No person country: the company country is used for every phone.
+    assert out["phone"] == "+4930123456789"
+    assert out["phones"] == {"phone_corporate": "+4930123456789", "phone": None}
+
+
+def test_empty_row() -> None:
+    out = normalize_core_values({})
+    assert set(out) == set(OUTPUT_KEYS)
+    assert out["phones"] == {}
+    assert out["keywords"] == []
+    assert all(
+        out[key] is None for key in OUTPUT_KEYS if key not in {"phones", "keywords", "technologies"}
+    )
+
+
+def test_invalid_email_is_flagged() -> None:
+    out = normalize_core_values({"email": "jane@acme"})
+    assert out["email"] is None
+    assert out["email_valid"] is False
