@@ -28,14 +28,14 @@ from sqlalchemy import Engine, func, select
 from enrichflow.api.app import create_app
 from enrichflow.api.runtime import ConductorThread, build_services
 from enrichflow.conductor.loop import Conductor
-from enrichflow.config import Settings, get_settings
+from enrichflow.config import Settings
 from enrichflow.db.engine import make_engine
 from enrichflow.db.models import Batch, WorkflowState
 from enrichflow.executors.local import LocalExecutor
 from enrichflow.states import Status
 from enrichflow.webhooks.ratelimit import reset_limits
 from enrichflow.webhooks.sandbox import create_sandbox_app
-from webhooks.webhook_servers import UvicornThread
+from webhooks.webhook_servers import UvicornThread, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "apollo_people_sample.csv"
@@ -101,25 +101,24 @@ class Served:
 
 
 @pytest.fixture
-def served(
-    tmp_path: Path, sqlite_template: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Served]:
+def served(tmp_path: Path, sqlite_template: Path) -> Iterator[Served]:
     reset_limits()
     path = tmp_path / "e2e.db"
     shutil.copy(sqlite_template, path)
     engine = make_engine(f"sqlite:///{path}")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    # The dashboard's launch runs the preflight with the app's settings, as `serve` does;
+    # ASYNC steps need the public URL set there.
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None,
         secret_key="e2e-secret",
         admin_password=PASSWORD,
         poll_interval=0.1,
+        public_url=url,
     )
     app = create_app(engine, settings)
-    server = UvicornThread(app)
-    # The dashboard's launch runs the preflight with the process settings, as `serve` does;
-    # ASYNC steps need the public URL set there.
-    monkeypatch.setenv("ENRICHFLOW_PUBLIC_URL", server.url)
-    get_settings.cache_clear()
+    server = UvicornThread(app, port)
     executor = LocalExecutor(engine, 4, build_services(engine, settings, server.url))
     app.state.wake = executor.wake
     background = ConductorThread(Conductor(engine, executor, 50, 0.1))
@@ -132,7 +131,6 @@ def served(
             executor.close()
             engine.dispose()
             reset_limits()
-            get_settings.cache_clear()
     assert background.error is None
 
 

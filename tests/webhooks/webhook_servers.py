@@ -31,8 +31,8 @@ def free_port() -> int:
 class UvicornThread:
     """``with UvicornThread(app) as server: server.url`` — uvicorn in a thread."""
 
-    def __init__(self, app: Any) -> None:
-        self.port = free_port()
+    def __init__(self, app: Any, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
             app,
