@@ -11,6 +11,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -249,6 +250,11 @@ def _pg_ctl(action: str) -> None:
     )
 
 
+def _postmaster_start(engine: Engine) -> datetime:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT pg_postmaster_start_time()")).scalar_one()  # type: ignore[no-any-return]
+
+
 @pytest.mark.slow
 def test_conductor_survives_a_postgres_restart(pg_engine: Engine, tmp_path: Path) -> None:
     if subprocess.run(["which", "pg_ctlcluster"], capture_output=True).returncode != 0:
@@ -287,11 +293,15 @@ def test_conductor_survives_a_postgres_restart(pg_engine: Engine, tmp_path: Path
             assert time.monotonic() < deadline, "the batch never got going"
             time.sleep(0.05)
         assert done < 1500, "finished before the restart; make the step slower"
+        booted = _postmaster_start(pg_engine)
         _pg_ctl("restart")
         # the server is back; the conductor must carry on and finish the batch
         assert _wait_batch(pg_engine, batch_id, 120) == "COMPLETED"
         assert thread.is_alive() and errors == []
-        assert conductor.db_errors >= 1 or executor.failures, "the restart was not noticed"
+        # Whether a runner or the conductor saw an error depends on what was in flight at
+        # the moment of the restart (the pool's pre-ping replaces dead idle connections
+        # silently), so the proof of a real restart is the server's own start time.
+        assert _postmaster_start(pg_engine) > booted, "the server was not restarted"
         listener = conductor.listener
         assert listener is not None
         deadline = time.monotonic() + 15
