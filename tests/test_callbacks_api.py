@@ -336,21 +336,28 @@ def test_callback_before_the_senders_write_is_not_undone(
     engine: Engine, api: str, http: httpx.Client, sent: list[Claim], tmp_path: Path
 ) -> None:
     """The callback lands while the runner still holds the claim; its later Deferred write is
-    fenced (IN_PROGRESS, attempt) and dropped as stale."""
-    batch_id = make_batch(engine, tmp_path, [CLAY_STEP], n=1, client="fast")
+    fenced (IN_PROGRESS, attempt) and dropped, counted as answered, not as stale. A send
+    whose claim the reaper took back is still stale."""
+    batch_id = make_batch(engine, tmp_path, [CLAY_STEP], n=2, client="fast")
     with engine.begin() as conn:
-        (claim,) = states_claim(conn, batch_id, 0, 10, 60_000, now_ms(), start=True)
-    assert http.post(url(api, claim), json={"fast": 1}).json() == {"status": "completed"}
+        fast, reaped = states_claim(conn, batch_id, 0, 10, 60_000, now_ms(), start=True)
+    assert http.post(url(api, fast), json={"fast": 1}).json() == {"status": "completed"}
+    with engine.begin() as conn:
+        conn.execute(update(ws).where(ws.c.id == reaped.state_id).values(status="PENDING"))
     before = snapshot(engine)
     with engine.begin() as conn:
         report = outcomes_record(
             conn,
-            [StepOutcome(claim, Status.IN_PROGRESS, meta={"late": 1}, deadline_ms=now_ms() + 10)],
+            [
+                StepOutcome(c, Status.IN_PROGRESS, meta={"late": 1}, deadline_ms=now_ms() + 10)
+                for c in (fast, reaped)
+            ],
             now_ms(),
         )
-    assert report.stale == 1 and report.deferred == 0
+    assert (report.answered, report.stale, report.deferred) == (1, 1, 0)
+    assert report.stale_ids == (reaped.state_id,)
     assert snapshot(engine) == before
-    assert before["states"][claim.state_id]["status"] == "COMPLETED"
+    assert before["states"][fast.state_id]["status"] == "COMPLETED"
 
 
 def test_concurrent_duplicates_complete_once(engine: Engine, sent: list[Claim]) -> None:

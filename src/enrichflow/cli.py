@@ -266,8 +266,12 @@ def _print_summary(summary: dict[str, Any]) -> None:
     table = Table(
         title=f"batch {summary['batch_id']}: {summary['status']} ({summary['items']} items)"
     )
-    table.add_column("step")
-    statuses = [s.value for s in Status]
+    table.add_column("step", overflow="fold")
+    # Only the statuses some step has (completed and failed always): six mostly empty
+    # columns would crowd the step names out of an 80-column terminal.
+    seen = {status for counts in summary["steps"].values() for status, n in counts.items() if n}
+    always = {Status.COMPLETED.value, Status.FAILED.value}
+    statuses = [s.value for s in Status if s.value in seen | always]
     for status in statuses:
         table.add_column(status.lower(), justify="right")
     for step, counts in summary["steps"].items():
@@ -635,7 +639,7 @@ def config_list(
         return
     table = Table(title=f"client {client}: {len(shown)} workflow config(s)")
     for column in ("workflow", "workstream", "setting", "value"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for row in shown:
         for key, value in sorted(row["config"].items()):
             table.add_row(row["workflow"], row["workstream"], key, _shown(value))

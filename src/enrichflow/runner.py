@@ -119,6 +119,12 @@ def run_claims(
                     setting.step_name,
                     report.stale,
                 )
+            if report.answered:
+                log.debug(
+                    "step %s: %d callback(s) arrived before their send was recorded",
+                    setting.step_name,
+                    report.answered,
+                )
             pending = []
         last_flush = time.monotonic()
 
@@ -145,6 +151,7 @@ def run_claims(
         retried=totals.get("retried", 0),
         failed=totals.get("failed", 0),
         stale=totals.get("stale", 0),
+        answered=totals.get("answered", 0),
         chained=tuple(chained),
     )
 

@@ -107,6 +107,9 @@ class RecordReport:
     retried: int = 0
     failed: int = 0
     stale: int = 0
+    answered: int = 0
+    """Sends whose callback completed the state before the send itself was recorded (fast
+    services): expected, and not stale, although nothing of the send is written either."""
     stale_ids: tuple[int, ...] = field(default=())
     chained: tuple[Claim, ...] = field(default=())
     """Next-step states created already claimed by the caller (see :func:`outcomes_record`)."""
@@ -392,7 +395,11 @@ def outcomes_record(
                 rows,
             )
         counts["deferred"] = len(rows)
-        stale += [o.claim.state_id for o in deferred if o.claim.state_id not in won]
+        lost = [o.claim for o in deferred if o.claim.state_id not in won]
+        if lost:
+            answered = _states_answered(conn, lost)
+            counts["answered"] = len(answered)
+            stale += [c.state_id for c in lost if c.state_id not in answered]
 
     failures = by_kind.get(Status.PENDING, []) + by_kind.get(Status.FAILED, [])
     if failures:
@@ -400,6 +407,12 @@ def outcomes_record(
         counts["retried"], counts["failed"] = retried, failed
         stale += lost
     return RecordReport(**counts, stale=len(stale), stale_ids=tuple(stale), chained=tuple(chained))
+
+
+def _states_answered(conn: Connection, claims: Sequence[Claim]) -> set[int]:
+    """The claims whose own attempt a callback already completed."""
+    stmt = select(ws.c.id).where(_pairs(conn, claims), ws.c.status == Status.COMPLETED.value)
+    return set(conn.execute(stmt).scalars().all())
 
 
 def _finish(
