@@ -395,11 +395,11 @@ def outcomes_record(
                 rows,
             )
         counts["deferred"] = len(rows)
-        lost = [o.claim for o in deferred if o.claim.state_id not in won]
-        if lost:
-            answered = _states_answered(conn, lost)
+        overtaken = [o.claim for o in deferred if o.claim.state_id not in won]
+        if overtaken:
+            answered = _states_answered(conn, overtaken)
             counts["answered"] = len(answered)
-            stale += [c.state_id for c in lost if c.state_id not in answered]
+            stale += [c.state_id for c in overtaken if c.state_id not in answered]
 
     failures = by_kind.get(Status.PENDING, []) + by_kind.get(Status.FAILED, [])
     if failures:
