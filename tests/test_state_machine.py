@@ -229,8 +229,16 @@ def test_outcomes_for_non_running_states_are_stale(
         before = {r.id: tuple(getattr(r, c) for c in COMPARED) for r in states(conn, batch_id)}
     with engine.begin() as conn:
         report = _record(kind)(conn, not_running, T)
-    assert report.stale == len(not_running) == 5
-    assert sorted(report.stale_ids) == sorted(c.state_id for c in not_running)
+    # A send whose state is already COMPLETED at its own attempt was answered by a fast
+    # callback: not written either, but counted apart from the stale ones.
+    answered = [
+        c
+        for c, s in zip(claims, STATUS_ORDER, strict=True)
+        if kind is Status.IN_PROGRESS and s is Status.COMPLETED
+    ]
+    assert len(not_running) == 5 and report.answered == len(answered)
+    assert sorted(report.stale_ids) == sorted(c.state_id for c in not_running if c not in answered)
+    assert report.stale == 5 - len(answered)
     assert (report.completed, report.skipped, report.deferred, report.retried, report.failed) == (
         0,
         0,

@@ -158,9 +158,6 @@ def states_claim(
     ``start=True`` is for an executor that runs a chunk the moment it is claimed (the local
     one): the states go straight to IN_PROGRESS, saving a second write per state.
     """
-    # Postgres joins a CTE: inside ``id IN (subquery)`` it may re-run a LIMIT ... SKIP LOCKED
-    # subquery per row and claim more than ``limit`` states. SQLite would scan the table for
-    # the join, so there the CTE is used through IN, which looks rows up by rowid.
     candidates = _for_claim(
         conn,
         select(ws.c.id)
@@ -172,24 +169,29 @@ def states_claim(
         )
         .order_by(ws.c.not_before, ws.c.id)
         .limit(limit),
-    ).cte("candidates")
+    )
+    values = {
+        "status": (Status.IN_PROGRESS if start else Status.QUEUED).value,
+        "attempt": ws.c.attempt + 1,
+        "lease_until": now + lease_ms,
+        "updated_at": now,
+    }
+    if not is_postgres(conn):
+        # Read as one row, then updated by id (see _sqlite_rows); ``IN`` looks rows up by rowid.
+        rows = _sqlite_rows(conn, CLAIM_COLUMNS, ws.c.id.in_(candidates))
+        if rows:
+            conn.execute(
+                update(ws).where(id_in(conn, ws.c.id, [r[0] for r in rows])).values(values)
+            )
+        return [Claim(r[0], r[1], r[2], r[3], r[4], r[5] + 1) for r in rows]
+    # Postgres joins a CTE: inside ``id IN (subquery)`` it may re-run a LIMIT ... SKIP LOCKED
+    # subquery per row and claim more than ``limit`` states.
+    chosen = candidates.cte("candidates")
     stmt = (
         update(ws)
-        .where(
-            ws.c.id == candidates.c.id
-            if is_postgres(conn)
-            else ws.c.id.in_(select(candidates.c.id)),
-            ws.c.status == Status.PENDING.value,
-        )
-        .values(
-            status=(Status.IN_PROGRESS if start else Status.QUEUED).value,
-            attempt=ws.c.attempt + 1,
-            lease_until=now + lease_ms,
-            updated_at=now,
-        )
-        .returning(
-            ws.c.id, ws.c.batch_id, ws.c.item_id, ws.c.step_index, ws.c.step_name, ws.c.attempt
-        )
+        .where(ws.c.id == chosen.c.id, ws.c.status == Status.PENDING.value)
+        .values(values)
+        .returning(*CLAIM_COLUMNS)
     )
     return [Claim(*row) for row in conn.execute(stmt).all()]
 
@@ -275,6 +277,45 @@ def _json_each(conn: Connection, values: Sequence[Any]) -> Any:
     return func.json_each(bindparam(None, jsoncodec.dumps(values), type_=String)).table_valued(
         "value"
     )
+
+
+CLAIM_COLUMNS = (
+    ws.c.id,
+    ws.c.batch_id,
+    ws.c.item_id,
+    ws.c.step_index,
+    ws.c.step_name,
+    ws.c.attempt,
+)
+"""The columns of a :class:`Claim`, in its order."""
+
+
+def _sqlite_rows(conn: Connection, columns: Sequence[Any], where: Any) -> list[list[Any]]:
+    """``SELECT columns FROM workflow_states WHERE where``, read as one aggregated JSON row.
+
+    SQLite's driver hands the GIL back and re-takes it for every row it steps through; with
+    runner threads busy in handlers each re-take waits for one of them, so a thousand-row
+    ``RETURNING`` inside the writer lock held every other writer up (docs/architecture.md,
+    departure 16). One row is one step. Called inside a write transaction (``BEGIN
+    IMMEDIATE``), so no other writer can change the rows between this read and the caller's
+    update.
+    """
+    value = conn.execute(
+        select(func.json_group_array(func.json_array(*columns))).where(where)
+    ).scalar_one()
+    rows: list[list[Any]] = jsoncodec.loads(value)
+    return rows
+
+
+def _states_update_ids(conn: Connection, where: Any, values: dict[str, Any]) -> set[int]:
+    """``UPDATE workflow_states SET values WHERE where``; the ids of the rows it changed."""
+    if is_postgres(conn):
+        stmt = update(ws).where(where).values(**values).returning(ws.c.id)
+        return set(conn.execute(stmt).scalars().all())
+    ids = [row[0] for row in _sqlite_rows(conn, [ws.c.id], where)]
+    if ids:
+        conn.execute(update(ws).where(id_in(conn, ws.c.id, ids)).values(**values))
+    return set(ids)
 
 
 def id_in(conn: Connection, column: ColumnElement[Any], ids: Sequence[int]) -> ColumnElement[bool]:
@@ -368,15 +409,8 @@ def outcomes_record(
 
     deferred = by_kind.get(Status.IN_PROGRESS, [])
     if deferred:
-        won = set(
-            conn.execute(
-                update(ws)
-                .where(_fenced(conn, (o.claim for o in deferred)))
-                .values(updated_at=now)
-                .returning(ws.c.id)
-            )
-            .scalars()
-            .all()
+        won = _states_update_ids(
+            conn, _fenced(conn, (o.claim for o in deferred)), {"updated_at": now}
         )
         rows = [
             {"sid": o.claim.state_id, "lease": o.deadline_ms, "meta": o.meta, "now": now}
@@ -426,21 +460,16 @@ def _finish(
     for status, group in ((Status.COMPLETED, completed), (Status.SKIPPED, skipped)):
         if not group:
             continue
-        won |= set(
-            conn.execute(
-                update(ws)
-                .where(_fenced(conn, (o.claim for o in group)))
-                .values(
-                    status=status.value,
-                    lease_until=None,
-                    advanced_at=now,
-                    updated_at=now,
-                    error=None,
-                )
-                .returning(ws.c.id)
-            )
-            .scalars()
-            .all()
+        won |= _states_update_ids(
+            conn,
+            _fenced(conn, (o.claim for o in group)),
+            {
+                "status": status.value,
+                "lease_until": None,
+                "advanced_at": now,
+                "updated_at": now,
+                "error": None,
+            },
         )
     if not won:
         return won, []
@@ -511,12 +540,13 @@ def _states_create_next(
     if not claimed:
         conn.execute(stmt)
         return []
-    rows = conn.execute(
-        stmt.returning(
-            ws.c.id, ws.c.batch_id, ws.c.item_id, ws.c.step_index, ws.c.step_name, ws.c.attempt
-        )
-    ).all()
-    return [Claim(*row) for row in rows]
+    if is_postgres(conn):
+        return [Claim(*row) for row in conn.execute(stmt.returning(*CLAIM_COLUMNS)).all()]
+    # The new rows are the ids above the largest before the insert: SQLite gives an INTEGER
+    # PRIMARY KEY max(rowid) + 1, and the write transaction keeps other writers out.
+    largest = conn.execute(select(func.coalesce(func.max(ws.c.id), 0))).scalar_one()
+    conn.execute(stmt)
+    return [Claim(*row) for row in _sqlite_rows(conn, CLAIM_COLUMNS, ws.c.id > largest)]
 
 
 def states_create_first(conn: Connection, batch_id: int, step_name: str, now: int) -> None:
