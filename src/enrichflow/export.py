@@ -20,7 +20,7 @@ from typing import Any, TextIO, cast
 
 from sqlalchemy import Connection, Engine, Table, select
 
-from enrichflow.db.context import CanonicalFields
+from enrichflow.db.context import canonical_fields
 from enrichflow.db.models import Batch, BatchItem, EnrichmentResult, FinalLead, WorkflowState
 from enrichflow.db.queries import id_in
 from enrichflow.errors import InputError
@@ -217,7 +217,7 @@ def export_rows(engine: Engine, batch_id: int) -> Iterator[dict[str, Any]]:
                 enrichment = {**(lead.enrichment or {}), **enrichment}
             else:
                 values = _from_item(
-                    item, CanonicalFields(column_map, item.original_data or {}), own
+                    item, canonical_fields(column_map, item.original_data or {}), own
                 )
             row: dict[str, Any] = {
                 "item_id": item.id,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,41 +84,12 @@ def step_setting_load(conn: Connection, batch_id: int, step_index: int) -> StepS
     )
 
 
-class CanonicalFields(Mapping[str, str]):
-    """canonical field -> non-empty value, whatever the upload called the column.
-
-    A view, read through the upload's column map on use: a step reads a few of an export's
-    fifty columns, and building the whole dict for every row cost more than most handlers.
-    """
-
-    __slots__ = ("_map", "_original")
-
-    def __init__(self, column_map: Mapping[str, str], original: Mapping[str, Any]) -> None:
-        self._map = column_map
-        self._original = original
-
-    def get(self, key: str, default: Any = None) -> Any:
-        header = self._map.get(key)
-        value = self._original.get(header) if header is not None else None
-        if not value:
-            return default
-        return value if type(value) is str else str(value)
-
-    def __getitem__(self, key: str) -> str:
-        value: str | None = self.get(key)
-        if value is None:
-            raise KeyError(key)
-        return value
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and self.get(key) is not None
-
-    def __iter__(self) -> Iterator[str]:
-        get = self._original.get
-        return (canonical for canonical, header in self._map.items() if get(header))
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
+def canonical_fields(column_map: Mapping[str, str], original: Mapping[str, Any]) -> dict[str, str]:
+    """canonical field -> non-empty value, whatever the upload called the column."""
+    get = original.get
+    return {
+        canonical: str(value) for canonical, header in column_map.items() if (value := get(header))
+    }
 
 
 IDENTITY_COLUMNS = (
@@ -180,7 +151,7 @@ class ChunkData:
         return ItemIdentity(*self._rows[item_id][3:])
 
     def fields(self, item_id: int, original: Mapping[str, Any]) -> Mapping[str, str]:
-        return CanonicalFields(self._column_map, original)
+        return canonical_fields(self._column_map, original)
 
     def results(self, item_id: int) -> Mapping[str, JSON]:
         with self._lock:  # a handler may read contexts from several threads
