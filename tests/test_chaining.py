@@ -11,15 +11,23 @@ import threading
 import time
 from pathlib import Path
 
-from sqlalchemy import Engine, select, update
+import pytest
+from sqlalchemy import Engine, insert, select, update
 
 from enrichflow.conductor.loop import Conductor
 from enrichflow.db.engine import now_ms
 from enrichflow.db.models import EnrichmentRegistry, WorkflowState
-from enrichflow.db.queries import BatchStepInfo, states_claim, states_reap
+from enrichflow.db.queries import (
+    BatchStepInfo,
+    StepOutcome,
+    outcomes_record,
+    states_claim,
+    states_reap,
+)
 from enrichflow.executors.local import LocalExecutor
 from enrichflow.runner import RunnerOptions, run_claims
 from enrichflow.seed import APOLLO
+from enrichflow.states import Status
 from enrichflow.steps.base import JSON, StepContext
 from enrichflow.steps.registry import handler
 from handlers_for_tests import COUNTER, make_batch, register_steps
@@ -177,3 +185,50 @@ def test_only_the_last_group_of_a_chunk_is_chained(engine: Engine, tmp_path: Pat
     assert report.completed == 5 and len(report.chained) == 1
     statuses = sorted(s.status for s in _states(engine, batch_id, 1))
     assert statuses == ["IN_PROGRESS", "PENDING", "PENDING", "PENDING", "PENDING"]
+
+
+@pytest.mark.parametrize("existing", [{1, 3}, {0, 1, 2, 3, 4}])
+def test_chained_claims_are_exactly_the_states_this_record_created(
+    engine: Engine, tmp_path: Path, existing: set[int]
+) -> None:
+    """Next states that exist already (the sequencer made them) are neither returned as
+    claims nor touched; the ones created are returned with their own ids, none missing."""
+    batch_id = make_batch(engine, tmp_path, ["test_count", "test_count_b"], n=5)
+    claims = sorted(_claim_first_step(engine, batch_id), key=lambda c: c.item_id)
+    now = now_ms()
+    with engine.begin() as conn:
+        conn.execute(
+            insert(WorkflowState),
+            [
+                {
+                    "batch_id": batch_id,
+                    "item_id": claims[i].item_id,
+                    "step_name": "test_count_b",
+                    "step_index": 1,
+                    "status": "PENDING",
+                    "attempt": 0,
+                    "retry_floor": 0,
+                    "not_before": now,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for i in sorted(existing)
+            ],
+        )
+        outcomes = [StepOutcome(c, Status.COMPLETED, payload={"n": c.item_id}) for c in claims]
+        report = outcomes_record(conn, outcomes, now_ms(), chain_lease_ms=60_000)
+    assert report.completed == 5
+    nxt = {s.item_id: s for s in _states(engine, batch_id, 1)}
+    created = {claims[i].item_id for i in range(5) if i not in existing}
+    assert {c.item_id for c in report.chained} == created
+    for c in report.chained:
+        state = nxt[c.item_id]
+        assert (c.state_id, c.attempt, c.step_index, c.step_name) == (
+            state.id,
+            state.attempt,
+            1,
+            "test_count_b",
+        )
+        assert (state.status, state.attempt) == ("IN_PROGRESS", 1)
+    untouched = {claims[i].item_id for i in existing}
+    assert {(nxt[i].status, nxt[i].attempt) for i in untouched} == {("PENDING", 0)}
