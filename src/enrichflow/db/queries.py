@@ -293,12 +293,11 @@ CLAIM_COLUMNS = (
 def _sqlite_rows(conn: Connection, columns: Sequence[Any], where: Any) -> list[list[Any]]:
     """``SELECT columns FROM workflow_states WHERE where``, read as one aggregated JSON row.
 
-    SQLite's driver hands the GIL back and re-takes it for every row it steps through; with
-    runner threads busy in handlers each re-take waits for one of them, so a thousand-row
-    ``RETURNING`` inside the writer lock held every other writer up (docs/architecture.md,
-    departure 16). One row is one step. Called inside a write transaction (``BEGIN
-    IMMEDIATE``), so no other writer can change the rows between this read and the caller's
-    update.
+    Python's ``sqlite3`` steps a ``RETURNING`` result one row per C call, each giving up and
+    re-taking the GIL that the runner threads compete for; a thousand-row ``RETURNING`` inside
+    the writer lock held every other writer up (docs/architecture.md, departure 16). One
+    aggregated row is one step. Called inside a write transaction (``BEGIN IMMEDIATE``), so
+    no other writer can change the rows between this read and the caller's update.
     """
     value = conn.execute(
         select(func.json_group_array(func.json_array(*columns))).where(where)
