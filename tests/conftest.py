@@ -16,10 +16,10 @@ from sqlalchemy import Engine, text
 
 from enrichflow.db.engine import make_engine
 from enrichflow.seed import init_database
+from handlers_for_tests import IN_CI
 
 PG_URL = os.environ.get("ENRICHFLOW_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 PG_BASE = PG_URL.rsplit("/", 1)[0]
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 # A developer's own Sentry project must not receive the suite's deliberate errors; the Sentry
 # tests pass their DSN (a loopback server) explicitly.

@@ -6,6 +6,7 @@ with tiny backoffs so retries run in milliseconds.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import Counter
 from collections.abc import Sequence
@@ -25,6 +26,9 @@ from enrichflow.steps.base import JSON, Skip, StepContext
 from enrichflow.steps.registry import handler
 
 FAST = {"max_attempts": 3, "backoff_base_seconds": 0.001, "backoff_max_seconds": 0.01}
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+"""Under CI a missing Postgres, browser or tool is a failure, never a skip."""
 
 
 class CallCounter:

@@ -29,9 +29,7 @@ from enrichflow.launch import launch
 from enrichflow.seed import APOLLO
 from enrichflow.steps.base import JSON, StepContext
 from enrichflow.steps.registry import handler
-from handlers_for_tests import make_batch, write_csv
-
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+from handlers_for_tests import IN_CI, make_batch, write_csv
 
 ws = WorkflowState.__table__
 LOG_DIR_ENV = "ENRICHFLOW_TEST_EXEC_LOG_DIR"

@@ -35,6 +35,7 @@ from enrichflow.executors.local import LocalExecutor
 from enrichflow.states import Status
 from enrichflow.webhooks.ratelimit import reset_limits
 from enrichflow.webhooks.sandbox import create_sandbox_app
+from handlers_for_tests import IN_CI
 from webhooks.webhook_servers import UvicornThread, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +43,6 @@ EXAMPLE = ROOT / "examples" / "apollo_people_sample.csv"
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 PASSWORD = "e2e-admin-password"
 CLAY_COMPANY = "enrich_company_via_waterfall_in_clay"
 CLAY_PERSON = "enrich_person_via_waterfall_in_clay"

@@ -32,8 +32,8 @@ from enrichflow.db.models import WorkflowState
 from enrichflow.ingest.loader import ingest_csv
 from enrichflow.launch import launch
 from enrichflow.seed import APOLLO
+from handlers_for_tests import IN_CI
 
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 ROOT = Path(__file__).resolve().parents[1]
 PREFECT_PYTHON = ROOT / ".venv-prefect" / "bin" / "python"
 FLOW = ROOT / "deploy" / "prefect_flow.py"

@@ -85,6 +85,17 @@ class Claim(NamedTuple):
     attempt: int
 
 
+CLAIM_COLUMNS = (
+    ws.c.id,
+    ws.c.batch_id,
+    ws.c.item_id,
+    ws.c.step_index,
+    ws.c.step_name,
+    ws.c.attempt,
+)
+"""The columns of a :class:`Claim`, in its order."""
+
+
 @dataclass(slots=True)
 class StepOutcome:
     """What running one claim produced; recorded in groups by :func:`outcomes_record`."""
@@ -277,17 +288,6 @@ def _json_each(conn: Connection, values: Sequence[Any]) -> Any:
     return func.json_each(bindparam(None, jsoncodec.dumps(values), type_=String)).table_valued(
         "value"
     )
-
-
-CLAIM_COLUMNS = (
-    ws.c.id,
-    ws.c.batch_id,
-    ws.c.item_id,
-    ws.c.step_index,
-    ws.c.step_name,
-    ws.c.attempt,
-)
-"""The columns of a :class:`Claim`, in its order."""
 
 
 def _sqlite_rows(conn: Connection, columns: Sequence[Any], where: Any) -> list[list[Any]]:
