@@ -2,12 +2,15 @@
 
 Each (store, N) runs in its own process so peak RSS is that run's own. Prints wall time,
 step executions per second and peak RSS, with the targets (N = 100,000: 10,000/s on
-Postgres, 20,000/s on SQLite). ``--quick`` runs N = 2,000 only. The same run measures the peer
+Postgres, 20,000/s on SQLite). ``--quick`` runs N = 2,000 only. Like the ``enrichflow``
+command, each run raises the garbage collector's threshold (``enrichflow.gc_tuning``);
+``--default-gc`` keeps CPython's default, to see what that buys. The same run measures the peer
 baseline, N x 3 no-op Prefect 3 tasks (bench/prefect_peer.py, in .venv-prefect; N = 500, or 30
 with ``--quick``), and prints our rate / Prefect's as a ratio.
 
     .venv/bin/python bench/engine.py            # N = 10,000 and 100,000, both stores
     .venv/bin/python bench/engine.py --quick
+    .venv/bin/python bench/engine.py --store sqlite --n 100000 --default-gc
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from sqlalchemy import text
 from _databases import scratch_engine
 from enrichflow.conductor.loop import Conductor
 from enrichflow.executors.local import LocalExecutor
+from enrichflow.gc_tuning import tune_gc
 from enrichflow.ingest.loader import ingest_csv
 from enrichflow.launch import launch
 from enrichflow.seed import APOLLO, init_database
@@ -52,8 +56,10 @@ def write_csv(path: Path, n: int) -> None:
             )
 
 
-def one(store: str, n: int, workers: int) -> dict[str, object]:
+def one(store: str, n: int, workers: int, default_gc: bool = False) -> dict[str, object]:
     """Run one configuration in this process and return its figures."""
+    if not default_gc:
+        tune_gc()  # as the CLI does for every enrichflow process
     tmp = Path(tempfile.mkdtemp(prefix="ef-bench-"))
     csv_path = tmp / "items.csv"
     write_csv(csv_path, n)
@@ -80,6 +86,7 @@ def one(store: str, n: int, workers: int) -> dict[str, object]:
     return {
         "store": store,
         "n": n,
+        "gc": "default" if default_gc else "tuned",
         "wall_s": round(wall, 2),
         "executions": executions,
         "completed": done,
@@ -116,12 +123,15 @@ def main() -> None:
     parser.add_argument("--store", choices=["sqlite", "postgres"], action="append")
     parser.add_argument("--n", type=int, action="append")
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument(
+        "--default-gc", action="store_true", help="CPython's default GC threshold (see above)"
+    )
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     stores = args.store or ["sqlite", "postgres"]
     sizes = args.n or ([2_000] if args.quick else [10_000, 100_000])
     if args.one:
-        print(json.dumps(one(stores[0], sizes[0], args.workers)))
+        print(json.dumps(one(stores[0], sizes[0], args.workers, args.default_gc)))
         return
     rows = []
     print(f"{'store':<9} {'N':>8} {'wall s':>8} {'exec/s':>9} {'peak MB':>8}  target")
@@ -138,6 +148,7 @@ def main() -> None:
                     str(n),
                     "--workers",
                     str(args.workers),
+                    *(["--default-gc"] if args.default_gc else []),
                 ],
                 capture_output=True,
                 text=True,
@@ -170,7 +181,7 @@ def main() -> None:
         }
         for key, ratio in peer["ratio"].items():
             print(f"enrichflow {key} / prefect: {ratio:,}x")
-    if args.store or args.n:
+    if args.store or args.n or args.default_gc:
         return  # a partial run must not overwrite the recorded figures
     results = Path(__file__).with_name("results")
     results.mkdir(exist_ok=True)

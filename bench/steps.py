@@ -18,12 +18,14 @@ states: the work a single runner thread does. Ingest and launch are not timed.
     .venv/bin/python bench/steps.py --quick      # 5,000 rows
     .venv/bin/python bench/steps.py --profile normalize_all_core_values   # cProfile one step
     .venv/bin/python bench/steps.py --quick --dump out.json   # the steps' output, to diff
+    .venv/bin/python bench/steps.py --default-gc   # CPython's default GC threshold
 
 The last line, ``noop``, runs the same rows through the same path with the no-op handler: the
 runner's own cost per row, which no handler can go below. ``--dump`` writes the tables the
 steps write (``companies``, ``people``, ``final_leads``, ``person_work_history`` and the
 results), timestamps reduced to their format, so two versions of the steps can be compared
-with ``diff``.
+with ``diff``. Like the ``enrichflow`` command, the run raises the garbage collector's
+threshold (``enrichflow.gc_tuning``) unless ``--default-gc`` is given.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from sqlalchemy import Engine, select, text
 from enrichflow.db.engine import make_engine, now_ms
 from enrichflow.db.models import BatchStep, WorkflowState
 from enrichflow.db.queries import states_claim
+from enrichflow.gc_tuning import tune_gc
 from enrichflow.ingest.loader import ingest_csv
 from enrichflow.launch import launch
 from enrichflow.runner import run_claims
@@ -198,8 +201,11 @@ def main() -> int:
     parser.add_argument(
         "--strict", action="store_true", help="exit 1 when a target is missed (default: 0)"
     )
+    parser.add_argument("--default-gc", action="store_true", help="CPython's default GC threshold")
     args = parser.parse_args()
     n = args.rows or (5_000 if args.quick else 100_000)
+    if not args.default_gc:
+        tune_gc()  # as the CLI does for every enrichflow process
 
     tmp = Path(tempfile.mkdtemp(prefix="ef-bench-steps-"))
     source = tmp / "apollo.csv"
@@ -225,7 +231,11 @@ def main() -> int:
             ).all()
         }
 
-    print(f"{n:,} rows, SQLite, single process, chunks of {CHUNK:,} (claim + run_claims timed)")
+    gc_note = "default GC" if args.default_gc else "tuned GC"
+    print(
+        f"{n:,} rows, SQLite, single process, chunks of {CHUNK:,} "
+        f"(claim + run_claims timed), {gc_note}"
+    )
     print(
         f"{'step':48} {'rows':>8} {'seconds':>8} {'rows/s':>9} {'target':>8}  verdict  "
         f"{'handler s':>9} {'µs/row':>7}"
@@ -287,7 +297,7 @@ def main() -> int:
     if unfinished is not None:
         print("some states did not complete: the figures are not valid", file=sys.stderr)
         return 2
-    if not args.quick and args.rows is None and args.profile is None:
+    if not args.quick and args.rows is None and args.profile is None and not args.default_gc:
         from _results import record  # bench/_results.py: the shared bench/results/latest.json
 
         record("steps", figures)

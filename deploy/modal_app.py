@@ -52,7 +52,9 @@ def _shared_engine() -> Any:
     global _engine
     if _engine is None:
         from enrichflow.db.engine import make_engine
+        from enrichflow.gc_tuning import tune_gc
 
+        tune_gc()  # once per container, like the CLI
         _engine = make_engine(get_settings().database_url, pool_size=2, max_overflow=2)
     return _engine
 

@@ -46,6 +46,7 @@ from enrichflow.db.queries import (
     states_reap,
 )
 from enrichflow.executors.local import LocalExecutor
+from enrichflow.gc_tuning import tune_gc
 from enrichflow.prefect_events import BATCH_LAUNCHED
 from enrichflow.states import BatchStatus
 
@@ -144,6 +145,7 @@ def orchestrator_main(
     global _runtime
     logger = get_run_logger()
     settings = get_settings()
+    tune_gc()  # the flow's process runs the steps, as `enrichflow run` does
     engine = make_engine(settings.database_url)
     executor = LocalExecutor(engine, workers or settings.workers)
     conductor = Conductor(

@@ -359,3 +359,17 @@ def test_roundtrip_property(
             starts.append(line)
         line += sum(v.count("\n") for v in row) + 1  # physical lines end with LF
     assert [r.line_number for r in got] == starts
+
+
+def test_rows_in_a_given_key_order(tmp_path: Path) -> None:
+    """The loader asks for jsonb's key order on Postgres; the values stay with their headers."""
+    path = write(tmp_path, b"Name,Email,City\nAnn,ann@acme.com,Oslo\n")
+    source = open_csv(path)
+    (row,) = source.rows(["City", "Name", "Email"])
+    assert list(row.values.items()) == [
+        ("City", "Oslo"),
+        ("Name", "Ann"),
+        ("Email", "ann@acme.com"),
+    ]
+    with pytest.raises(ValueError, match="every header exactly once"):
+        list(source.rows(["City", "Name"]))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 
 from enrichflow.api.client_config import client_config_set, parse_assignments
 from enrichflow.config import Settings
@@ -21,7 +22,7 @@ from enrichflow.db.models import (
     WorkflowState,
 )
 from enrichflow.errors import ConfigError, InputError
-from enrichflow.ingest.loader import ingest_csv
+from enrichflow.ingest.loader import ingest_csv, jsonb_key_order
 from enrichflow.launch import launch
 from enrichflow.seed import APOLLO
 from handlers_for_tests import register_steps
@@ -305,3 +306,19 @@ def test_unusable_file_writes_nothing(
     assert message in str(info.value)
     assert count(engine, RawUpload) == 0
     assert count(engine, RawUploadRow) == 0
+
+
+def test_jsonb_key_order_is_postgres_own(engine: Engine) -> None:
+    """The keys in the order Postgres stores a jsonb object's, multi-byte ones included, so the
+    server finds every ingested row already sorted. SQLite keeps its rows in the file's order."""
+    keys = ["Website", "Ö", "# Employees", "Email", "ab", "Zz", "B", "a", "Éa", "Company Name"]
+    if engine.dialect.name != "postgresql":
+        assert jsonb_key_order(keys) == sorted(keys, key=lambda k: (len(k.encode()), k.encode()))
+        return
+    with engine.connect() as conn:
+        stored = conn.execute(
+            text("SELECT array_agg(k) FROM jsonb_object_keys(CAST(:doc AS jsonb)) AS k"),
+            {"doc": json.dumps(dict.fromkeys(keys, ""))},
+        ).scalar_one()
+    assert jsonb_key_order(keys) == stored
+    assert jsonb_key_order(keys) != keys

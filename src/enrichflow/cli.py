@@ -56,6 +56,7 @@ from enrichflow.error_reporting import init_error_reporting
 from enrichflow.errors import ConfigError, EnrichflowError, InputError, NotFoundError
 from enrichflow.executors.local import LocalExecutor
 from enrichflow.export import write_export
+from enrichflow.gc_tuning import tune_gc
 from enrichflow.ingest.loader import IngestReport, ingest_csv
 from enrichflow.launch import check_launch, client_get_or_create, launch, resolve_steps
 from enrichflow.seed import APOLLO, BUILTIN_PIPELINES, DEFAULT_PIPELINE, init_database
@@ -109,6 +110,7 @@ def _error_reporting() -> None:
 @app.callback()
 def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
     _setup_logging(verbose)
+    tune_gc()
 
 
 @app.command()

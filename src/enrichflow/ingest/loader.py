@@ -8,7 +8,7 @@ and a ``json.dumps`` per row).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
@@ -83,7 +83,9 @@ def ingest_csv(
                 .returning(RawUpload.id)
             ).scalar_one()
         )
-        rows = source.rows()
+        # On Postgres each row's keys arrive in jsonb's own order, which it then finds
+        # already sorted: a sixth less server time for the COPY (docs/benchmarks.md).
+        rows = source.rows(jsonb_key_order(source.headers) if is_postgres(conn) else None)
         stored = 0
         with _row_writer(conn, upload_id) as store:
             while chunk := list(islice(rows, CHUNK_ROWS)):
@@ -125,6 +127,12 @@ def ingest_csv(
         unmapped_columns=header_map.unmapped,
         conflicts=header_map.conflicts,
     )
+
+
+def jsonb_key_order(keys: Iterable[str]) -> list[str]:
+    """``keys`` in the order a Postgres ``jsonb`` object stores them: shorter keys first, then
+    bytewise (a row's keys in the file's order cost the server a sort per row)."""
+    return sorted(keys, key=lambda k: (len(k.encode()), k.encode()))
 
 
 @contextmanager

@@ -32,7 +32,7 @@ import csv
 import io
 import itertools
 import operator
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple
@@ -359,10 +359,11 @@ class CsvSource:
             self.header_line = reader.line_num
         self.headers = _clean_headers(self.raw_headers)
 
-    def rows(self) -> Iterator[RowRecord]:
+    def rows(self, key_order: Sequence[str] | None = None) -> Iterator[RowRecord]:
         """Stream the good data records; bad ones go to :attr:`bad_rows`.
 
-        Blank lines and records whose fields are all empty are skipped and counted in
+        ``key_order``: the headers in the order each record's dict should have them (default:
+        the file's order). Blank lines and records whose fields are all empty are skipped and counted in
         :attr:`rows_skipped_blank`.  Raises :class:`InputError` at the end if the file had a
         header but no data records at all.
         """
@@ -374,7 +375,10 @@ class CsvSource:
         headers = self.headers
         ncols = len(headers)
         new_record = tuple.__new__  # skips RowRecord's Python-level __new__ (hot loop)
-        template = dict.fromkeys(headers, "")  # copy + update beats dict(zip()) for wide rows
+        if key_order is not None and sorted(key_order) != sorted(headers):
+            raise ValueError("key_order must list every header exactly once")
+        # copy + update beats dict(zip()) for wide rows, and keeps the template's key order
+        template = dict.fromkeys(headers if key_order is None else key_order, "")
         flags: list[str] = []
         state: list[object] = ["", False]
         with self.path.open("rb") as f:
