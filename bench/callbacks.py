@@ -78,6 +78,7 @@ def create_states(url: str, n: int) -> list[int]:
                 workstream_slug="apollo_scrape",
                 blueprint=[{"step_name": STEP}],
                 column_map={},
+                headers=["i"],
                 status="RUNNING",
                 item_count=n,
             )
@@ -102,7 +103,7 @@ def create_states(url: str, n: int) -> list[int]:
         conn.execute(
             insert(BatchItem),
             [
-                {"batch_id": batch_id, "row_number": i + 2, "original_data": {"i": str(i)}}
+                {"batch_id": batch_id, "row_number": i + 2, "original_data": [str(i)]}
                 for i in range(n)
             ],
         )

@@ -90,6 +90,13 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture
+def pg_only_url(pg_template: str) -> Iterator[str]:
+    """URL of a fresh, migrated and seeded Postgres database, for Postgres-only behaviour."""
+    with pg_database("ef_pg", template=pg_template) as url:
+        yield url
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """URL of a database of each kind with no tables at all."""

@@ -6,16 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from enrichflow.db.context import RowLayout
 from enrichflow.ingest.aliases import (
     ALIASES,
     CANONICAL_FIELDS,
-    IDENTITY_FIELDS,
-    HeaderMap,
-    canonical_values,
-    identity_values,
     map_headers,
     normalize_header,
-    person_name,
 )
 from enrichflow.ingest.reader import open_csv
 
@@ -175,50 +171,6 @@ def test_distinct_meanings_are_not_merged() -> None:
     }
 
 
-def test_canonical_values_strips_and_drops_empty() -> None:
-    m = map_headers(["Company", "Email", "Notes", "Title"])
-    values = {"Company": " Acme ", "Email": "", "Notes": "x", "Title": "   "}
-    assert canonical_values(values, m) == {"company_name": "Acme"}
-
-
-def test_person_name_composition() -> None:
-    m = map_headers(["First Name", "Last Name"])
-    assert person_name({"First Name": " Ann ", "Last Name": "Lee"}, m) == "Ann Lee"
-    assert person_name({"First Name": "", "Last Name": "Lee"}, m) == "Lee"
-    assert person_name({"First Name": "", "Last Name": ""}, m) is None
-    m = map_headers(["Name", "First Name", "Last Name"])
-    assert person_name({"Name": "A. B.", "First Name": "x", "Last Name": "y"}, m) == "A. B."
-    assert person_name({"Name": "", "First Name": "x", "Last Name": "y"}, m) == "x y"
-    assert person_name({}, HeaderMap()) is None
-
-
-def test_identity_values() -> None:
-    assert dict(IDENTITY_FIELDS) == {
-        "company_name": "company_name",
-        "company_domain": "website",
-        "linkedin_url": "linkedin_url",
-        "industry": "industry",
-        "person_name": "person_name",
-        "email": "email",
-        "title": "title",
-    }
-    m = map_headers(["First Name", "Last Name", "Company Name", "Website", "Title", "Industry"])
-    row = {
-        "First Name": "Ann",
-        "Last Name": "Lee",
-        "Company Name": "Acme",
-        "Website": "acme.io",
-        "Title": "",
-        "Industry": "Software",
-    }
-    assert identity_values(row, m) == {
-        "company_name": "Acme",
-        "company_domain": "acme.io",
-        "industry": "Software",
-        "person_name": "Ann Lee",
-    }
-
-
 def test_with_reader(tmp_path: Path) -> None:
     path = tmp_path / "apollo.csv"
     text = (
@@ -230,7 +182,7 @@ def test_with_reader(tmp_path: Path) -> None:
     m = map_headers(source.headers)
     assert m.unmapped == ["Unknown"]
     [record] = list(source.rows())
-    assert canonical_values(record.values, m) == {
+    assert RowLayout(source.headers, m.canonical).fields(record.cells) == {
         "first_name": "Jürgen",
         "last_name": "Müller",
         "company_name": "Café AG",

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
 
 from enrichflow.db.engine import make_engine
-from enrichflow.db.migrate import MIGRATIONS, upgrade
+from enrichflow.db.migrate import MIGRATIONS, alembic_config, upgrade
 from enrichflow.db.models import Base
 
 HEAD = ScriptDirectory(str(MIGRATIONS)).get_current_head()
@@ -61,3 +63,65 @@ def test_partial_indexes_exist(empty_engine: Engine) -> None:
         "ix_workflow_states_leased",
         "ix_workflow_states_unadvanced",
     } <= names
+
+
+def test_rows_become_cell_arrays_and_back(empty_engine: Engine) -> None:
+    """0005 rewrites stored rows (JSON objects until 0004) as cell arrays in header order and
+    snapshots the headers on each batch; a batch whose upload is gone takes its items' keys.
+    The downgrade gives the objects back."""
+    upgrade(empty_engine, "0004")
+    rows = [
+        "INSERT INTO clients (id, name, created_at) VALUES (1, 'acme', '2026-01-01')",
+        "INSERT INTO raw_uploads (id, filename, encoding, delimiter, headers, column_map, "
+        "unmapped_columns, row_count, bad_row_count, created_at) VALUES (1, 'a.csv', 'utf-8', "
+        """',', '["Name", "Email"]', '{}', '[]', 2, 0, '2026-01-01')""",
+        "INSERT INTO raw_upload_rows (id, upload_id, line_number, data) VALUES "
+        """(1, 1, 2, '{"Email": "ann@acme.com", "Name": "Ann"}'), """
+        """(2, 1, 3, '{"Name": "Bob", "Email": ""}')""",
+        "INSERT INTO batches (id, client_id, workstream_slug, upload_id, blueprint, column_map, "
+        "status, item_count, created_at) VALUES "
+        "(1, 1, 'apollo_scrape', 1, '[]', '{}', 'RUNNING', 1, '2026-01-01'), "
+        "(2, 1, 'apollo_scrape', NULL, '[]', '{}', 'RUNNING', 2, '2026-01-01')",
+        "INSERT INTO batch_items (id, batch_id, row_number, original_data) VALUES "
+        """(1, 1, 2, '{"Email": "ann@acme.com", "Name": "Ann"}'), """
+        """(2, 2, 2, '{"Title": "CEO"}'), (3, 2, 3, '{"Title": "CTO", "City": "Oslo"}')""",
+    ]
+    with empty_engine.begin() as conn:
+        for sql in rows:
+            conn.execute(text(sql))
+    upgrade(empty_engine)
+
+    def stored(sql: str) -> list[object]:
+        with empty_engine.connect() as conn:
+            return [
+                json.loads(v) if isinstance(v, str) else v
+                for v in conn.execute(text(sql)).scalars()
+            ]
+
+    assert stored("SELECT data FROM raw_upload_rows ORDER BY id") == [
+        ["Ann", "ann@acme.com"],
+        ["Bob", ""],
+    ]
+    assert stored("SELECT headers FROM batches ORDER BY id") == [
+        ["Name", "Email"],
+        ["Title", "City"],
+    ]
+    assert stored("SELECT original_data FROM batch_items ORDER BY id") == [
+        ["Ann", "ann@acme.com"],
+        ["CEO", ""],
+        ["CTO", "Oslo"],
+    ]
+    assert diff(empty_engine) == []
+
+    cfg = alembic_config(empty_engine)
+    with empty_engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0004")
+    assert stored("SELECT data FROM raw_upload_rows ORDER BY id") == [
+        {"Name": "Ann", "Email": "ann@acme.com"},
+        {"Name": "Bob", "Email": ""},
+    ]
+    assert stored("SELECT original_data FROM batch_items ORDER BY id")[2] == {
+        "Title": "CTO",
+        "City": "Oslo",
+    }

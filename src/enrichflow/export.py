@@ -20,7 +20,7 @@ from typing import Any, TextIO, cast
 
 from sqlalchemy import Connection, Engine, Table, select
 
-from enrichflow.db.context import canonical_fields
+from enrichflow.db.context import RowLayout
 from enrichflow.db.models import Batch, BatchItem, EnrichmentResult, FinalLead, WorkflowState
 from enrichflow.db.queries import id_in
 from enrichflow.errors import InputError
@@ -160,10 +160,10 @@ def export_rows(engine: Engine, batch_id: int) -> Iterator[dict[str, Any]]:
     """Every item of the batch with its outcome, leading values and flattened enrichment
     columns, in item order, read a page at a time."""
     with engine.connect() as conn:
-        column_map = conn.execute(
-            select(Batch.column_map).where(Batch.id == batch_id)
-        ).scalar_one_or_none()
-    column_map = column_map or {}
+        batch = conn.execute(
+            select(Batch.column_map, Batch.headers).where(Batch.id == batch_id)
+        ).first()
+    layout = RowLayout(batch.headers or [], batch.column_map or {}) if batch else RowLayout([], {})
     last_id = 0
     while True:
         with engine.connect() as conn:
@@ -216,9 +216,7 @@ def export_rows(engine: Engine, batch_id: int) -> Iterator[dict[str, Any]]:
                 values = _from_lead(lead)
                 enrichment = {**(lead.enrichment or {}), **enrichment}
             else:
-                values = _from_item(
-                    item, canonical_fields(column_map, item.original_data or {}), own
-                )
+                values = _from_item(item, layout.fields(item.original_data or []), own)
             row: dict[str, Any] = {
                 "item_id": item.id,
                 "row_number": item.row_number,

@@ -21,6 +21,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from enrichflow import prefect_events
 from enrichflow.config import Settings
+from enrichflow.db.bulk import new_parents_only
 from enrichflow.db.engine import is_postgres, now_ms
 from enrichflow.db.models import (
     Batch,
@@ -37,6 +38,7 @@ from enrichflow.db.models import (
 from enrichflow.db.queries import NEW_STATE_COLUMNS, states_create_first
 from enrichflow.doctor import preflight_batch
 from enrichflow.errors import ConfigError, NotFoundError
+from enrichflow.ingest.aliases import IDENTITY_FIELDS
 from enrichflow.seed import BUILTIN_PIPELINES
 from enrichflow.states import BatchStatus, Status, StepType
 from enrichflow.steps.registry import has_handler
@@ -57,15 +59,6 @@ class StepDefaults:
 DEFAULTS = StepDefaults()
 
 ANALYZE_AFTER_ITEMS = 10_000
-
-IDENTITY_COLUMNS = {
-    "company_name": "company_name",
-    "company_domain": "website",
-    "linkedin_url": "linkedin_url",
-    "industry": "industry",
-    "email": "email",
-    "title": "title",
-}
 
 
 def _number(config: dict[str, Any], key: str, default: float, where: str) -> float:
@@ -194,10 +187,11 @@ def client_get_or_create(conn: Connection, name: str) -> int:
     return int(conn.execute(insert(Client).values(name=name).returning(Client.id)).scalar_one())
 
 
-def _text(data: Any, header: str | None) -> ColumnElement[Any]:
-    if header is None:
+def _text(data: Any, cell: int | None) -> ColumnElement[Any]:
+    """The trimmed cell at ``cell`` of a stored row (a JSON array), NULL when blank or absent."""
+    if cell is None:
         return literal(None, String)
-    return func.nullif(func.trim(data[header].as_string()), "")
+    return func.nullif(func.trim(data[cell].as_string()), "")
 
 
 def launch(
@@ -220,11 +214,12 @@ def launch(
         registry_rows, pipeline_name = check_launch(
             conn, client, workstream, pipeline, steps, settings, executor
         )
-        column_map = conn.execute(
-            select(RawUpload.column_map).where(RawUpload.id == upload_id)
-        ).scalar_one_or_none()
-        if column_map is None:
+        upload = conn.execute(
+            select(RawUpload.column_map, RawUpload.headers).where(RawUpload.id == upload_id)
+        ).first()
+        if upload is None:
             raise NotFoundError(f"upload {upload_id} does not exist")
+        column_map, headers = dict(upload.column_map), list(upload.headers)
         client_id = (
             client_get_or_create(conn, client)
             if create_client
@@ -244,6 +239,7 @@ def launch(
                     pipeline_name=pipeline_name,
                     blueprint=blueprint,
                     column_map=column_map,
+                    headers=headers,
                     status=BatchStatus.RUNNING.value,
                     item_count=0,
                 )
@@ -251,8 +247,9 @@ def launch(
             ).scalar_one()
         )
         conn.execute(insert(BatchStep), [{**row, "batch_id": batch_id} for row in step_rows])
+        cells = {canonical: headers.index(header) for canonical, header in column_map.items()}
         count = _items_and_states_create(
-            conn, batch_id, upload_id, column_map, step_rows[0]["step_name"], now_ms()
+            conn, batch_id, upload_id, cells, step_rows[0]["step_name"], now_ms()
         )
         conn.execute(update(Batch).where(Batch.id == batch_id).values(item_count=count))
     if is_postgres(engine) and count >= ANALYZE_AFTER_ITEMS:
@@ -269,18 +266,20 @@ def _items_and_states_create(
     conn: Connection,
     batch_id: int,
     upload_id: int,
-    column_map: dict[str, str],
+    cells: dict[str, int],
     step_name: str,
     now: int,
 ) -> int:
     """One item per stored row and its first step's PENDING state; returns how many items.
 
-    Set-based: identity columns are extracted in SQL, no row passes through Python. On
-    Postgres the items' insert feeds the states' through ``RETURNING`` in one statement,
-    instead of reading the million fresh item rows back (a third of their pages are JSON) to
-    find their ids; SQLite has no data-modifying ``WITH``, so it takes two statements.
+    Set-based: identity columns are extracted in SQL (``cells``: canonical field -> position
+    of its cell in a row), no row passes through Python. On Postgres the items' insert feeds
+    the states' through ``RETURNING`` in one statement, instead of reading the million fresh
+    item rows back to find their ids, and runs without per-row foreign-key checks where the
+    role allows (``db.bulk``: every item's batch and every state's item are created right
+    here); SQLite has no data-modifying ``WITH``, so it takes two statements.
     """
-    items = _items_insert(batch_id, upload_id, column_map)
+    items = _items_insert(batch_id, upload_id, cells)
     if not is_postgres(conn):
         count = int(conn.execute(items, execution_options={"preserve_rowcount": True}).rowcount)
         states_create_first(conn, batch_id, step_name, now)
@@ -304,24 +303,25 @@ def _items_and_states_create(
     # Read the rows in line order from the (upload_id, line_number) index, which follows
     # the table's physical order after COPY. Otherwise the planner prefers a scan and a
     # sort, which spills every row's JSON to disk (a fifth of the launch at 100,000 rows).
+    # (The NOTIFY trigger of the new states does not fire without the checks either; the
+    # batch's own insert has already notified that it is RUNNING.)
     sort = conn.exec_driver_sql("SELECT current_setting('enable_sort')").scalar_one()
     conn.exec_driver_sql("SET LOCAL enable_sort = off")
-    count = int(conn.execute(states, execution_options={"preserve_rowcount": True}).rowcount)
+    with new_parents_only(conn):
+        count = int(conn.execute(states, execution_options={"preserve_rowcount": True}).rowcount)
     conn.exec_driver_sql("SELECT set_config('enable_sort', %(sort)s, true)", {"sort": sort})
     return count
 
 
-def _items_insert(batch_id: int, upload_id: int, column_map: dict[str, str]) -> Any:
+def _items_insert(batch_id: int, upload_id: int, cells: dict[str, int]) -> Any:
     """``INSERT INTO batch_items ... SELECT`` over the upload's rows, in line order."""
     data = RawUploadRow.data
     columns: dict[str, Any] = {
-        name: _text(data, column_map.get(canonical)) for name, canonical in IDENTITY_COLUMNS.items()
+        name: _text(data, cells.get(canonical)) for name, canonical in IDENTITY_FIELDS.items()
     }
-    if "person_name" in column_map:
-        columns["person_name"] = _text(data, column_map["person_name"])
-    else:
-        first = func.coalesce(_text(data, column_map.get("first_name")), "")
-        last = func.coalesce(_text(data, column_map.get("last_name")), "")
+    if "person_name" not in cells:
+        first = func.coalesce(_text(data, cells.get("first_name")), "")
+        last = func.coalesce(_text(data, cells.get("last_name")), "")
         columns["person_name"] = func.nullif(func.trim(first + " " + last), "")
     select_columns = [literal(batch_id), RawUploadRow.line_number, *columns.values(), data]
     return insert(BatchItem).from_select(

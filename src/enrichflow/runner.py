@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from enrichflow.db.context import ChunkData, StepSetting, step_setting_load
+from enrichflow.db.context import ChunkData, RowLayout, StepSetting, step_setting_load
 from enrichflow.db.engine import now_ms, reading
 from enrichflow.db.queries import (
     BatchStepInfo,
@@ -84,7 +84,8 @@ def run_claims(
             return RecordReport(stale=len(claims))
     with reading(engine) as conn:
         setting = step_setting_load(conn, first.batch_id, first.step_index)
-        chunk = ChunkData(engine, conn, [c.item_id for c in running], setting.column_map)
+        layout = RowLayout(setting.headers, setting.column_map)
+        chunk = ChunkData(engine, conn, [c.item_id for c in running], layout)
         next_step = batch_step_load(conn, first.batch_id, first.step_index + 1) if chain else None
     chained: list[Claim] = []
 

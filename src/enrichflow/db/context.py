@@ -35,6 +35,7 @@ class StepSetting:
     client: str
     workstream: str
     column_map: dict[str, str]
+    headers: list[str]
     step_name: str
     step_index: int
     handler: str
@@ -52,6 +53,7 @@ def step_setting_load(conn: Connection, batch_id: int, step_index: int) -> StepS
             Client.name,
             Batch.workstream_slug,
             Batch.column_map,
+            Batch.headers,
             BatchStep.step_name,
             BatchStep.handler,
             BatchStep.lease_ms,
@@ -61,7 +63,7 @@ def step_setting_load(conn: Connection, batch_id: int, step_index: int) -> StepS
         .join(BatchStep, BatchStep.batch_id == Batch.id)
         .where(Batch.id == batch_id, BatchStep.position == step_index)
     ).one()
-    client_id, client, workstream, column_map, step_name, handler, lease_ms, config = row
+    client_id, client, workstream, column_map, headers, step_name, handler, lease_ms, config = row
     client_config = conn.execute(
         select(ClientWorkflowConfig.config).where(
             ClientWorkflowConfig.client_id == client_id,
@@ -75,6 +77,7 @@ def step_setting_load(conn: Connection, batch_id: int, step_index: int) -> StepS
         client=client,
         workstream=workstream,
         column_map=column_map or {},
+        headers=headers or [],
         step_name=step_name,
         step_index=step_index,
         handler=handler,
@@ -84,12 +87,28 @@ def step_setting_load(conn: Connection, batch_id: int, step_index: int) -> StepS
     )
 
 
-def canonical_fields(column_map: Mapping[str, str], original: Mapping[str, Any]) -> dict[str, str]:
-    """canonical field -> non-empty value, whatever the upload called the column."""
-    get = original.get
-    return {
-        canonical: str(value) for canonical, header in column_map.items() if (value := get(header))
-    }
+class RowLayout:
+    """How a batch's stored rows read: ``original_data`` holds the cells of a row in the order
+    of the batch's ``headers``; ``column_map`` says which header holds each canonical field."""
+
+    __slots__ = ("_fields", "headers")
+
+    def __init__(self, headers: Sequence[str], column_map: Mapping[str, str]):
+        self.headers = list(headers)
+        position = {header: index for index, header in enumerate(self.headers)}
+        self._fields = [
+            (canonical, position[header])
+            for canonical, header in column_map.items()
+            if header in position
+        ]
+
+    def original_data(self, cells: Sequence[str]) -> dict[str, str]:
+        """header -> cell, every column of the row, as it was uploaded."""
+        return dict(zip(self.headers, cells, strict=False))
+
+    def fields(self, cells: Sequence[str]) -> dict[str, str]:
+        """canonical field -> non-empty cell, whatever the upload called the column."""
+        return {canonical: value for canonical, at in self._fields if (value := cells[at])}
 
 
 IDENTITY_COLUMNS = (
@@ -116,12 +135,12 @@ class ChunkData:
         engine: Engine,
         conn: Connection,
         item_ids: Sequence[int],
-        column_map: Mapping[str, str],
+        layout: RowLayout,
     ):
         """Reads the items through ``conn``; ``engine`` serves the later, lazy reads."""
         self._engine = engine
         self._item_ids = list(item_ids)
-        self._column_map = column_map
+        self._layout = layout
         original = items.c.original_data
         raw = cast(original, Text) if is_postgres(engine) else type_coerce(original, String)
         rows = conn.execute(
@@ -143,15 +162,19 @@ class ChunkData:
         number: int | None = self._rows[item_id][1]
         return number
 
-    def original_data(self, item_id: int) -> Mapping[str, Any]:
+    def cells(self, item_id: int) -> Sequence[str]:
         text = self._rows[item_id][2]
-        return jsoncodec.loads(text) if text else {}
+        cells: list[str] = jsoncodec.loads(text) if text else []
+        return cells
+
+    def original_data(self, cells: Sequence[str]) -> Mapping[str, str]:
+        return self._layout.original_data(cells)
+
+    def fields(self, cells: Sequence[str]) -> Mapping[str, str]:
+        return self._layout.fields(cells)
 
     def identity(self, item_id: int) -> ItemIdentity:
         return ItemIdentity(*self._rows[item_id][3:])
-
-    def fields(self, item_id: int, original: Mapping[str, Any]) -> Mapping[str, str]:
-        return canonical_fields(self._column_map, original)
 
     def results(self, item_id: int) -> Mapping[str, JSON]:
         with self._lock:  # a handler may read contexts from several threads

@@ -162,13 +162,16 @@ class RawUpload(Base):
 
 
 class RawUploadRow(Base):
+    """One readable row of an upload: every cell, as a JSON array in the order of
+    ``raw_uploads.headers`` (the header names are stored once per upload, not once per row)."""
+
     __tablename__ = "raw_upload_rows"
     __table_args__ = (UniqueConstraint("upload_id", "line_number"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     upload_id: Mapped[int] = mapped_column(ForeignKey("raw_uploads.id", ondelete="CASCADE"))
     line_number: Mapped[int] = mapped_column(Integer)
-    data: Mapped[dict[str, str]] = mapped_column(JSONType)
+    data: Mapped[list[str]] = mapped_column(JSONType)
 
 
 class RawUploadError(Base):
@@ -197,6 +200,9 @@ class Batch(Base):
     """Snapshot of every step's registry row at launch, so later registry edits do not
     change a running batch."""
     column_map: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
+    headers: Mapped[list[str]] = mapped_column(JSONType, server_default=text("'[]'"))
+    """The upload's header row, snapshotted like ``column_map``: it names the cells of every
+    item's ``original_data``, also after the upload itself is deleted."""
     status: Mapped[str] = mapped_column(String(30))
     item_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -242,7 +248,8 @@ class BatchItem(Base):
     person_name: Mapped[str | None] = mapped_column(Text)
     email: Mapped[str | None] = mapped_column(Text)
     title: Mapped[str | None] = mapped_column(Text)
-    original_data: Mapped[dict[str, str]] = mapped_column(JSONType)
+    original_data: Mapped[list[str]] = mapped_column(JSONType)
+    """Every cell of the item's row, in the order of ``batches.headers``."""
 
 
 _PENDING = text("status = 'PENDING'")

@@ -22,11 +22,8 @@ __all__ = [
     "CANONICAL_FIELDS",
     "IDENTITY_FIELDS",
     "HeaderMap",
-    "canonical_values",
-    "identity_values",
     "map_headers",
     "normalize_header",
-    "person_name",
 ]
 
 #: The canonical field names, in a stable order.
@@ -146,7 +143,8 @@ def _build_alias_index() -> dict[str, str]:
 #: Normalised alias -> canonical name.
 ALIASES: Mapping[str, str] = MappingProxyType(_build_alias_index())
 
-#: Batch-item identity column -> canonical field it is taken from.
+#: Batch-item identity column -> canonical field it is taken from (at launch, in SQL;
+#: ``person_name`` falls back to "first last" when the file has no name column).
 IDENTITY_FIELDS: Mapping[str, str] = MappingProxyType(
     {
         "company_name": "company_name",
@@ -173,7 +171,6 @@ class HeaderMap:
     canonical: dict[str, str] = field(default_factory=dict)
     unmapped: list[str] = field(default_factory=list)
     conflicts: list[tuple[str, str]] = field(default_factory=list)
-    _pairs: tuple[tuple[str, str], ...] = ()
 
     def header_for(self, canonical: str) -> str | None:
         return self.canonical.get(canonical)
@@ -191,62 +188,4 @@ def map_headers(headers: list[str]) -> HeaderMap:
             result.conflicts.append((header, canonical))
         else:
             result.canonical[canonical] = header
-    result._pairs = tuple(result.canonical.items())
     return result
-
-
-def canonical_values(values: Mapping[str, str], header_map: HeaderMap) -> dict[str, str]:
-    """Canonical name -> value for one row; values are stripped and empty ones dropped."""
-    out: dict[str, str] = {}
-    pairs = header_map._pairs
-    if len(pairs) != len(header_map.canonical):  # the map was edited after map_headers()
-        pairs = header_map._pairs = tuple(header_map.canonical.items())
-    for canonical, header in pairs:
-        value = values.get(header)
-        if value:
-            value = value.strip()
-            if value:
-                out[canonical] = value
-    return out
-
-
-def person_name(values: Mapping[str, str], header_map: HeaderMap) -> str | None:
-    """The person's name for a row (header-keyed ``values``).
-
-    The ``person_name`` column if present and non-empty, else ``"First Last"`` from the
-    first/last name columns (either may be missing); ``None`` when there is nothing.
-    """
-    header = header_map.canonical.get("person_name")
-    if header is not None:
-        name = " ".join(values.get(header, "").split())
-        if name:
-            return name
-    parts = []
-    for canonical in ("first_name", "last_name"):
-        header = header_map.canonical.get(canonical)
-        if header is not None:
-            part = " ".join(values.get(header, "").split())
-            if part:
-                parts.append(part)
-    return " ".join(parts) or None
-
-
-def identity_values(values: Mapping[str, str], header_map: HeaderMap) -> dict[str, str]:
-    """Identity column (keys of :data:`IDENTITY_FIELDS`) -> value for one row.
-
-    ``person_name`` is composed from first/last name when there is no name column.
-    Empty values are dropped.
-    """
-    out: dict[str, str] = {}
-    for column, canonical in IDENTITY_FIELDS.items():
-        if column == "person_name":
-            name = person_name(values, header_map)
-            if name:
-                out[column] = name
-            continue
-        header = header_map.canonical.get(canonical)
-        if header is not None:
-            value = values.get(header, "").strip()
-            if value:
-                out[column] = value
-    return out

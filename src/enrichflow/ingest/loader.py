@@ -1,14 +1,17 @@
 """Store an upload: every column of every readable row, plus every unreadable row's line.
 
 One transaction: a file that turns out to be unusable (empty, header only, undecodable)
-leaves nothing behind. Rows are streamed in chunks; on Postgres every chunk is one pre-formatted
-text block of a single ``COPY`` (orjson, one ``write`` per chunk instead of a ``write_row``
-and a ``json.dumps`` per row).
+leaves nothing behind. A row is stored as a JSON array of its cells in header order; the
+header row is stored once, on the upload (a JSON object per row repeated every header name:
+twice the bytes, and Postgres spent most of a large ingest parsing and sorting those keys).
+Rows are streamed in chunks; on Postgres every chunk is one pre-formatted text block of a
+single ``COPY`` (orjson, one ``write`` per chunk instead of a ``write_row`` and a
+``json.dumps`` per row).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
@@ -18,6 +21,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, insert, update
 
+from enrichflow.db.bulk import new_parents_only
 from enrichflow.db.engine import is_postgres
 from enrichflow.db.models import RawUpload, RawUploadError, RawUploadRow
 from enrichflow.ingest.aliases import map_headers
@@ -83,9 +87,7 @@ def ingest_csv(
                 .returning(RawUpload.id)
             ).scalar_one()
         )
-        # On Postgres each row's keys arrive in jsonb's own order, which it then finds
-        # already sorted: a sixth less server time for the COPY (docs/benchmarks.md).
-        rows = source.rows(jsonb_key_order(source.headers) if is_postgres(conn) else None)
+        rows = source.rows()
         stored = 0
         with _row_writer(conn, upload_id) as store:
             while chunk := list(islice(rows, CHUNK_ROWS)):
@@ -129,12 +131,6 @@ def ingest_csv(
     )
 
 
-def jsonb_key_order(keys: Iterable[str]) -> list[str]:
-    """``keys`` in the order a Postgres ``jsonb`` object stores them: shorter keys first, then
-    bytewise (a row's keys in the file's order cost the server a sort per row)."""
-    return sorted(keys, key=lambda k: (len(k.encode()), k.encode()))
-
-
 @contextmanager
 def _row_writer(conn: Connection, upload_id: int) -> Iterator[Callable[[list[RowRecord]], None]]:
     """A function storing one chunk of rows.
@@ -149,7 +145,7 @@ def _row_writer(conn: Connection, upload_id: int) -> Iterator[Callable[[list[Row
             conn.execute(
                 insert(RawUploadRow),
                 [
-                    {"upload_id": upload_id, "line_number": r.line_number, "data": r.values}
+                    {"upload_id": upload_id, "line_number": r.line_number, "data": r.cells}
                     for r in chunk
                 ],
             )
@@ -159,6 +155,7 @@ def _row_writer(conn: Connection, upload_id: int) -> Iterator[Callable[[list[Row
     dbapi: Any = conn.connection.dbapi_connection
     encoding = dbapi.info.encoding
     with (
+        new_parents_only(conn),  # every row's upload is the one this transaction created
         dbapi.cursor() as cur,
         cur.copy("COPY raw_upload_rows (upload_id, line_number, data) FROM STDIN") as copy,
     ):
@@ -166,7 +163,7 @@ def _row_writer(conn: Connection, upload_id: int) -> Iterator[Callable[[list[Row
 
 
 def _copy_block(upload_id: int, chunk: list[RowRecord], encoding: str) -> bytes:
-    """``COPY ... FROM STDIN`` text rows: ``upload_id TAB line TAB json NL``.
+    """``COPY ... FROM STDIN`` text rows: ``upload_id TAB line TAB json-array NL``.
 
     orjson escapes every control character inside strings, so the JSON has no raw tab or line
     break; the only character COPY's text format treats specially that it can contain is the
@@ -176,7 +173,7 @@ def _copy_block(upload_id: int, chunk: list[RowRecord], encoding: str) -> bytes:
     dumps = orjson.dumps
     prefix = b"%d\t" % upload_id
     block = b"".join(
-        [prefix + b"%d\t%b\n" % (r.line_number, dumps(r.values)) for r in chunk]
+        [prefix + b"%d\t%b\n" % (r.line_number, dumps(r.cells)) for r in chunk]
     ).replace(b"\\", b"\\\\")
     if encoding.replace("-", "").replace("_", "").lower() != "utf8":
         block = block.decode("utf-8").encode(encoding)

@@ -32,7 +32,7 @@ import csv
 import io
 import itertools
 import operator
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple
@@ -67,10 +67,11 @@ _READ_CHUNK = 1024 * 1024
 
 
 class RowRecord(NamedTuple):
-    """One good data record: its first physical line and its values keyed by header."""
+    """One good data record: its first physical line and its cells in header order
+    (exactly one per header: a record with another count is a bad row)."""
 
     line_number: int
-    values: dict[str, str]
+    cells: list[str]
 
 
 @dataclass(slots=True)
@@ -359,11 +360,10 @@ class CsvSource:
             self.header_line = reader.line_num
         self.headers = _clean_headers(self.raw_headers)
 
-    def rows(self, key_order: Sequence[str] | None = None) -> Iterator[RowRecord]:
+    def rows(self) -> Iterator[RowRecord]:
         """Stream the good data records; bad ones go to :attr:`bad_rows`.
 
-        ``key_order``: the headers in the order each record's dict should have them (default:
-        the file's order). Blank lines and records whose fields are all empty are skipped and counted in
+        Blank lines and records whose fields are all empty are skipped and counted in
         :attr:`rows_skipped_blank`.  Raises :class:`InputError` at the end if the file had a
         header but no data records at all.
         """
@@ -372,13 +372,8 @@ class CsvSource:
         self.rows_read = 0
         self.rows_skipped_blank = 0
         bad_rows = self.bad_rows
-        headers = self.headers
-        ncols = len(headers)
+        ncols = len(self.headers)
         new_record = tuple.__new__  # skips RowRecord's Python-level __new__ (hot loop)
-        if key_order is not None and sorted(key_order) != sorted(headers):
-            raise ValueError("key_order must list every header exactly once")
-        # copy + update beats dict(zip()) for wide rows, and keeps the template's key order
-        template = dict.fromkeys(headers if key_order is None else key_order, "")
         flags: list[str] = []
         state: list[object] = ["", False]
         with self.path.open("rb") as f:
@@ -395,9 +390,7 @@ class CsvSource:
                         ) and not self._accept_irregular(row, start, end, flags, state):
                             continue
                         self.rows_read += 1
-                        values = template.copy()
-                        values.update(zip(headers, row, strict=False))
-                        yield new_record(RowRecord, (start, values))
+                        yield new_record(RowRecord, (start, row))
                 except csv.Error as exc:
                     start = prev_end + 1
                     prev_end = reader.line_num

@@ -49,6 +49,7 @@ class StepContext:
     """
 
     __slots__ = (
+        "_cells",
         "_fields",
         "_identity",
         "_original",
@@ -108,6 +109,7 @@ class StepContext:
         self._results = results
         self._fields = fields if fields is not None or source is not None else {}
         self._source = source
+        self._cells: Sequence[str] | None = None
 
     @property
     def identity(self) -> ItemIdentity:
@@ -118,7 +120,7 @@ class StepContext:
     @property
     def original_data(self) -> Mapping[str, Any]:
         if self._original is None:
-            self._original = self._lazy().original_data(self.item_id)
+            self._original = self._lazy().original_data(self._row())
         return self._original
 
     @property
@@ -130,8 +132,14 @@ class StepContext:
     @property
     def fields(self) -> Mapping[str, str]:
         if self._fields is None:
-            self._fields = self._lazy().fields(self.item_id, self.original_data)
+            self._fields = self._lazy().fields(self._row())
         return self._fields
+
+    def _row(self) -> Sequence[str]:
+        """The item's cells, decoded once for both ``original_data`` and ``fields``."""
+        if self._cells is None:
+            self._cells = self._lazy().cells(self.item_id)
+        return self._cells
 
     def _lazy(self) -> LazySource:
         if self._source is None:
@@ -143,15 +151,19 @@ class StepContext:
 
 
 class LazySource(Protocol):
-    """Produces a context's costly parts on first use (the runner's chunk loader)."""
+    """Produces a context's costly parts on first use (the runner's chunk loader). An item's
+    row is stored as its cells in header order; ``original_data`` and ``fields`` are two
+    views of them."""
 
     def identity(self, item_id: int) -> ItemIdentity: ...
 
-    def original_data(self, item_id: int) -> Mapping[str, Any]: ...
+    def cells(self, item_id: int) -> Sequence[str]: ...
+
+    def original_data(self, cells: Sequence[str]) -> Mapping[str, Any]: ...
+
+    def fields(self, cells: Sequence[str]) -> Mapping[str, str]: ...
 
     def results(self, item_id: int) -> Mapping[str, JSON]: ...
-
-    def fields(self, item_id: int, original: Mapping[str, Any]) -> Mapping[str, str]: ...
 
 
 @dataclass(frozen=True, slots=True)

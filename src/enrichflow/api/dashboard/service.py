@@ -425,10 +425,7 @@ def upload_detail(engine: Engine, upload_id: int, preview: int = 10) -> dict[str
             "headers": headers,
             "column_map": dict(r.column_map or {}),
             "unmapped_columns": list(r.unmapped_columns or []),
-            "first_rows": [
-                {"line": line, "values": [str(data.get(h, "")) for h in headers]}
-                for line, data in rows
-            ],
+            "first_rows": [{"line": line, "values": list(cells)} for line, cells in rows],
             "bad_rows": [
                 {"line": line, "reason": reason, "excerpt": excerpt}
                 for line, reason, excerpt in errors
