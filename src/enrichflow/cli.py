@@ -51,7 +51,7 @@ from enrichflow.db.models import (
     EnrichmentRegistry,
     WorkflowState,
 )
-from enrichflow.db.queries import batch_counts, states_retry_failed
+from enrichflow.db.queries import batch_counts, states_retry_failed, status_in
 from enrichflow.error_reporting import init_error_reporting
 from enrichflow.errors import ConfigError, EnrichflowError, InputError, NotFoundError
 from enrichflow.executors.local import LocalExecutor
@@ -250,7 +250,7 @@ def _summary(engine: Engine, batch_id: int) -> dict[str, Any]:
         counts = batch_counts(conn, batch_id)
         failed = conn.execute(
             select(WorkflowState.item_id, WorkflowState.step_name, WorkflowState.error)
-            .where(WorkflowState.batch_id == batch_id, WorkflowState.status == Status.FAILED.value)
+            .where(WorkflowState.batch_id == batch_id, status_in(Status.FAILED))
             .order_by(WorkflowState.item_id)
             .limit(50)
         ).all()

@@ -180,6 +180,8 @@ def export_rows(engine: Engine, batch_id: int) -> Iterator[dict[str, Any]]:
                         WorkflowState.status,
                         WorkflowState.error,
                     ).where(
+                        # the batch first: (batch_id, item_id, step_name) is the index to use
+                        WorkflowState.batch_id == batch_id,
                         id_in(conn, states_t.c.item_id, ids),
                         WorkflowState.status.in_([Status.FAILED.value, *_ACTIVE]),
                     )

@@ -255,6 +255,7 @@ class BatchItem(Base):
 _PENDING = text("status = 'PENDING'")
 _LEASED = text("status IN ('QUEUED', 'IN_PROGRESS')")
 _UNADVANCED = text("status IN ('COMPLETED', 'SKIPPED') AND advanced_at IS NULL")
+_FAILED = text("status = 'FAILED'")
 
 
 class WorkflowState(Base):
@@ -281,14 +282,30 @@ class WorkflowState(Base):
             postgresql_where=_LEASED,
             sqlite_where=_LEASED,
         ),
-        # sequencer: finished states whose next step does not exist yet
+        # sequencer, roll-up: finished states whose next step does not exist yet (batch first,
+        # or SQLite answers the roll-up's per-batch test by walking the whole batch)
         Index(
             "ix_workflow_states_unadvanced",
+            "batch_id",
             "id",
             postgresql_where=_UNADVANCED,
             sqlite_where=_UNADVANCED,
         ),
-        Index(None, "batch_id", "status"),
+        # roll-up: a batch that still has a state out with a runner or a callback
+        Index(
+            "ix_workflow_states_leased_batch",
+            "batch_id",
+            postgresql_where=_LEASED,
+            sqlite_where=_LEASED,
+        ),
+        # roll-up, retry, status: a batch's failed states
+        Index(
+            "ix_workflow_states_failed",
+            "batch_id",
+            "step_index",
+            postgresql_where=_FAILED,
+            sqlite_where=_FAILED,
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -651,7 +651,7 @@ def states_advance(conn: Connection, now: int, limit: int = 5000) -> int:
         conn,
         select(ws.c.id)
         .where(status_in(*FINISHED), ws.c.advanced_at.is_(None))
-        .order_by(ws.c.id)
+        .order_by(ws.c.batch_id, ws.c.id)  # the order of ix_workflow_states_unadvanced
         .limit(limit),
     )
     ids = list(conn.execute(page).scalars().all())
@@ -727,7 +727,7 @@ def states_retry_failed(
     item_id: int | None = None,
 ) -> int:
     """FAILED -> PENDING with a fresh attempt budget; re-opens the batch."""
-    guard = [ws.c.batch_id == batch_id, ws.c.status == Status.FAILED.value]
+    guard = [ws.c.batch_id == batch_id, status_in(Status.FAILED)]
     if step_name is not None:
         guard.append(ws.c.step_name == step_name)
     if item_id is not None:
@@ -757,17 +757,20 @@ def states_retry_failed(
 
 
 def _batch_finishable() -> ColumnElement[bool]:
-    """A RUNNING batch with nothing left to move: no active state, none waiting to advance."""
-    active = exists().where(ws.c.batch_id == batches.c.id, status_in(Status.PENDING, *LEASED))
-    unadvanced = exists().where(
-        ws.c.batch_id == batches.c.id, status_in(*FINISHED), ws.c.advanced_at.is_(None)
-    )
-    return and_(batches.c.status == BatchStatus.RUNNING.value, ~active, ~unadvanced)
+    """A RUNNING batch with nothing left to move: no active state, none waiting to advance.
+
+    One test per partial index (claimable, leased_batch, unadvanced): a single ``status IN``
+    over all three would match none of their predicates."""
+    this_batch = ws.c.batch_id == batches.c.id
+    pending = exists().where(this_batch, status_in(Status.PENDING))
+    leased = exists().where(this_batch, status_in(*LEASED))
+    unadvanced = exists().where(this_batch, status_in(*FINISHED), ws.c.advanced_at.is_(None))
+    return and_(batches.c.status == BatchStatus.RUNNING.value, ~pending, ~leased, ~unadvanced)
 
 
 def batches_rollup(conn: Connection, now_dt: Any) -> int:
     """RUNNING batches with nothing left to move become COMPLETED or COMPLETED_WITH_ERRORS."""
-    failed = exists().where(ws.c.batch_id == batches.c.id, ws.c.status == Status.FAILED.value)
+    failed = exists().where(ws.c.batch_id == batches.c.id, status_in(Status.FAILED))
     stmt = (
         update(batches)
         .where(_batch_finishable())

@@ -36,7 +36,7 @@ from enrichflow.db.models import (
     WorkflowState,
     Workstream,
 )
-from enrichflow.db.queries import batch_counts, states_retry_failed
+from enrichflow.db.queries import batch_counts, states_retry_failed, status_in
 from enrichflow.errors import ConfigError, NotFoundError
 from enrichflow.ingest.loader import IngestReport, ingest_csv
 from enrichflow.launch import launch, resolve_steps
@@ -563,7 +563,7 @@ def batch_detail(engine: Engine, batch_id: int, now: int | None = None) -> dict[
                 BatchItem.company_name,
             )
             .join(BatchItem, BatchItem.id == ws.item_id)
-            .where(ws.batch_id == batch_id, ws.status == Status.FAILED.value)
+            .where(ws.batch_id == batch_id, status_in(Status.FAILED))
             .order_by(ws.item_id, ws.step_index)
             .limit(200)
         ).all()
