@@ -406,6 +406,36 @@ def test_stale_attempt_write_is_rejected(
     assert payloads == [({"attempt": 2}, second.item_id)]
 
 
+def test_a_group_with_one_stale_claim_records_only_the_current_ones(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """One group commit mixing current claims and one the reaper took back: the current ones
+    complete (with results and next states), the stale one is reported and left as it is."""
+    batch_id = make_batch(engine, tmp_path, ["test_count", "test_count_b"], n=3)
+    with engine.begin() as conn:
+        claims = states_claim(conn, batch_id, 0, 10, 60_000, T, start=True)
+        taken = claims[1]
+        conn.execute(
+            update(WorkflowState)
+            .where(WorkflowState.id == taken.state_id)
+            .values(status="PENDING", lease_until=None, not_before=T)
+        )
+    with engine.begin() as conn:
+        report = outcomes_record(
+            conn,
+            [StepOutcome(c, Status.COMPLETED, payload={"n": c.item_id}) for c in claims],
+            T + 1,
+        )
+    assert (report.completed, report.stale, report.stale_ids) == (2, 1, (taken.state_id,))
+    with engine.connect() as conn:
+        rows = {r.id: r for r in states(conn, batch_id, "test_count")}
+        nexts = {r.item_id for r in states(conn, batch_id, "test_count_b")}
+        assert result_count(conn, batch_id) == 2
+    assert [rows[c.state_id].status for c in claims] == ["COMPLETED", "PENDING", "COMPLETED"]
+    assert rows[taken.state_id].advanced_at is None
+    assert nexts == {claims[0].item_id, claims[2].item_id}
+
+
 def test_result_written_once_even_if_recorded_twice(engine: Engine, tmp_path: Path) -> None:
     batch_id = make_batch(engine, tmp_path, ["test_count"], n=1)
     with engine.begin() as conn:

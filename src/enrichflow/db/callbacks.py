@@ -52,7 +52,7 @@ from sqlalchemy import Connection, Table, and_, bindparam, exists, or_, select, 
 from enrichflow.db import jsoncodec
 from enrichflow.db.engine import is_postgres
 from enrichflow.db.models import Batch, BatchStep, EnrichmentResult, StepDedupe, WorkflowState
-from enrichflow.db.queries import ResultRow, id_in, insert_ignore, results_insert
+from enrichflow.db.queries import id_in, insert_ignore, results_insert
 from enrichflow.states import DONE_OK, BatchStatus, Status, StepType, sources_of
 
 __all__ = [
@@ -125,7 +125,7 @@ def callback_complete(
     if won is None:
         return CallbackReport(_why_not(conn, state_id, attempt))
     batch_id, item_id, step_name, step_index = won
-    results_insert(conn, [ResultRow(batch_id, item_id, step_name, payload)], now)
+    results_insert(conn, [(batch_id, item_id, step_name, payload)], now)
     followers = 0
     leads = conn.execute(
         select(dedupe.c.leader_state_id)
@@ -331,7 +331,7 @@ def _followers_complete_by_leader(
     results_insert(
         conn,
         [
-            ResultRow(batch_id, item_id, step_name, payloads[int(meta["waiting_on"])])
+            (batch_id, item_id, step_name, payloads[int(meta["waiting_on"])])
             for item_id, step_name, meta in done
         ],
         now,

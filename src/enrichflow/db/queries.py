@@ -189,12 +189,13 @@ def states_claim(
     }
     if not is_postgres(conn):
         # Read as one row, then updated by id (see _sqlite_rows); ``IN`` looks rows up by rowid.
-        rows = _sqlite_rows(conn, CLAIM_COLUMNS, ws.c.id.in_(candidates))
+        # The attempt is read as it will be once the update below has run.
+        rows = _sqlite_rows(conn, (*CLAIM_COLUMNS[:-1], ws.c.attempt + 1), ws.c.id.in_(candidates))
         if rows:
             conn.execute(
                 update(ws).where(id_in(conn, ws.c.id, [r[0] for r in rows])).values(values)
             )
-        return [Claim(r[0], r[1], r[2], r[3], r[4], r[5] + 1) for r in rows]
+        return list(map(Claim._make, rows))
     # Postgres joins a CTE: inside ``id IN (subquery)`` it may re-run a LIMIT ... SKIP LOCKED
     # subquery per row and claim more than ``limit`` states.
     chosen = candidates.cte("candidates")
@@ -204,7 +205,7 @@ def states_claim(
         .values(values)
         .returning(*CLAIM_COLUMNS)
     )
-    return [Claim(*row) for row in conn.execute(stmt).all()]
+    return list(map(Claim._make, conn.execute(stmt).all()))
 
 
 def states_start(conn: Connection, claims: Sequence[Claim], lease_ms: int, now: int) -> set[int]:
@@ -306,12 +307,28 @@ def _sqlite_rows(conn: Connection, columns: Sequence[Any], where: Any) -> list[l
     return rows
 
 
-def _states_update_ids(conn: Connection, where: Any, values: dict[str, Any]) -> set[int]:
-    """``UPDATE workflow_states SET values WHERE where``; the ids of the rows it changed."""
+def _states_update_fenced(
+    conn: Connection, claims: Sequence[Claim], values: dict[str, Any]
+) -> set[int]:
+    """``UPDATE`` the states of ``claims`` whose attempt is still running (fenced); the ids of
+    those it changed.
+
+    SQLite (no multi-row ``RETURNING``, departure 16): usually every claim is still ours, so
+    the update runs at once under a savepoint and only a short count tells which case it is;
+    when some claim was taken back meanwhile, the savepoint is rolled back and the winners are
+    read first, then updated by id. Exact either way: ``BEGIN IMMEDIATE`` keeps other writers
+    out until commit.
+    """
+    fenced = _fenced(conn, claims)
     if is_postgres(conn):
-        stmt = update(ws).where(where).values(**values).returning(ws.c.id)
+        stmt = update(ws).where(fenced).values(**values).returning(ws.c.id)
         return set(conn.execute(stmt).scalars().all())
-    ids = [row[0] for row in _sqlite_rows(conn, [ws.c.id], where)]
+    savepoint = conn.begin_nested()
+    if conn.execute(update(ws).where(fenced).values(**values)).rowcount == len(claims):
+        savepoint.commit()
+        return {c.state_id for c in claims}
+    savepoint.rollback()
+    ids = [row[0] for row in _sqlite_rows(conn, [ws.c.id], fenced)]
     if ids:
         conn.execute(update(ws).where(id_in(conn, ws.c.id, ids)).values(**values))
     return set(ids)
@@ -324,11 +341,9 @@ def id_in(conn: Connection, column: ColumnElement[Any], ids: Sequence[int]) -> C
     return column.in_(select(_json_each(conn, list(ids)).c.value))
 
 
-class ResultRow(NamedTuple):
-    batch_id: int
-    item_id: int
-    step_name: str
-    payload: dict[str, Any]
+ResultRow = tuple[int, int, str, dict[str, Any]]
+"""(batch id, item id, step name, payload): a plain tuple, which orjson writes as an array
+itself (a named tuple went through the encoder's fallback, once per row)."""
 
 
 def results_insert(conn: Connection, rows: Sequence[ResultRow], now: int) -> None:
@@ -408,9 +423,7 @@ def outcomes_record(
 
     deferred = by_kind.get(Status.IN_PROGRESS, [])
     if deferred:
-        won = _states_update_ids(
-            conn, _fenced(conn, (o.claim for o in deferred)), {"updated_at": now}
-        )
+        won = _states_update_fenced(conn, [o.claim for o in deferred], {"updated_at": now})
         rows = [
             {"sid": o.claim.state_id, "lease": o.deadline_ms, "meta": o.meta, "now": now}
             for o in deferred
@@ -459,9 +472,9 @@ def _finish(
     for status, group in ((Status.COMPLETED, completed), (Status.SKIPPED, skipped)):
         if not group:
             continue
-        won |= _states_update_ids(
+        won |= _states_update_fenced(
             conn,
-            _fenced(conn, (o.claim for o in group)),
+            [o.claim for o in group],
             {
                 "status": status.value,
                 "lease_until": None,
@@ -472,8 +485,8 @@ def _finish(
         )
     if not won:
         return won, []
-    result_rows = [
-        ResultRow(c.batch_id, c.item_id, c.step_name, o.payload or {})
+    result_rows: list[ResultRow] = [
+        (c.batch_id, c.item_id, c.step_name, o.payload or {})
         for o in completed
         if (c := o.claim).state_id in won
     ]
@@ -540,12 +553,12 @@ def _states_create_next(
         conn.execute(stmt)
         return []
     if is_postgres(conn):
-        return [Claim(*row) for row in conn.execute(stmt.returning(*CLAIM_COLUMNS)).all()]
+        return list(map(Claim._make, conn.execute(stmt.returning(*CLAIM_COLUMNS)).all()))
     # The new rows are the ids above the largest before the insert: SQLite gives an INTEGER
     # PRIMARY KEY max(rowid) + 1, and the write transaction keeps other writers out.
     largest = conn.execute(select(func.coalesce(func.max(ws.c.id), 0))).scalar_one()
     conn.execute(stmt)
-    return [Claim(*row) for row in _sqlite_rows(conn, CLAIM_COLUMNS, ws.c.id > largest)]
+    return list(map(Claim._make, _sqlite_rows(conn, CLAIM_COLUMNS, ws.c.id > largest)))
 
 
 def states_create_first(conn: Connection, batch_id: int, step_name: str, now: int) -> None:
