@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import Connection, Engine, insert, update
 
 from enrichflow.db.bulk import new_parents_only
@@ -137,7 +138,8 @@ def _row_writer(conn: Connection, upload_id: int) -> Iterator[Callable[[list[Row
 
     On Postgres all chunks go into one ``COPY``, so the server parses the JSON of one chunk
     while this process reads and formats the next; a ``COPY`` per chunk waited for the server
-    at the end of each.
+    at the end of each. psycopg's queued writer sends from a thread of its own, so the reader
+    does not wait while the socket drains either; its queue holds at most 128 MB.
     """
     if not is_postgres(conn):
 
@@ -157,7 +159,10 @@ def _row_writer(conn: Connection, upload_id: int) -> Iterator[Callable[[list[Row
     with (
         new_parents_only(conn),  # every row's upload is the one this transaction created
         dbapi.cursor() as cur,
-        cur.copy("COPY raw_upload_rows (upload_id, line_number, data) FROM STDIN") as copy,
+        cur.copy(
+            "COPY raw_upload_rows (upload_id, line_number, data) FROM STDIN",
+            writer=QueuedLibpqWriter(cur),
+        ) as copy,
     ):
         yield lambda chunk: copy.write(_copy_block(upload_id, chunk, encoding))
 
