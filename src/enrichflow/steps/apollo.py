@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Connection, Engine, TextClause, bindparam, delete, insert, select, text
 from sqlalchemy.schema import Table
@@ -33,7 +33,7 @@ from enrichflow.db.queries import id_in
 from enrichflow.normalize._text import clean_cell
 from enrichflow.normalize.company import normalize_company_name
 from enrichflow.normalize.contact import normalize_email
-from enrichflow.normalize.core import PHONE_FIELDS, normalize_core_values
+from enrichflow.normalize.core import PHONE_FIELDS, normalize_core_values, person_place
 from enrichflow.normalize.domain import company_domain
 from enrichflow.normalize.geo import country_code
 from enrichflow.normalize.linkedin import (
@@ -282,10 +282,6 @@ _FINAL_LEADS = _Bulk(
 )
 
 
-def _text(fields: Mapping[str, str], key: str) -> str | None:
-    return clean_cell(fields.get(key))
-
-
 def _company_name(ctx: StepContext) -> tuple[str | None, str | None]:
     """(display name, match key): the normalization step's result, else computed here."""
     done = ctx.results.get(NAME_STEP)
@@ -333,80 +329,30 @@ def company_key(domain: str | None, match_key: str | None) -> str | None:
 # --------------------------------------------------------------------------- split
 
 
-def _split_values(ctx: StepContext) -> tuple[str | None, dict[str, Any], dict[str, Any]]:
-    """The company's match key, the company's columns and the person's columns of one item.
+class _CompanyPart(NamedTuple):
+    """What the split writes for a row's company: the same for every colleague, so the usual
+    path builds it once per distinct set of raw cells (``_company_of_cells``) and shares it."""
 
-    Uses the normalization steps' results when they ran; otherwise the cheap, cached
-    normalizers (the expensive phone parsing is left to ``normalize_all_core_values``; the
-    consolidation step refreshes the person with its values).
-    """
-    fields = ctx.fields
-    core = ctx.results.get(CORE_STEP)
-    name, match_key = _company_name(ctx)
-    domain = _company_domain(ctx)
-    if core is not None:
-        company = {
-            "name": name,
-            "domain": domain,
-            "linkedin_url": core.get("company_linkedin_url"),
-            "industry": _text(fields, "industry") or ctx.identity.industry,
-            "employees": core.get("employees"),
-            "annual_revenue": core.get("annual_revenue"),
-            "total_funding": core.get("total_funding"),
-            "city": core.get("company_city"),
-            "state": core.get("company_state"),
-            "country_code": core.get("company_country_code"),
-        }
-        person = {
-            "first_name": core.get("first_name"),
-            "last_name": core.get("last_name"),
-            "full_name": core.get("full_name"),
-            "title": core.get("title"),
-            "email": core.get("email"),
-            "phone": core.get("phone"),
-            "linkedin_url": core.get("person_linkedin_url"),
-            "city": core.get("city"),
-            "state": core.get("state"),
-            "country_code": core.get("country_code"),
-        }
-        return match_key, company, person
-    company = _company_values(
-        name,
-        domain,
-        fields.get("company_linkedin_url"),
-        _text(fields, "industry") or ctx.identity.industry,
-        fields.get("employees"),
-        fields.get("annual_revenue"),
-        fields.get("total_funding"),
-        fields.get("company_city"),
-        fields.get("company_state"),
-        fields.get("company_country"),
+    match_key: str | None
+    domain: str | None
+    domain_key: str | None
+    name_key: str | None
+    columns: tuple[Any, ...]
+    """In ``COMPANY_COLUMNS`` order."""
+
+
+def _company_part(
+    match_key: str | None, domain: str | None, columns: tuple[Any, ...]
+) -> _CompanyPart:
+    return _CompanyPart(
+        match_key, domain, company_key(domain, None), company_key(None, match_key), columns
     )
-    # Cheap cleaning only: ``consolidate_final_leads`` rewrites the person with the values of
-    # ``normalize_all_core_values`` (name parsing and URL canonicalisation cost more than the
-    # whole split step may spend per row).
-    first, last = _text(fields, "first_name"), _text(fields, "last_name")
-    email = normalize_email(fields.get("email") or ctx.identity.email)
-    person = {
-        "first_name": first,
-        "last_name": last,
-        "full_name": _text(fields, "person_name")
-        or ctx.identity.person_name
-        or (" ".join(p for p in (first, last) if p) or None),
-        "title": _text(fields, "title") or ctx.identity.title,
-        "email": email.email if email.valid else None,
-        "phone": next((p for p in (_text(fields, k) for k in PHONE_FIELDS) if p), None),
-        "linkedin_url": _text(fields, "linkedin_url") or ctx.identity.linkedin_url,
-        "city": _text(fields, "city"),
-        "state": _text(fields, "state"),
-        "country_code": country_code(_text(fields, "country")),
-    }
-    return match_key, company, person
 
 
 @lru_cache(maxsize=16384)
-def _company_values(
+def _company_of_cells(
     name: str | None,
+    match_key: str | None,
     domain: str | None,
     linkedin_url: str | None,
     industry: str | None,
@@ -416,21 +362,106 @@ def _company_values(
     city: str | None,
     state: str | None,
     country: str | None,
-) -> dict[str, Any]:
-    """A company's columns from its raw values; cached because every colleague repeats them
-    (callers copy the dict before changing it)."""
-    return {
-        "name": name,
-        "domain": domain,
-        "linkedin_url": normalize_linkedin_company_url(linkedin_url),
-        "industry": industry,
-        "employees": _amount(employees),
-        "annual_revenue": _amount(annual_revenue),
-        "total_funding": _amount(total_funding),
-        "city": clean_cell(city),
-        "state": clean_cell(state),
-        "country_code": country_code(clean_cell(country)),
-    }
+) -> _CompanyPart:
+    """The company of a row without core results, from its cleaned name and domain and its
+    raw cells (the expensive normalizations stay with ``normalize_all_core_values``)."""
+    columns = (
+        name,
+        domain,
+        normalize_linkedin_company_url(linkedin_url),
+        industry,
+        _amount(employees),
+        _amount(annual_revenue),
+        _amount(total_funding),
+        clean_cell(city),
+        clean_cell(state),
+        country_code(clean_cell(country)),
+    )
+    return _company_part(match_key, domain, columns)
+
+
+def _first_phone(fields: Mapping[str, str]) -> str | None:
+    for key in PHONE_FIELDS:
+        phone = clean_cell(fields.get(key))
+        if phone:
+            return phone
+    return None
+
+
+_CORE_PERSON_KEYS = tuple(
+    "person_linkedin_url" if column == "linkedin_url" else column for column in PERSON_COLUMNS
+)
+
+
+def _split_row(ctx: StepContext) -> tuple[_CompanyPart, list[Any]]:
+    """The company of one item and its ``people`` row (``[batch_id, item_id,
+    *PERSON_COLUMNS, company_id]``, the company id still None).
+
+    Uses the normalization steps' results when they ran; otherwise the cheap, cached
+    normalizers (the expensive phone parsing is left to ``normalize_all_core_values``; the
+    consolidation step refreshes the person with its values).
+    """
+    fields = ctx.fields
+    get = fields.get
+    core = ctx.results.get(CORE_STEP)
+    name, match_key = _company_name(ctx)
+    domain = _company_domain(ctx)
+    industry = clean_cell(get("industry")) or ctx.identity.industry
+    if core is not None:
+        company = _company_part(
+            match_key,
+            domain,
+            (
+                name,
+                domain,
+                core.get("company_linkedin_url"),
+                industry,
+                core.get("employees"),
+                core.get("annual_revenue"),
+                core.get("total_funding"),
+                core.get("company_city"),
+                core.get("company_state"),
+                core.get("company_country_code"),
+            ),
+        )
+        return company, [ctx.batch_id, ctx.item_id, *map(core.get, _CORE_PERSON_KEYS), None]
+    company = _company_of_cells(
+        name,
+        match_key,
+        domain,
+        get("company_linkedin_url"),
+        industry,
+        get("employees"),
+        get("annual_revenue"),
+        get("total_funding"),
+        get("company_city"),
+        get("company_state"),
+        get("company_country"),
+    )
+    # Cheap cleaning only: ``consolidate_final_leads`` rewrites the person with the values of
+    # ``normalize_all_core_values`` (name parsing and URL canonicalisation cost more than the
+    # whole split step may spend per row).
+    first, last = clean_cell(get("first_name")), clean_cell(get("last_name"))
+    email = normalize_email(get("email") or ctx.identity.email)
+    city, state, country = person_place(get("city"), get("state"), get("country"))
+    person = [
+        ctx.batch_id,
+        ctx.item_id,
+        first,
+        last,
+        clean_cell(get("person_name"))
+        or ctx.identity.person_name
+        or (f"{first} {last}" if first and last else first or last),
+        clean_cell(get("title")) or ctx.identity.title,
+        email.email if email.valid else None,
+        _first_phone(fields),
+        clean_cell(get("linkedin_url")) or ctx.identity.linkedin_url,
+        city,
+        state,
+        country,
+        None,
+    ]
+    return company, person
 
 
 @chunk_handler(SPLIT)
@@ -440,71 +471,62 @@ def split_raw_apollo_scrape_data_into_two_tables(
     """Upsert the chunk's companies (one per key per batch) and people (one per item)."""
     if not contexts:
         return []
-    values = [_split_values(ctx) for ctx in contexts]
+    values = [_split_row(ctx) for ctx in contexts]
     # A row without a usable domain joins the company of the same name that has one.
     by_name: dict[tuple[int, str], str] = {}
-    for ctx, (match_key, company, _) in zip(contexts, values, strict=True):
-        if company["domain"] and match_key:
-            by_name.setdefault((ctx.batch_id, match_key), f"domain:{company['domain']}")
+    for ctx, (company, _) in zip(contexts, values, strict=True):
+        if company.domain and company.match_key:
+            by_name.setdefault((ctx.batch_id, company.match_key), f"domain:{company.domain}")
     keys: list[str | None] = [
-        company_key(company["domain"], None)
-        or by_name.get((ctx.batch_id, match_key or ""))
-        or company_key(None, match_key)
-        for ctx, (match_key, company, _) in zip(contexts, values, strict=True)
+        company.domain_key
+        or by_name.get((ctx.batch_id, company.match_key or ""))
+        or company.name_key
+        for ctx, (company, _) in zip(contexts, values, strict=True)
     ]
     with _engine(contexts).begin() as conn:
         _join_named_domains(conn, contexts, values, keys)
-        company_rows: dict[tuple[int, str], list[Any]] = {}
-        for ctx, key, (_, company, _) in zip(contexts, keys, values, strict=True):
+        # the first row of a company wins; later rows fill what it lacks
+        company_rows: dict[tuple[int, str], tuple[list[Any], tuple[Any, ...]]] = {}
+        for ctx, key, (company, _) in zip(contexts, keys, values, strict=True):
             if key is None:
                 continue
+            columns = company.columns
             have = company_rows.get((ctx.batch_id, key))
             if have is None:
-                company_rows[(ctx.batch_id, key)] = [
-                    ctx.batch_id,
-                    key,
-                    *(company[c] for c in COMPANY_COLUMNS),
-                ]
-            else:  # the first row wins; later rows fill what it lacks
-                for index, column in enumerate(COMPANY_COLUMNS, 2):
-                    if have[index] is None and company[column] is not None:
-                        have[index] = company[column]
-        ordered = [company_rows[k] for k in sorted(company_rows)]
+                company_rows[(ctx.batch_id, key)] = ([ctx.batch_id, key, *columns], columns)
+            elif have[1] is not columns:  # not the same cached company
+                row = have[0]
+                for index, value in enumerate(columns, 2):
+                    if row[index] is None and value is not None:
+                        row[index] = value
+        ordered = [company_rows[k][0] for k in sorted(company_rows)]
         company_ids = {
             (batch_id, ckey): cid for cid, batch_id, ckey in _bulk_upsert(conn, _COMPANIES, ordered)
         }
-        company_of = [
-            company_ids[(ctx.batch_id, key)] if key else None
-            for ctx, key in zip(contexts, keys, strict=True)
-        ]
-        person_ids: dict[int, int] = dict(
-            _bulk_upsert(
-                conn,
-                _PEOPLE,
-                [
-                    [ctx.batch_id, ctx.item_id, *(person[c] for c in PERSON_COLUMNS), cid]
-                    for ctx, (_, _, person), cid in zip(contexts, values, company_of, strict=True)
-                ],
-            )
-        )
+        people_rows = []
+        for ctx, key, (_, person) in zip(contexts, keys, values, strict=True):
+            person[-1] = company_ids[(ctx.batch_id, key)] if key else None
+            people_rows.append(person)
+        person_ids: dict[int, int] = dict(_bulk_upsert(conn, _PEOPLE, people_rows))
     return [
-        {"company_id": cid, "person_id": person_ids[ctx.item_id], "company_key": key}
-        for ctx, key, cid in zip(contexts, keys, company_of, strict=True)
+        {"company_id": person[-1], "person_id": person_ids[ctx.item_id], "company_key": key}
+        for ctx, key, (_, person) in zip(contexts, keys, values, strict=True)
     ]
 
 
 def _join_named_domains(
     conn: Connection,
     contexts: Sequence[StepContext],
-    values: Sequence[tuple[str | None, dict[str, Any], dict[str, Any]]],
+    values: Sequence[tuple[_CompanyPart, list[Any]]],
     keys: list[str | None],
 ) -> None:
     """Rows still keyed by name join a company of the batch that has a domain and the same
     match key, written by an earlier chunk (in place, on ``keys``)."""
     wanted: dict[int, dict[str, str]] = {}  # batch -> display name -> match key
-    for ctx, key, (match_key, company, _) in zip(contexts, keys, values, strict=True):
-        if key is not None and key.startswith("name:") and match_key and company["name"]:
-            wanted.setdefault(ctx.batch_id, {})[company["name"]] = match_key
+    for ctx, key, (company, _) in zip(contexts, keys, values, strict=True):
+        name = company.columns[0]
+        if key is not None and key.startswith("name:") and company.match_key and name:
+            wanted.setdefault(ctx.batch_id, {})[name] = company.match_key
     found: dict[tuple[int, str], str] = {}
     for batch_id, names in wanted.items():
         for ckey, cname in conn.execute(
@@ -520,10 +542,10 @@ def _join_named_domains(
             found.setdefault((batch_id, match_key), ckey)
     if not found:
         return
-    for index, (ctx, (match_key, _, _)) in enumerate(zip(contexts, values, strict=True)):
+    for index, (ctx, (company, _)) in enumerate(zip(contexts, values, strict=True)):
         key = keys[index]
-        if key is not None and key.startswith("name:") and match_key:
-            keys[index] = found.get((ctx.batch_id, match_key), key)
+        if key is not None and key.startswith("name:") and company.match_key:
+            keys[index] = found.get((ctx.batch_id, company.match_key), key)
 
 
 # --------------------------------------------------------------------------- consolidation
