@@ -52,6 +52,8 @@ def collapse_ws(text: str) -> str:
 
 def ascii_fold(text: str) -> str:
     """Remove accents where an ASCII equivalent exists; keep other scripts as they are."""
+    if text.isascii():  # nothing to decompose or map
+        return text
     decomposed = unicodedata.normalize("NFKD", text)
     out: list[str] = []
     for ch in decomposed:

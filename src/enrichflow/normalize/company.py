@@ -211,6 +211,10 @@ _CJK_LEGAL_RE = re.compile(
     r"^(?:株式会社|有限会社|合同会社|\(株\)|㈱)\s*|\s*(?:株式会社|有限会社|合同会社|\(株\)|㈱)$"
 )
 _DANGLING_AND_RE = re.compile(r"\s*(?:&|\band)$")
+_DOTTED_INITIALS_RE = re.compile(r"(?:\w\.){2,}\w?\.?")
+_APOSTROPHE_SPLIT_RE = re.compile(r"(['’])")
+_NON_WORD_RE = re.compile(r"[^\w]+")
+_TRAILING_NOTE_RE = re.compile(r"\s*\([^()]*\)$")
 _TAGLINE_SPLIT_RE = re.compile(r"\s+[|·•]\s+")
 _DASH_SPLIT_RE = re.compile(r"\s+[-–—:]\s+")
 _LEAD_PUNCT = " \t-–—_,;:|/\\*•·.\"'"
@@ -415,7 +419,7 @@ def _cap_word(word: str, first: bool) -> str:
         return word.upper()  # 3M, 7UP, A1
     if "&" in word and len(letters) <= 4:
         return word.upper()  # AT&T, P&G, H&M
-    if re.fullmatch(r"(?:\w\.){2,}\w?\.?", word):
+    if _DOTTED_INITIALS_RE.fullmatch(word):
         return word.upper()  # J.P., U.S.A.
     if 2 <= len(letters) <= 4 and not any(ch in _VOWELS for ch in letters):
         return word.upper()  # HSBC, KPMG, BNP
@@ -427,7 +431,7 @@ def _cap_part(part: str) -> str:
         return part
     lower = part.lower()
     # Apostrophes: McDonald's keeps "'s", O'Reilly capitalizes after the apostrophe.
-    pieces = re.split(r"(['’])", lower)
+    pieces = _APOSTROPHE_SPLIT_RE.split(lower)
     out: list[str] = []
     for idx, piece in enumerate(pieces):
         if idx == 0:
@@ -463,7 +467,7 @@ def _fix_case(name: str) -> str:
 
 def _tokens(text: str) -> list[str]:
     folded = ascii_fold(text).casefold().replace("&", " ")
-    return [t for t in re.split(r"[^\w]+", folded) if t and t != "_"]
+    return [t for t in _NON_WORD_RE.split(folded) if t and t != "_"]
 
 
 def _key_from(text: str) -> str:
@@ -490,7 +494,7 @@ def _base_clean(text: str) -> str:
     text = collapse_ws(text.replace("’", "'"))
     text = text.strip(_LEAD_PUNCT).rstrip(_TRAIL_PUNCT)
     # A trailing parenthetical is a note, not the name: "Alphabet Inc. (Google)".
-    without_note = re.sub(r"\s*\([^()]*\)$", "", text)
+    without_note = _TRAILING_NOTE_RE.sub("", text)
     if without_note and not _PAREN_LEGAL_RE.search(text[len(without_note) :]):
         text = without_note.rstrip(_TRAIL_PUNCT)
     # Balance a dangling "(": "Acme (Pty" -> "Acme".
