@@ -22,9 +22,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Connection, Engine, TextClause, bindparam, delete, insert, select, text
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, text
 from sqlalchemy.schema import Table
 
 from enrichflow.db import jsoncodec
@@ -678,14 +679,15 @@ def lead_values(ctx: StepContext) -> dict[str, Any]:
     return dict(zip(LEAD_COLUMNS, _lead_row(ctx), strict=True))
 
 
-_FROM_CORE = tuple(
-    (index, column)
-    for index, column in enumerate(LEAD_COLUMNS)
-    if column not in {"company_name", "company_domain", "industry", "keywords", "technologies"}
-    and not column.startswith("apollo_")
-)
 _LEAD_AT = {column: index for index, column in enumerate(LEAD_COLUMNS)}
 _BOUNDED_AT = tuple((_LEAD_AT[column], limit) for column, limit in _LIMITS.items())
+_COMPANY_NAME_AT = _LEAD_AT["company_name"]
+_COMPANY_DOMAIN_AT = _LEAD_AT["company_domain"]
+_INDUSTRY_AT = _LEAD_AT["industry"]
+_KEYWORDS_AT = _LEAD_AT["keywords"]
+_TECHNOLOGIES_AT = _LEAD_AT["technologies"]
+_CONTACT_ID_AT = _LEAD_AT["apollo_contact_id"]
+_ACCOUNT_ID_AT = _LEAD_AT["apollo_account_id"]
 
 
 def _lead_row(ctx: StepContext) -> list[Any]:
@@ -693,18 +695,17 @@ def _lead_row(ctx: StepContext) -> list[Any]:
     core: Mapping[str, Any] | None = ctx.results.get(CORE_STEP)
     if core is None:
         core = normalize_core_values(ctx.fields)
-    get: Any = core.get
-    row: list[Any] = [None] * len(LEAD_COLUMNS)
-    for index, column in _FROM_CORE:
-        row[index] = get(column)
+    # Every column by its name in the core values (one C-level pass), then the ones that come
+    # from elsewhere are set.
+    row: list[Any] = list(map(core.get, LEAD_COLUMNS))
     fields = ctx.fields
-    row[_LEAD_AT["company_name"]] = _company_name(ctx)[0]
-    row[_LEAD_AT["company_domain"]] = _company_domain(ctx)
-    row[_LEAD_AT["industry"]] = clean_cell(fields.get("industry")) or ctx.identity.industry
-    row[_LEAD_AT["keywords"]] = list(get("keywords") or [])
-    row[_LEAD_AT["technologies"]] = list(get("technologies") or [])
-    row[_LEAD_AT["apollo_contact_id"]] = clean_cell(fields.get("apollo_contact_id"))
-    row[_LEAD_AT["apollo_account_id"]] = clean_cell(fields.get("apollo_account_id"))
+    row[_COMPANY_NAME_AT] = _company_name(ctx)[0]
+    row[_COMPANY_DOMAIN_AT] = _company_domain(ctx)
+    row[_INDUSTRY_AT] = clean_cell(fields.get("industry")) or ctx.identity.industry
+    row[_KEYWORDS_AT] = list(row[_KEYWORDS_AT] or [])
+    row[_TECHNOLOGIES_AT] = list(row[_TECHNOLOGIES_AT] or [])
+    row[_CONTACT_ID_AT] = clean_cell(fields.get("apollo_contact_id"))
+    row[_ACCOUNT_ID_AT] = clean_cell(fields.get("apollo_account_id"))
     for index, limit in _BOUNDED_AT:
         value = row[index]
         if isinstance(value, str) and len(value) > limit:
@@ -712,10 +713,13 @@ def _lead_row(ctx: StepContext) -> list[Any]:
     return row
 
 
-_PERSON_AT = tuple(
-    _LEAD_AT["person_linkedin_url" if column == "linkedin_url" else column]
-    for column in PERSON_COLUMNS
+_person_of_lead = itemgetter(
+    *(
+        _LEAD_AT["person_linkedin_url" if column == "linkedin_url" else column]
+        for column in PERSON_COLUMNS
+    )
 )
+"""The ``PERSON_COLUMNS`` of a ``_lead_row``."""
 
 
 def enrichment_of(ctx: StepContext) -> JSON:
@@ -730,7 +734,7 @@ def consolidate_final_leads(contexts: Sequence[StepContext]) -> list[Outcome | E
         return []
     leads: list[list[Any]] = []
     history: list[dict[str, Any]] = []
-    person_updates: list[list[Any]] = []
+    person_updates: list[tuple[Any, ...]] = []
     steps: list[list[str]] = []
     for ctx in contexts:
         values = _lead_row(ctx)
@@ -739,7 +743,7 @@ def consolidate_final_leads(contexts: Sequence[StepContext]) -> list[Outcome | E
         leads.append([ctx.batch_id, ctx.item_id, *values, enrichment])
         if enrichment:
             history.extend(work_history_rows(ctx, enrichment))
-        person_updates.append([ctx.item_id, *(values[i] for i in _PERSON_AT)])
+        person_updates.append((ctx.item_id, *_person_of_lead(values)))
     item_ids = [c.item_id for c in contexts]
     with _engine(contexts).begin() as conn:
         lead_ids: dict[int, int] = dict(_bulk_upsert(conn, _FINAL_LEADS, leads))
@@ -760,24 +764,27 @@ def consolidate_final_leads(contexts: Sequence[StepContext]) -> list[Outcome | E
     ]
 
 
-@lru_cache(maxsize=2)
-def _people_refresh_sql(postgres: bool) -> TextClause:
-    if postgres:
-        sets = ", ".join(f"{c} = r ->> {i}" for i, c in enumerate(PERSON_COLUMNS, 1))
-        return text(
-            f"UPDATE people SET {sets} FROM jsonb_array_elements(CAST(:rows AS JSONB)) AS r "
-            "WHERE people.item_id = (r ->> 0)::bigint"
-        )
-    sets = ", ".join(f"{c} = j.value ->> '$[{i}]'" for i, c in enumerate(PERSON_COLUMNS, 1))
-    return text(
-        f"UPDATE people SET {sets} FROM json_each(:rows) AS j "
-        "WHERE people.item_id = j.value ->> '$[0]'"
-    )
+_PEOPLE_REFRESH_POSTGRES = text(
+    f"UPDATE people SET {', '.join(f'{c} = r ->> {i}' for i, c in enumerate(PERSON_COLUMNS, 1))} "
+    "FROM jsonb_array_elements(CAST(:rows AS JSONB)) AS r "
+    "WHERE people.item_id = (r ->> 0)::bigint"
+)
+# Numbered parameters: each ``[item_id, *PERSON_COLUMNS]`` row binds as it is.
+_PEOPLE_REFRESH_SQLITE = (
+    f"UPDATE people SET {', '.join(f'{c} = ?{i}' for i, c in enumerate(PERSON_COLUMNS, 2))} "
+    "WHERE item_id = ?1"
+)
 
 
-def _people_refresh(conn: Connection, rows: list[list[Any]]) -> None:
+def _people_refresh(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
     """Give the items' ``people`` rows (written by the split step, when it ran) the normalized
-    person values (``[item_id, *PERSON_COLUMNS]`` each, one statement for the chunk); items
-    without one are left alone."""
-    if rows:
-        conn.execute(_people_refresh_sql(is_postgres(conn)), {"rows": jsoncodec.dumps(rows)})
+    person values (``[item_id, *PERSON_COLUMNS]`` each); items without one are left alone.
+
+    Postgres: one statement for the chunk. SQLite: one prepared statement per row, bound
+    (measured: a third of the time of unpacking the rows from one JSON parameter)."""
+    if not rows:
+        return
+    if is_postgres(conn):
+        conn.execute(_PEOPLE_REFRESH_POSTGRES, {"rows": jsoncodec.dumps(rows)})
+    else:
+        conn.exec_driver_sql(_PEOPLE_REFRESH_SQLITE, rows)
