@@ -211,6 +211,12 @@ def _sqlite_read_back_sql(bulk: _Bulk) -> str:
     )
 
 
+@lru_cache(maxsize=8)
+def _sqlite_inserted_sql(bulk: _Bulk) -> str:
+    """The ``returning`` columns of the rows whose id is above a given one."""
+    return f"SELECT {', '.join(bulk.returning)} FROM {bulk.table} WHERE id > ?"
+
+
 _CREATED_AT = companies.c.created_at.type
 
 
@@ -239,6 +245,7 @@ def _bulk_upsert(conn: Connection, bulk: _Bulk, rows: list[list[Any]]) -> list[t
     per_statement = dbapi.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // (len(bulk.columns) + 1)
     statements = -(-len(rows) // per_statement)
     size = -(-len(rows) // statements)
+    before = conn.exec_driver_sql(f"SELECT max(id) FROM {bulk.table}").scalar() or 0
     for start in range(0, len(rows), size):
         part = rows[start : start + size]
         params: list[Any] = []
@@ -250,6 +257,12 @@ def _bulk_upsert(conn: Connection, bulk: _Bulk, rows: list[list[Any]]) -> list[t
             params += row
             params.append(stamp)
         conn.exec_driver_sql(_sqlite_upsert_sql(bulk, len(part)), tuple(params))
+    # The writer lock keeps other writers out, so every id above the largest before is a row
+    # this upsert inserted: when there are as many as rows, none was an update and they are
+    # the answer (one range scan instead of a search per key).
+    inserted = conn.exec_driver_sql(_sqlite_inserted_sql(bulk), (before,)).all()
+    if len(inserted) == len(rows):
+        return [tuple(row) for row in inserted]
     names = [name for name, _ in bulk.columns]
     key_at = [names.index(key) for key in bulk.keys]
     keys = dumps([[row[i] for i in key_at] for row in rows])
