@@ -65,5 +65,6 @@ def ascii_fold(text: str) -> str:
 
 def is_one_case(text: str) -> bool:
     """True when `text` has cased letters and they are all upper or all lower."""
-    has_cased = any(ch.isupper() or ch.islower() for ch in text)
-    return has_cased and (text == text.upper() or text == text.lower())
+    if text != text.upper() and text != text.lower():  # mixed: no need to look for letters
+        return False
+    return any(ch.isupper() or ch.islower() for ch in text)
