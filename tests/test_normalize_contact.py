@@ -103,3 +103,22 @@ def test_validity_shortcut_agrees_with_phonenumbers(
     )
     expected = phonenumbers.is_valid_number_for_region(number, region)
     assert contact._is_valid_for_region(number, region) == expected, digits
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.sampled_from(_EXAMPLES),
+    st.sampled_from([1, 44, 39, 49, 7, 800, 882]),
+    st.sampled_from([None, *_REGIONS]),
+)
+def test_validity_anywhere_agrees_with_phonenumbers(
+    example: str, code: int, expected_region: str | None
+) -> None:
+    """The library's answer: valid in the expected region, else valid at all."""
+    number = phonenumbers.PhoneNumber(country_code=code, national_number=int(example))
+    expected = (
+        expected_region is not None
+        and code == phonenumbers.country_code_for_region(expected_region)
+        and phonenumbers.is_valid_number_for_region(number, expected_region)
+    ) or phonenumbers.is_valid_number(number)
+    assert contact._is_valid(number, expected_region) == expected
