@@ -194,9 +194,17 @@ def _postgres_upsert_sql(bulk: _Bulk) -> str:
 def _sqlite_upsert_sql(bulk: _Bulk, rows: int) -> str:
     """The upsert of ``rows`` rows as one multi-row ``VALUES`` statement."""
     row = f"({', '.join('?' * (len(bulk.columns) + 1))})"
+    conflict = _conflict_sql(bulk)
+    if bulk.fill_only:
+        # Only rows that gain a value: SQLite rewrites a row even when no value changes, and
+        # the colleagues of a company seen in an earlier chunk usually bring nothing new.
+        gains = " OR ".join(
+            f"({bulk.table}.{c} IS NULL AND excluded.{c} IS NOT NULL)" for c in bulk.update
+        )
+        conflict += f" WHERE {gains}"
     return (
         f"INSERT INTO {bulk.table} ({_column_list(bulk)}) VALUES {', '.join([row] * rows)} "
-        f"{_conflict_sql(bulk)}"
+        f"{conflict}"
     )
 
 
@@ -421,6 +429,45 @@ def _company_of_cells(
     return _company_part(match_key, domain, columns)
 
 
+@lru_cache(maxsize=16384)
+def _company_from_cells(
+    raw_name: str | None,
+    short_name: str | None,
+    website: str | None,
+    mail_tail: str,
+    has_at: bool,
+    linkedin_url: str | None,
+    industry: str | None,
+    identity_industry: str | None,
+    employees: str | None,
+    annual_revenue: str | None,
+    total_funding: str | None,
+    city: str | None,
+    state: str | None,
+    country: str | None,
+) -> _CompanyPart:
+    """The company of a row no normalization step has seen (the split runs first), from its
+    raw cells alone: what ``_company_name``, ``_company_domain`` and ``_company_of_cells``
+    give, found with one cache lookup per row."""
+    name = match_key = None
+    if raw_name:
+        cleaned = normalize_company_name(raw_name, short_name)
+        name, match_key = cleaned.name or None, cleaned.match_key or None
+    return _company_of_cells(
+        name,
+        match_key,
+        _domain_of(website, mail_tail, has_at),
+        linkedin_url,
+        clean_cell(industry) or identity_industry,
+        employees,
+        annual_revenue,
+        total_funding,
+        city,
+        state,
+        country,
+    )
+
+
 def _first_phone(fields: Mapping[str, str]) -> str | None:
     for key in PHONE_FIELDS:
         phone = clean_cell(fields.get(key))
@@ -440,11 +487,34 @@ def _split_row(ctx: StepContext) -> tuple[_CompanyPart, list[Any]]:
 
     Uses the normalization steps' results when they ran; otherwise the cheap, cached
     normalizers (the expensive phone parsing is left to ``normalize_all_core_values``; the
-    consolidation step refreshes the person with its values).
+    consolidation step refreshes the person with its values). The usual case, a split that
+    runs before any normalization, finds the company with one cache lookup on its cells.
     """
     fields = ctx.fields
     get = fields.get
-    core = ctx.results.get(CORE_STEP)
+    results = ctx.results
+    core = results.get(CORE_STEP)
+    if core is None and NAME_STEP not in results and DOMAIN_STEP not in results:
+        identity = ctx.identity
+        email = get("email") or identity.email or ""
+        _, at, mail_tail = email.rpartition("@")
+        company = _company_from_cells(
+            get("company_name") or identity.company_name,
+            get("company_name_for_emails"),
+            get("website") or identity.company_domain,
+            mail_tail if at else email,
+            bool(at),
+            get("company_linkedin_url"),
+            get("industry"),
+            identity.industry,
+            get("employees"),
+            get("annual_revenue"),
+            get("total_funding"),
+            get("company_city"),
+            get("company_state"),
+            get("company_country"),
+        )
+        return company, _person_row(ctx, fields)
     name, match_key = _company_name(ctx)
     domain = _company_domain(ctx)
     industry = clean_cell(get("industry")) or ctx.identity.industry
@@ -479,13 +549,20 @@ def _split_row(ctx: StepContext) -> tuple[_CompanyPart, list[Any]]:
         get("company_state"),
         get("company_country"),
     )
-    # Cheap cleaning only: ``consolidate_final_leads`` rewrites the person with the values of
-    # ``normalize_all_core_values`` (name parsing and URL canonicalisation cost more than the
-    # whole split step may spend per row).
+    return company, _person_row(ctx, fields)
+
+
+def _person_row(ctx: StepContext, fields: Mapping[str, str]) -> list[Any]:
+    """The ``people`` row of an item without core results, company id still None.
+
+    Cheap cleaning only: ``consolidate_final_leads`` rewrites the person with the values of
+    ``normalize_all_core_values`` (name parsing and URL canonicalisation cost more than the
+    whole split step may spend per row)."""
+    get = fields.get
     first, last = clean_cell(get("first_name")), clean_cell(get("last_name"))
     email = normalize_email(get("email") or ctx.identity.email)
     city, state, country = person_place(get("city"), get("state"), get("country"))
-    person = [
+    return [
         ctx.batch_id,
         ctx.item_id,
         first,
@@ -502,7 +579,6 @@ def _split_row(ctx: StepContext) -> tuple[_CompanyPart, list[Any]]:
         country,
         None,
     ]
-    return company, person
 
 
 @chunk_handler(SPLIT)
