@@ -122,3 +122,8 @@ def test_validity_anywhere_agrees_with_phonenumbers(
         and phonenumbers.is_valid_number_for_region(number, expected_region)
     ) or phonenumbers.is_valid_number(number)
     assert contact._is_valid(number, expected_region) == expected
+
+
+@given(st.text(alphabet="0123456789 \t\u00a0\u2003\x1c.-/()+", max_size=20))
+def test_layout_removal_is_the_regex(text: str) -> None:
+    assert contact._without_layout(text) == contact._LAYOUT_RE.sub("", text)

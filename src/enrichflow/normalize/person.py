@@ -82,11 +82,13 @@ def _clean(raw: str | None) -> str | None:
     return text
 
 
-@lru_cache(maxsize=65536)
 def _recase(part: str, role: str) -> str:
     """Repair the casing of a one-case part with nameparser's rules (Mc, O', particles)."""
-    if not is_one_case(part):
-        return part
+    return _recase_one_case(part, role) if is_one_case(part) else part
+
+
+@lru_cache(maxsize=65536)
+def _recase_one_case(part: str, role: str) -> str:
     if _SIMPLE_RE.match(part) and not part.lower().startswith(("mc", "mac")):
         return part.capitalize()
     if role == "last":
