@@ -16,7 +16,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-from cleanco.clean import normalized, prepare_default_terms, strip_punct, strip_tail
+from cleanco.clean import normalized, prepare_default_terms, tail_removal_rexp
 
 from enrichflow.normalize._text import ascii_fold, collapse_ws, is_one_case
 
@@ -175,6 +175,7 @@ def _terms_by_last_word() -> dict[str, tuple[tuple[int, int, list[str]], ...]]:
 
 
 _TERMS_BY_LAST_WORD = _terms_by_last_word()
+_TAIL_RE: re.Pattern[str] = tail_removal_rexp
 
 
 def _basename(name: str) -> str:
@@ -185,11 +186,11 @@ def _basename(name: str) -> str:
     tried in the same order (tests/test_normalize_company.py checks the agreement). That
     lookup made a new company's name several times cheaper to clean.
     """
-    name = strip_tail(name)
+    name = _strip_tail(name)
     parts = name.split()
     # cleanco's accent removal leaves ASCII text as its lower case
     folded = name.lower() if name.isascii() else normalized(name)
-    keys = [strip_punct(part) for part in folded.split()]
+    keys = [part.replace(".", "").replace(",", "").replace("-", "") for part in folded.split()]
     after = -1
     while keys:
         for position, size, term in _TERMS_BY_LAST_WORD.get(keys[-1], ()):
@@ -200,7 +201,13 @@ def _basename(name: str) -> str:
         del keys[-size:]
         del parts[-size:]
         after = position
-    return str(strip_tail(" ".join(parts)))
+    return _strip_tail(" ".join(parts))
+
+
+def _strip_tail(name: str) -> str:
+    """cleanco's ``strip_tail``: trailing symbols other than dots removed."""
+    tail = _TAIL_RE.search(name)
+    return name[: tail.start()] if tail else name
 
 
 _TRADEMARK_RE = re.compile(r"[™®©℠]|\((?:tm|r|c|sm)\)", re.IGNORECASE)
