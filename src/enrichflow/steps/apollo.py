@@ -392,7 +392,8 @@ def company_key(domain: str | None, match_key: str | None) -> str | None:
 
 class _CompanyPart(NamedTuple):
     """What the split writes for a row's company: the same for every colleague, so the usual
-    path builds it once per distinct set of raw cells (``_company_of_cells``) and shares it."""
+    path builds it once per distinct set of raw cells (``_company_from_cells``) and shares
+    it."""
 
     match_key: str | None
     domain: str | None
