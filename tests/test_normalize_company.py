@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import pytest
+from cleanco.clean import custom_basename
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from enrichflow.normalize import CompanyName, normalize_company_name
+from enrichflow.normalize import CompanyName, company, normalize_company_name
 
 
 @pytest.mark.parametrize(
@@ -59,3 +62,19 @@ def test_match_key_drops_the_legal_form_accents_and_the() -> None:
 @pytest.mark.parametrize("raw", ["", "   ", "\t"])
 def test_empty_input(raw: str) -> None:
     assert normalize_company_name(raw) == CompanyName(name="", match_key="")
+
+
+_WORDS = [" ".join(parts) for _, parts in company._TERMS] + [
+    "Acme", "Ünïcödé", "&", "-", ",", "Co.", "Inc.", "S.A.", "GmbH", "Ltd.", "l.l.c.", "(Pty)",
+    "İnc", "ß", "Ltd,", "A/S",
+]  # fmt: skip
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.lists(st.sampled_from(_WORDS) | st.text(max_size=8), min_size=1, max_size=5),
+    st.sampled_from(["", ".", ",", " ", "!"]),
+)
+def test_basename_agrees_with_cleanco(words: list[str], end: str) -> None:
+    name = " ".join(words) + end
+    assert company._basename(name) == custom_basename(name, company._TERMS)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import phonenumbers
 import pytest
 from email_validator import validate_email
 from hypothesis import given, settings
@@ -54,3 +55,75 @@ def test_fast_email_path_agrees_with_email_validator(local: str, domain: str) ->
 def test_normalize_email_never_raises(text: str) -> None:
     result = normalize_email(text)
     assert result.email is None or result.email == result.email.lower()
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.sampled_from(["1", "44", "39", "49", "33", "7", "61", "800", "882", "979", "0", "28", ""])
+    | st.text(alphabet="0123456789", min_size=1, max_size=3),
+    st.text(alphabet="0123456789", min_size=0, max_size=17),
+    st.sampled_from([None, "US", "GB", "IT", "DE", "AQ"]),
+)
+def test_international_shortcut_gives_what_parse_gives(
+    code: str, rest: str, region: str | None
+) -> None:
+    text = f"+{code}{rest}"
+    try:
+        expected: phonenumbers.PhoneNumber | None = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        expected = None
+    if contact._INTERNATIONAL_RE.fullmatch(text):
+        shortcut = contact._parse_international(text[1:])
+        assert shortcut is None or shortcut == expected, text
+
+
+_REGIONS = ["US", "CA", "GB", "IM", "IT", "DE", "FR", "AU", "IN", "BR", "NL", "CH", "RU", "SG"]
+_EXAMPLES = [
+    phonenumbers.national_significant_number(example)
+    for region in _REGIONS
+    for kind in range(12)
+    if (example := phonenumbers.example_number_for_type(region, kind)) is not None
+]
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.sampled_from(_REGIONS),
+    st.sampled_from(_EXAMPLES),
+    st.integers(0, 6),
+    st.text(alphabet="0123456789", max_size=7),
+)
+def test_validity_shortcut_agrees_with_phonenumbers(
+    region: str, example: str, keep_off: int, tail: str
+) -> None:
+    """Example numbers of every type with their last digits replaced (valid and not)."""
+    digits = example[: max(1, len(example) - keep_off)] + tail
+    number = phonenumbers.PhoneNumber(
+        country_code=phonenumbers.country_code_for_region(region), national_number=int(digits)
+    )
+    expected = phonenumbers.is_valid_number_for_region(number, region)
+    assert contact._is_valid_for_region(number, region) == expected, digits
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.sampled_from(_EXAMPLES),
+    st.sampled_from([1, 44, 39, 49, 7, 800, 882]),
+    st.sampled_from([None, *_REGIONS]),
+)
+def test_validity_anywhere_agrees_with_phonenumbers(
+    example: str, code: int, expected_region: str | None
+) -> None:
+    """The library's answer: valid in the expected region, else valid at all."""
+    number = phonenumbers.PhoneNumber(country_code=code, national_number=int(example))
+    expected = (
+        expected_region is not None
+        and code == phonenumbers.country_code_for_region(expected_region)
+        and phonenumbers.is_valid_number_for_region(number, expected_region)
+    ) or phonenumbers.is_valid_number(number)
+    assert contact._is_valid(number, expected_region) == expected
+
+
+@given(st.text(alphabet="0123456789 \t\u00a0\u2003\x1c.-/()+", max_size=20))
+def test_layout_removal_is_the_regex(text: str) -> None:
+    assert contact._without_layout(text) == contact._LAYOUT_RE.sub("", text)

@@ -1,6 +1,13 @@
 from __future__ import annotations
 
-from enrichflow.normalize import normalize_linkedin_company_url, normalize_linkedin_person_url
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from enrichflow.normalize import (
+    linkedin,
+    normalize_linkedin_company_url,
+    normalize_linkedin_person_url,
+)
 
 PERSON = "https://www.linkedin.com/in/alan-turing"
 COMPANY = "https://www.linkedin.com/company/acme"
@@ -41,3 +48,17 @@ def test_kinds_do_not_cross() -> None:
     assert normalize_linkedin_company_url(PERSON) is None
     assert normalize_linkedin_person_url("https://www.facebook.com/in/alan") is None
     assert normalize_linkedin_person_url(None) is None
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.sampled_from(["", "http://", "https://", "HTTPS://", "//"]),
+    st.sampled_from(["", "www.", "uk.", "de.", "m.", "WWW."]),
+    st.text(alphabet="abcAZ09_~-.%é ?/", min_size=1, max_size=12),
+    st.sampled_from(["", "/", "//", "/details/"]),
+)
+def test_plain_person_urls_take_the_general_paths_answer(
+    scheme: str, host: str, slug: str, end: str
+) -> None:
+    url = f"{scheme}{host}linkedin.com/in/{slug}{end}"
+    assert normalize_linkedin_person_url(url) == linkedin._person_url(url), url

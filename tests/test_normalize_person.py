@@ -1,6 +1,10 @@
 from __future__ import annotations
 
-from enrichflow.normalize import PersonName, normalize_person_name
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from enrichflow.normalize import PersonName, normalize_person_name, person
+from enrichflow.normalize._text import is_one_case
 
 
 def test_titles_suffixes_and_caps_are_cleaned() -> None:
@@ -38,3 +42,22 @@ def test_full_name_only() -> None:
 def test_empty() -> None:
     assert normalize_person_name(None, None, None) == PersonName(None, None, None)
     assert normalize_person_name("", " ", "-") == PersonName(None, None, None)
+
+
+_NAME_PART = st.sampled_from(["", "mc", "O'", "van ", "None", "Dr", "Jr", "é", "ß", "ǅ", "\n", "1"])
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.lists(_NAME_PART | st.text(alphabet="aZéǅ", max_size=4), max_size=3).map("".join),
+    st.lists(_NAME_PART | st.text(alphabet="bYüǈ", max_size=4), max_size=3).map("".join),
+    st.none() | st.just("Alan Turing"),
+)
+def test_one_word_names_take_the_parsers_answer(first: str, last: str, full: str | None) -> None:
+    assert normalize_person_name(first, last, full) == person._parsed_name(first, last, full)
+
+
+@given(st.text(max_size=6))
+def test_is_one_case_is_the_letter_scan(text: str) -> None:
+    has_cased = any(ch.isupper() or ch.islower() for ch in text)
+    assert is_one_case(text) == (has_cased and text in (text.upper(), text.lower()))

@@ -194,6 +194,24 @@ def test_split_rerun_and_second_chunk_never_duplicate(engine: Engine, tmp_path: 
     assert [r["person_id"] for r in again] == [by_item[i] for i in ids[:4]]  # type: ignore[index]
 
 
+def test_split_later_chunks_fill_only_what_a_company_lacks(engine: Engine, tmp_path: Path) -> None:
+    batch_id, ids = launched(engine, tmp_path)
+    globex = {"company_name": "Globex", "website": "globex.co.uk"}
+    rows = [
+        globex,
+        globex | {"industry": "Retail", "employees": "50"},  # fills two empty columns
+        globex | {"industry": "Mining", "employees": "7"},  # changes nothing
+        globex,
+    ]
+    outcomes = [
+        split_raw_apollo_scrape_data_into_two_tables([context(engine, batch_id, item, fields)])
+        for item, fields in zip(ids, rows, strict=False)
+    ]
+    company = companies_of(engine, batch_id)["domain:globex.co.uk"]
+    assert (company.name, company.industry, company.employees) == ("Globex", "Retail", 50)
+    assert {o[0]["company_id"] for o in outcomes} == {company.id}  # type: ignore[index]
+
+
 def test_split_uses_earlier_normalization_results(engine: Engine, tmp_path: Path) -> None:
     batch_id, ids = launched(engine, tmp_path)
     ctx = context(

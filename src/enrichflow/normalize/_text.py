@@ -52,6 +52,8 @@ def collapse_ws(text: str) -> str:
 
 def ascii_fold(text: str) -> str:
     """Remove accents where an ASCII equivalent exists; keep other scripts as they are."""
+    if text.isascii():  # nothing to decompose or map
+        return text
     decomposed = unicodedata.normalize("NFKD", text)
     out: list[str] = []
     for ch in decomposed:
@@ -63,5 +65,6 @@ def ascii_fold(text: str) -> str:
 
 def is_one_case(text: str) -> bool:
     """True when `text` has cased letters and they are all upper or all lower."""
-    has_cased = any(ch.isupper() or ch.islower() for ch in text)
-    return has_cased and (text == text.upper() or text == text.lower())
+    if text != text.upper() and text != text.lower():  # mixed: no need to look for letters
+        return False
+    return any(ch.isupper() or ch.islower() for ch in text)

@@ -16,7 +16,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-from cleanco.clean import custom_basename, prepare_default_terms
+from cleanco.clean import normalized, prepare_default_terms, tail_removal_rexp
 
 from enrichflow.normalize._text import ascii_fold, collapse_ws, is_one_case
 
@@ -165,6 +165,51 @@ def _build_terms() -> list[tuple[int, list[str]]]:
 
 _TERMS = _build_terms()
 
+
+def _terms_by_last_word() -> dict[str, tuple[tuple[int, int, list[str]], ...]]:
+    """(position in ``_TERMS``, size, parts) of the terms, grouped by their last word."""
+    grouped: dict[str, list[tuple[int, int, list[str]]]] = {}
+    for position, (size, parts) in enumerate(_TERMS):
+        grouped.setdefault(parts[-1], []).append((position, size, parts))
+    return {word: tuple(terms) for word, terms in grouped.items()}
+
+
+_TERMS_BY_LAST_WORD = _terms_by_last_word()
+_TAIL_RE: re.Pattern[str] = tail_removal_rexp
+
+
+def _basename(name: str) -> str:
+    """cleanco's ``custom_basename(name, _TERMS)``: legal-form suffixes removed.
+
+    cleanco tries all ~200 terms in turn against the name's tail, removing each that matches;
+    only terms ending in the tail's last word can match, so they are looked up by it and
+    tried in the same order (tests/test_normalize_company.py checks the agreement). That
+    lookup made a new company's name several times cheaper to clean.
+    """
+    name = _strip_tail(name)
+    parts = name.split()
+    # cleanco's accent removal leaves ASCII text as its lower case
+    folded = name.lower() if name.isascii() else normalized(name)
+    keys = [part.replace(".", "").replace(",", "").replace("-", "") for part in folded.split()]
+    after = -1
+    while keys:
+        for position, size, term in _TERMS_BY_LAST_WORD.get(keys[-1], ()):
+            if position > after and keys[-size:] == term:
+                break
+        else:
+            break
+        del keys[-size:]
+        del parts[-size:]
+        after = position
+    return _strip_tail(" ".join(parts))
+
+
+def _strip_tail(name: str) -> str:
+    """cleanco's ``strip_tail``: trailing symbols other than dots removed."""
+    tail = _TAIL_RE.search(name)
+    return name[: tail.start()] if tail else name
+
+
 _TRADEMARK_RE = re.compile(r"[™®©℠]|\((?:tm|r|c|sm)\)", re.IGNORECASE)
 # Legal forms that cleanco does not see because of parentheses or exact casing.
 _PAREN_LEGAL_RE = re.compile(r"\((pty|pvt|pte|private|proprietary)\)", re.IGNORECASE)
@@ -172,6 +217,11 @@ _DOTTED_SPA_RE = re.compile(r"(?:,?\s+)(?:S\.p\.A\.?|SpA|S\.P\.A\.?|s\.p\.a\.?)$
 _CJK_LEGAL_RE = re.compile(
     r"^(?:株式会社|有限会社|合同会社|\(株\)|㈱)\s*|\s*(?:株式会社|有限会社|合同会社|\(株\)|㈱)$"
 )
+_DANGLING_AND_RE = re.compile(r"\s*(?:&|\band)$")
+_DOTTED_INITIALS_RE = re.compile(r"(?:\w\.){2,}\w?\.?")
+_APOSTROPHE_SPLIT_RE = re.compile(r"(['’])")
+_NON_WORD_RE = re.compile(r"[^\w]+")
+_TRAILING_NOTE_RE = re.compile(r"\s*\([^()]*\)$")
 _TAGLINE_SPLIT_RE = re.compile(r"\s+[|·•]\s+")
 _DASH_SPLIT_RE = re.compile(r"\s+[-–—:]\s+")
 _LEAD_PUNCT = " \t-–—_,;:|/\\*•·.\"'"
@@ -351,12 +401,12 @@ def _strip_legal(name: str) -> str:
     text = _CJK_LEGAL_RE.sub("", text).strip()
     for _ in range(4):
         spa = _DOTTED_SPA_RE.sub("", text).strip()
-        new = custom_basename(spa, _TERMS)
+        new = _basename(spa)
         new = new.strip(_TRAIL_PUNCT).strip()
         if not new or new.lower() in {"the", "&", "and"}:
             return text
         # "& Co" style leftovers: a dangling ampersand.
-        new = re.sub(r"\s*(?:&|\band)$", "", new).strip(_TRAIL_PUNCT).strip()
+        new = _DANGLING_AND_RE.sub("", new).strip(_TRAIL_PUNCT).strip()
         if new == text or not new:
             return new or text
         text = new
@@ -376,7 +426,7 @@ def _cap_word(word: str, first: bool) -> str:
         return word.upper()  # 3M, 7UP, A1
     if "&" in word and len(letters) <= 4:
         return word.upper()  # AT&T, P&G, H&M
-    if re.fullmatch(r"(?:\w\.){2,}\w?\.?", word):
+    if _DOTTED_INITIALS_RE.fullmatch(word):
         return word.upper()  # J.P., U.S.A.
     if 2 <= len(letters) <= 4 and not any(ch in _VOWELS for ch in letters):
         return word.upper()  # HSBC, KPMG, BNP
@@ -388,7 +438,7 @@ def _cap_part(part: str) -> str:
         return part
     lower = part.lower()
     # Apostrophes: McDonald's keeps "'s", O'Reilly capitalizes after the apostrophe.
-    pieces = re.split(r"(['’])", lower)
+    pieces = _APOSTROPHE_SPLIT_RE.split(lower)
     out: list[str] = []
     for idx, piece in enumerate(pieces):
         if idx == 0:
@@ -424,7 +474,7 @@ def _fix_case(name: str) -> str:
 
 def _tokens(text: str) -> list[str]:
     folded = ascii_fold(text).casefold().replace("&", " ")
-    return [t for t in re.split(r"[^\w]+", folded) if t and t != "_"]
+    return [t for t in _NON_WORD_RE.split(folded) if t and t != "_"]
 
 
 def _key_from(text: str) -> str:
@@ -451,7 +501,7 @@ def _base_clean(text: str) -> str:
     text = collapse_ws(text.replace("’", "'"))
     text = text.strip(_LEAD_PUNCT).rstrip(_TRAIL_PUNCT)
     # A trailing parenthetical is a note, not the name: "Alphabet Inc. (Google)".
-    without_note = re.sub(r"\s*\([^()]*\)$", "", text)
+    without_note = _TRAILING_NOTE_RE.sub("", text)
     if without_note and not _PAREN_LEGAL_RE.search(text[len(without_note) :]):
         text = without_note.rstrip(_TRAIL_PUNCT)
     # Balance a dangling "(": "Acme (Pty" -> "Acme".

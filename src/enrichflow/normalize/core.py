@@ -103,8 +103,11 @@ def _company_values(
 
 
 @lru_cache(maxsize=16384)
-def _place(city: str | None, state: str | None, country: str | None) -> tuple[str | None, ...]:
-    """(city, state, country code) of a person: places repeat across people."""
+def person_place(
+    city: str | None, state: str | None, country: str | None
+) -> tuple[str | None, str | None, str | None]:
+    """(city, state, country code) of a person from the raw cells: places repeat across
+    people, so they are cached."""
     return clean_cell(city), clean_cell(state), country_code(clean_cell(country))
 
 
@@ -128,7 +131,7 @@ def normalize_core_values(fields: Mapping[str, str | None]) -> dict[str, object]
     email = normalize_email(get("email"))
     email_valid: bool | None = email.valid if email.email is not None else None
 
-    city, state, person_country = _place(get("city"), get("state"), get("country"))
+    city, state, person_country = person_place(get("city"), get("state"), get("country"))
     company = _company_values(
         get("company_linkedin_url"),
         get("employees"),

@@ -134,7 +134,10 @@ def _load_free_mail() -> tuple[frozenset[str], frozenset[str]]:
 _FREE_MAIL_EXACT, _FREE_MAIL_LABELS = _load_free_mail()
 
 
+@lru_cache(maxsize=65536)
 def _host_of(text: str) -> str | None:
+    """The lower-cased Unicode host of a URL, host or e-mail (cached: ``company_domain``
+    asks twice for a website, through ``registrable_domain`` and ``is_non_company_site``)."""
     if "@" in text and "/" not in text:
         text = text.rsplit("@", 1)[1]
     if text.startswith("//"):

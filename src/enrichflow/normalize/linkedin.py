@@ -51,13 +51,30 @@ def _canonical_slug(segment: str) -> str | None:
     return quote(slug, safe=_SLUG_SAFE).lower()
 
 
-@lru_cache(maxsize=65536)
+# The usual spelling of a profile URL: optional http(s) scheme, optional www. or country
+# sub-domain, /in/<slug>, optional trailing slash, a slug of characters that unquote() and
+# quote() leave alone. The general path gives such a URL's slug lower-cased, without parsing.
+_PLAIN_PERSON_URL_RE = re.compile(
+    r"(?:https?://)?(?:[a-z]{2,3}\.)?linkedin\.com/in/([A-Za-z0-9_~-]+)/?"
+)
+
+
 def normalize_linkedin_person_url(raw: str | None) -> str | None:
     """Return ``https://www.linkedin.com/in/<slug>`` for a person profile URL, else None.
 
     Old public URLs ``/pub/<name>/<a>/<b>/<c>`` are mapped to the ``/in/<name>-<c><b><a>``
     form LinkedIn redirects them to (middle parts zero-padded to three characters).
     """
+    if raw is not None:
+        plain = _PLAIN_PERSON_URL_RE.fullmatch(raw)
+        if plain is not None:
+            return f"https://www.linkedin.com/in/{plain.group(1).lower()}"
+    return _person_url(raw)
+
+
+@lru_cache(maxsize=65536)
+def _person_url(raw: str | None) -> str | None:
+    """``normalize_linkedin_person_url`` of any spelling (a URL's parts are parsed)."""
     segments = _path_segments(raw)
     if not segments or len(segments) < 2:
         return None

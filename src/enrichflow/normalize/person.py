@@ -82,11 +82,13 @@ def _clean(raw: str | None) -> str | None:
     return text
 
 
-@lru_cache(maxsize=65536)
 def _recase(part: str, role: str) -> str:
     """Repair the casing of a one-case part with nameparser's rules (Mc, O', particles)."""
-    if not is_one_case(part):
-        return part
+    return _recase_one_case(part, role) if is_one_case(part) else part
+
+
+@lru_cache(maxsize=65536)
+def _recase_one_case(part: str, role: str) -> str:
     if _SIMPLE_RE.match(part) and not part.lower().startswith(("mc", "mac")):
         return part.capitalize()
     if role == "last":
@@ -117,11 +119,31 @@ def _split_full(full: str) -> tuple[str | None, str | None, str | None]:
     return first, middle, last
 
 
-@lru_cache(maxsize=65536)
+_WORD_RE = re.compile(r"[^\W\d_]+")  # letters only (fullmatch: no trailing newline)
+
+
 def normalize_person_name(
     first: str | None, last: str | None, full: str | None = None
 ) -> PersonName:
     """Normalize first/last (or a full name) into ``PersonName`` (see module docstring)."""
+    if (
+        first
+        and last
+        and _WORD_RE.fullmatch(first)
+        and _WORD_RE.fullmatch(last)
+        and first.lower() not in _PLACEHOLDERS
+        and last.lower() not in _PLACEHOLDERS
+    ):
+        # The usual row: one word each, nothing to clean, strip or parse; only casing.
+        first, last = _recase(first, "first"), _recase(last, "last")
+        return PersonName(first_name=first, last_name=last, full_name=f"{first} {last}")
+    return _parsed_name(first, last, full)
+
+
+@lru_cache(maxsize=65536)
+def _parsed_name(first: str | None, last: str | None, full: str | None) -> PersonName:
+    """``normalize_person_name`` of any input: cleaned, titles and suffixes stripped, a full
+    name parsed where a part is missing."""
     first_c, last_c, full_c = _clean(first), _clean(last), _clean(full)
     if first_c is not None:
         first_c = _strip_suffixes(_strip_titles(first_c)) or None
