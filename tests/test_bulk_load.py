@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from enrichflow.db.bulk import may_skip_foreign_key_checks, new_parents_only
 from enrichflow.db.engine import make_engine
+from enrichflow.doctor import check_bulk_loads
 from enrichflow.ingest.loader import ingest_csv
 from enrichflow.launch import launch
 from enrichflow.seed import APOLLO
@@ -92,6 +93,7 @@ def test_a_role_without_the_privilege_loads_the_same_rows_with_its_checks(
     path.write_text(LEADS, encoding="utf-8")
     with plain_engine.connect() as conn:
         assert not may_skip_foreign_key_checks(conn)
+        assert check_bulk_loads(conn).detail.startswith("checked row by row")
     with plain_engine.begin() as conn, new_parents_only(conn) as skipped:
         assert not skipped
         assert _role_setting(conn) == "origin"

@@ -11,7 +11,8 @@ loudly before anything is launched:
   and workstream;
 * the public base URL for callbacks is set when ASYNC steps are used;
 * the executor's credentials are present (Modal tokens for ``modal``);
-* no Clay webhook source is near its 50,000-submission limit.
+* no Clay webhook source is near its 50,000-submission limit;
+* (information, never failing) whether large uploads skip per-row foreign-key checks.
 
 :func:`preflight_batch` runs the checks that concern one batch about to be launched.
 """
@@ -30,6 +31,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, select
 
 from enrichflow.config import Settings
+from enrichflow.db.bulk import may_skip_foreign_key_checks
+from enrichflow.db.engine import is_postgres
 from enrichflow.db.migrate import MIGRATIONS
 from enrichflow.db.models import (
     Client,
@@ -246,6 +249,22 @@ def check_webhook_sources(conn: Connection) -> Check:
     return Check("clay sources", True, f"every webhook source below {WARN_AT:,} submissions")
 
 
+def check_bulk_loads(conn: Connection) -> Check:
+    """How ingest and launch load many rows (informational: both ways give the same rows)."""
+    if not is_postgres(conn):
+        return Check("bulk loads", True, "SQLite: foreign keys are checked as rows are written")
+    if may_skip_foreign_key_checks(conn):
+        return Check(
+            "bulk loads", True, "fast: new rows skip per-row foreign-key checks (docs/deploy.md)"
+        )
+    return Check(
+        "bulk loads",
+        True,
+        "checked row by row: this role may not set session_replication_role, so a large "
+        "ingest and launch take up to twice as long (docs/deploy.md)",
+    )
+
+
 def run_checks(engine: Engine, settings: Settings, executor: str | None = None) -> list[Check]:
     """Every check; a database that cannot be reached fails the checks that need it."""
     checks: list[Check] = []
@@ -260,6 +279,7 @@ def run_checks(engine: Engine, settings: Settings, executor: str | None = None) 
                 checks.append(async_check)
                 checks.append(check_public_url(settings, async_used))
                 checks.append(check_webhook_sources(conn))
+                checks.append(check_bulk_loads(conn))
     except Exception as exc:
         first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
         checks.append(
