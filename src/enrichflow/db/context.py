@@ -125,9 +125,10 @@ IDENTITY_COLUMNS = (
 class ChunkData:
     """The items of one chunk, read in one statement, and what handlers derive from them.
 
-    ``original_data`` is fetched as JSON text and decoded per item on first use, and the
-    earlier steps' results are read for the whole chunk the first time any item asks: a step
-    that never looks at them (a no-op, most normalizations) pays for neither.
+    An item's cells are fetched as JSON text and decoded on first use (``original_data`` and
+    ``fields`` are views of them, see :class:`RowLayout`), and the earlier steps' results are
+    read for the whole chunk the first time any item asks: a step that never looks at them
+    (a no-op, most normalizations) pays for neither.
     """
 
     def __init__(
