@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.exc import IntegrityError
 
-from enrichflow.db.bulk import may_skip_foreign_key_checks, new_parents_only
+from enrichflow.db.bulk import LARGE_LOAD_ROWS, may_skip_foreign_key_checks, new_parents_only
 from enrichflow.db.engine import make_engine
 from enrichflow.doctor import check_bulk_loads
 from enrichflow.ingest.loader import ingest_csv
@@ -56,7 +57,10 @@ def _role_setting(conn: Connection) -> str:
 def test_checks_are_skipped_inside_the_block_only(pg_engine: Engine) -> None:
     with pg_engine.begin() as conn:
         assert may_skip_foreign_key_checks(conn)  # the suite's server user is a superuser
-        with new_parents_only(conn) as skipped:
+        with new_parents_only(conn, LARGE_LOAD_ROWS - 1) as skipped:
+            assert not skipped  # a small load keeps its checks (and the cached plans)
+            assert _role_setting(conn) == "origin"
+        with new_parents_only(conn, LARGE_LOAD_ROWS) as skipped:
             assert skipped
             assert _role_setting(conn) == "replica"
         assert _role_setting(conn) == "origin"
@@ -69,11 +73,25 @@ def test_checks_are_skipped_inside_the_block_only(pg_engine: Engine) -> None:
         conn.execute(orphan)
 
 
-def _load(engine: Engine, path: Path) -> list[tuple[object, ...]]:
-    report = ingest_csv(engine, path)
-    batch_id = launch(engine, "acme", APOLLO, report.upload_id, steps=["noop"], create_client=True)
+def _load(engine: Engine, path: Path) -> tuple[list[tuple[object, ...]], int]:
+    """Ingest and launch ``path``; the items with their first states, and how many times the
+    checks were switched off on the way."""
+    switched: list[str] = []
+
+    def watch(*args: Any) -> None:
+        if "'session_replication_role', 'replica'" in args[2]:
+            switched.append(args[2])
+
+    event.listen(engine, "before_cursor_execute", watch)
+    try:
+        report = ingest_csv(engine, path)
+        batch_id = launch(
+            engine, "acme", APOLLO, report.upload_id, steps=["noop"], create_client=True
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", watch)
     with engine.connect() as conn:
-        return [
+        rows = [
             tuple(row)
             for row in conn.execute(
                 text(
@@ -84,23 +102,38 @@ def _load(engine: Engine, path: Path) -> list[tuple[object, ...]]:
                 {"b": batch_id},
             )
         ]
+    return rows, len(switched)
 
 
-def test_a_role_without_the_privilege_loads_the_same_rows_with_its_checks(
+def test_large_loads_skip_the_checks_only_where_the_role_may_and_give_the_same_rows(
     pg_engine: Engine, plain_engine: Engine, tmp_path: Path
 ) -> None:
     path = tmp_path / "leads.csv"
-    path.write_text(LEADS, encoding="utf-8")
+    lines = [f"First{i},Last{i},p{i}@acme.com,Acme {i % 7}" for i in range(LARGE_LOAD_ROWS)]
+    path.write_text(LEADS.splitlines()[0] + "\n" + "\n".join(lines) + "\n", encoding="utf-8")
     with plain_engine.connect() as conn:
         assert not may_skip_foreign_key_checks(conn)
         assert check_bulk_loads(conn).detail.startswith("checked row by row")
-    with plain_engine.begin() as conn, new_parents_only(conn) as skipped:
+    with plain_engine.begin() as conn, new_parents_only(conn, LARGE_LOAD_ROWS) as skipped:
         assert not skipped
         assert _role_setting(conn) == "origin"
-    checked = _load(plain_engine, path)
-    skipped_checks = _load(pg_engine, path)
-    assert checked == skipped_checks
-    assert checked == [
+
+    checked, checked_switches = _load(plain_engine, path)
+    skipped, skipped_switches = _load(pg_engine, path)
+    assert (checked_switches, skipped_switches) == (0, 2)  # ingest's COPY, launch's insert
+    assert checked == skipped
+    assert len(checked) == LARGE_LOAD_ROWS
+    assert checked[1] == (3, "First1 Last1", "p1@acme.com", ["First1", "Last1", "p1@acme.com", "Acme 1"], "PENDING")  # fmt: skip
+
+
+def test_small_loads_keep_their_checks(pg_engine: Engine, tmp_path: Path) -> None:
+    """Switching the checks off flushes the session's cached plans, which costs a small load
+    more than its few checks."""
+    path = tmp_path / "leads.csv"
+    path.write_text(LEADS, encoding="utf-8")
+    rows, switches = _load(pg_engine, path)
+    assert switches == 0
+    assert rows == [
         (2, "Ann Lee", "ann@acme.com", ["Ann", "Lee", "ann@acme.com", "Acme"], "PENDING"),
         (3, "Bob Ray", "bob@beta.io", ["Bob", "Ray", "bob@beta.io", "Beta"], "PENDING"),
     ]

@@ -215,7 +215,9 @@ def launch(
             conn, client, workstream, pipeline, steps, settings, executor
         )
         upload = conn.execute(
-            select(RawUpload.column_map, RawUpload.headers).where(RawUpload.id == upload_id)
+            select(RawUpload.column_map, RawUpload.headers, RawUpload.row_count).where(
+                RawUpload.id == upload_id
+            )
         ).first()
         if upload is None:
             raise NotFoundError(f"upload {upload_id} does not exist")
@@ -249,7 +251,7 @@ def launch(
         conn.execute(insert(BatchStep), [{**row, "batch_id": batch_id} for row in step_rows])
         cells = {canonical: headers.index(header) for canonical, header in column_map.items()}
         count = _items_and_states_create(
-            conn, batch_id, upload_id, cells, step_rows[0]["step_name"], now_ms()
+            conn, batch_id, upload_id, upload.row_count, cells, step_rows[0]["step_name"], now_ms()
         )
         conn.execute(update(Batch).where(Batch.id == batch_id).values(item_count=count))
     if is_postgres(engine) and count >= ANALYZE_AFTER_ITEMS:
@@ -266,6 +268,7 @@ def _items_and_states_create(
     conn: Connection,
     batch_id: int,
     upload_id: int,
+    rows: int,
     cells: dict[str, int],
     step_name: str,
     now: int,
@@ -307,7 +310,7 @@ def _items_and_states_create(
     # batch's own insert has already notified that it is RUNNING.)
     sort = conn.exec_driver_sql("SELECT current_setting('enable_sort')").scalar_one()
     conn.exec_driver_sql("SET LOCAL enable_sort = off")
-    with new_parents_only(conn):
+    with new_parents_only(conn, rows):
         count = int(conn.execute(states, execution_options={"preserve_rowcount": True}).rowcount)
     conn.exec_driver_sql("SELECT set_config('enable_sort', %(sort)s, true)", {"sort": sort})
     return count

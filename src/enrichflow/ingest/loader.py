@@ -22,7 +22,7 @@ import orjson
 from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import Connection, Engine, insert, update
 
-from enrichflow.db.bulk import new_parents_only
+from enrichflow.db.bulk import LARGE_LOAD_ROWS, new_parents_only
 from enrichflow.db.engine import is_postgres
 from enrichflow.db.models import RawUpload, RawUploadError, RawUploadRow
 from enrichflow.ingest.aliases import map_headers
@@ -89,13 +89,16 @@ def ingest_csv(
             ).scalar_one()
         )
         rows = source.rows()
+        # The first chunk is read ahead far enough to tell a large load (db.bulk) from a small one.
+        chunk = list(islice(rows, LARGE_LOAD_ROWS))
         stored = 0
-        with _row_writer(conn, upload_id) as store:
-            while chunk := list(islice(rows, CHUNK_ROWS)):
+        with _row_writer(conn, upload_id, len(chunk)) as store:
+            while chunk:
                 store(chunk)
                 stored += len(chunk)
                 if on_progress is not None:
                     on_progress(stored)
+                chunk = list(islice(rows, CHUNK_ROWS))
         if source.bad_rows:
             conn.execute(
                 insert(RawUploadError),
@@ -133,8 +136,10 @@ def ingest_csv(
 
 
 @contextmanager
-def _row_writer(conn: Connection, upload_id: int) -> Iterator[Callable[[list[RowRecord]], None]]:
-    """A function storing one chunk of rows.
+def _row_writer(
+    conn: Connection, upload_id: int, rows_ahead: int
+) -> Iterator[Callable[[list[RowRecord]], None]]:
+    """A function storing one chunk of rows (``rows_ahead``: how many the first chunk holds).
 
     On Postgres all chunks go into one ``COPY``, so the server parses the JSON of one chunk
     while this process reads and formats the next; a ``COPY`` per chunk waited for the server
@@ -157,7 +162,7 @@ def _row_writer(conn: Connection, upload_id: int) -> Iterator[Callable[[list[Row
     dbapi: Any = conn.connection.dbapi_connection
     encoding = dbapi.info.encoding
     with (
-        new_parents_only(conn),  # every row's upload is the one this transaction created
+        new_parents_only(conn, rows_ahead),  # every row's upload: created by this transaction
         dbapi.cursor() as cur,
         cur.copy(
             "COPY raw_upload_rows (upload_id, line_number, data) FROM STDIN",
