@@ -163,7 +163,7 @@ def export_rows(engine: Engine, batch_id: int) -> Iterator[dict[str, Any]]:
         batch = conn.execute(
             select(Batch.column_map, Batch.headers).where(Batch.id == batch_id)
         ).first()
-    layout = RowLayout(batch.headers or [], batch.column_map or {}) if batch else RowLayout([], {})
+    layout = RowLayout(batch.headers if batch else [], batch.column_map if batch else {})
     last_id = 0
     while True:
         with engine.connect() as conn:

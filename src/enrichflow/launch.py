@@ -22,6 +22,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from enrichflow import prefect_events
 from enrichflow.config import Settings
 from enrichflow.db.bulk import new_parents_only
+from enrichflow.db.context import RowLayout
 from enrichflow.db.engine import is_postgres, now_ms
 from enrichflow.db.models import (
     Batch,
@@ -249,7 +250,7 @@ def launch(
             ).scalar_one()
         )
         conn.execute(insert(BatchStep), [{**row, "batch_id": batch_id} for row in step_rows])
-        cells = {canonical: headers.index(header) for canonical, header in column_map.items()}
+        cells = RowLayout(headers, column_map).positions
         count = _items_and_states_create(
             conn, batch_id, upload_id, upload.row_count, cells, step_rows[0]["step_name"], now_ms()
         )

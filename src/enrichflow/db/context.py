@@ -91,16 +91,18 @@ class RowLayout:
     """How a batch's stored rows read: ``original_data`` holds the cells of a row in the order
     of the batch's ``headers``; ``column_map`` says which header holds each canonical field."""
 
-    __slots__ = ("_fields", "headers")
+    __slots__ = ("_fields", "headers", "positions")
 
     def __init__(self, headers: Sequence[str], column_map: Mapping[str, str]):
         self.headers = list(headers)
         position = {header: index for index, header in enumerate(self.headers)}
-        self._fields = [
-            (canonical, position[header])
+        self.positions = {
+            canonical: position[header]
             for canonical, header in column_map.items()
             if header in position
-        ]
+        }
+        """canonical field -> position of its cell in a row."""
+        self._fields = tuple(self.positions.items())
 
     def original_data(self, cells: Sequence[str]) -> dict[str, str]:
         """header -> cell, every column of the row, as it was uploaded."""
