@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import gc
 
-GEN0_THRESHOLD = 10_000
+GEN0_THRESHOLD = 30_000
 
 
 def tune_gc() -> None:

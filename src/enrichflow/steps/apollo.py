@@ -17,7 +17,6 @@ another transaction committed while we waited on it).
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,7 +30,7 @@ from sqlalchemy.schema import Table
 from enrichflow.db import jsoncodec
 from enrichflow.db.engine import is_postgres
 from enrichflow.db.models import Company, FinalLead, Person, PersonWorkHistory
-from enrichflow.db.queries import id_in
+from enrichflow.db.queries import id_in, sqlite_rows_per_statement
 from enrichflow.normalize._text import clean_cell
 from enrichflow.normalize.company import normalize_company_name
 from enrichflow.normalize.contact import normalize_email
@@ -261,8 +260,7 @@ def _bulk_upsert(conn: Connection, bulk: _Bulk, rows: list[list[Any]]) -> list[t
     # As few statements as SQLite's limit on bound values allows, of equal size: measured,
     # half the time of executemany's statement per row for `people` (foreign keys and
     # indexes are checked per statement), a little less for the other tables.
-    dbapi = cast(sqlite3.Connection, conn.connection.dbapi_connection)
-    per_statement = dbapi.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // (len(bulk.columns) + 1)
+    per_statement = sqlite_rows_per_statement(conn, len(bulk.columns) + 1)
     statements = -(-len(rows) // per_statement)
     size = -(-len(rows) // statements)
     before = conn.exec_driver_sql(f"SELECT max(id) FROM {bulk.table}").scalar() or 0
