@@ -54,7 +54,6 @@ from enrichflow.launch import launch
 from enrichflow.runner import run_claims
 from enrichflow.seed import APOLLO, BUILTIN_PIPELINES, DEFAULT_PIPELINE, init_database
 from enrichflow.steps import registry
-from enrichflow.steps.base import StepContext
 
 SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "apollo_people_sample.csv"
 STEPS = BUILTIN_PIPELINES[APOLLO][DEFAULT_PIPELINE]
@@ -110,37 +109,21 @@ def _letters(i: int) -> str:
 
 
 class HandlerClock:
-    """Wraps the registered handlers to add up the seconds spent inside them.
-
-    The item's values (and, for chunk handlers, earlier results) are loaded before the clock
-    starts: loading them is the runner's work, which the runner does lazily on first use.
-    """
+    """Wraps the registered handlers to add up the seconds spent inside them, including the
+    loads of the row and the earlier results that the handler's first use of them triggers
+    (a handler that needs neither, like the SQL consolidation's plain items, loads neither)."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
         registry.get_handler("noop")  # imports the built-in handlers
         for name, fn in list(registry._HANDLERS.items()):
-            chunk = registry.is_chunk_handler(name)
-            registry._HANDLERS[name] = self._chunk(fn) if chunk else self._item(fn)  # type: ignore[arg-type]
+            registry._HANDLERS[name] = self._timed(fn)
 
-    def _item(self, fn: Any) -> Any:
-        def timed(ctx: StepContext) -> Any:
-            ctx.fields, ctx.identity  # noqa: B018
+    def _timed(self, fn: Any) -> Any:
+        def timed(argument: Any) -> Any:
             started = time.perf_counter()
             try:
-                return fn(ctx)
-            finally:
-                self.seconds += time.perf_counter() - started
-
-        return timed
-
-    def _chunk(self, fn: Any) -> Any:
-        def timed(contexts: Any) -> Any:
-            for ctx in contexts:
-                ctx.fields, ctx.identity, ctx.results  # noqa: B018
-            started = time.perf_counter()
-            try:
-                return fn(contexts)
+                return fn(argument)
             finally:
                 self.seconds += time.perf_counter() - started
 

@@ -77,3 +77,15 @@ def test_invalid_email_is_flagged() -> None:
     out = normalize_core_values({"email": "jane@acme"})
     assert out["email"] is None
     assert out["email_valid"] is False
+
+
+def test_industry_and_apollo_ids_are_trimmed_and_nulls_dropped() -> None:
+    """The consolidation takes them from here instead of decoding the row again."""
+    out = normalize_core_values(
+        {"industry": "  Retail ", "apollo_contact_id": "'5f2a9c", "apollo_account_id": "n/a"}
+    )
+    assert (out["industry"], out["apollo_contact_id"], out["apollo_account_id"]) == (
+        "Retail",
+        "5f2a9c",
+        None,
+    )

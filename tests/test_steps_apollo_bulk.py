@@ -5,15 +5,26 @@ enrichment) go through split and consolidation, and every stored column is compa
 
 from __future__ import annotations
 
+import csv
+import logging
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, select
 
-from enrichflow.db.models import Company, FinalLead, Person, PersonWorkHistory
+from enrichflow.db.context import ChunkData, RowLayout, step_setting_load
+from enrichflow.db.engine import is_postgres, now_ms
+from enrichflow.db.models import BatchItem, Company, FinalLead, Person, PersonWorkHistory
+from enrichflow.db.queries import results_insert, states_claim
+from enrichflow.ingest.loader import ingest_csv
+from enrichflow.launch import launch
 from enrichflow.normalize.core import normalize_core_values
+from enrichflow.runner import run_claims
+from enrichflow.seed import APOLLO
+from enrichflow.steps import apollo
 from enrichflow.steps.apollo import (
     LEAD_COLUMNS,
     PERSON_COLUMNS,
@@ -23,7 +34,7 @@ from enrichflow.steps.apollo import (
     split_raw_apollo_scrape_data_into_two_tables,
 )
 from enrichflow.steps.base import StepContext
-from test_steps_apollo import context, launched
+from test_steps_apollo import CONSOLIDATE, DEFAULT, context, launched
 
 N = 40
 _WORDS = ["Globex", "Ünïcödé", "O'Brien", 'Quote "Q"', "x" * 120, "  padded  ", "'=1+2", "日本"]
@@ -100,3 +111,91 @@ def test_bulk_writes_store_what_the_steps_compute(engine: Engine, tmp_path: Path
             assert before <= company.created_at <= datetime.now(UTC)
     assert len(history) == sum(1 for c in contexts if "enrich_person" in c.results)
     assert {(h.company, h.title, h.start_date) for h in history} <= {("Acme", "CTO", "2020")}
+
+
+SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "apollo_people_sample.csv"
+_EDGES = {  # sample row -> cells replaced: bounded columns, unicode, quotes, padding, nulls
+    0: {"Apollo Contact Id": "c" * 150, "Industry": "  padded  ", "Keywords": "ü; ß, 日本"},
+    1: {"Title": "Head of " + "Data " * 30, "Seniority": "", "Technologies": ""},
+    2: {"First Name": 'Quote "Q"', "Last Name": "O'Brien", "Industry": "n/a", "Country": ""},
+    6: {"Apollo Account Id": "'=1+2", "# Employees": "", "Annual Revenue": "$1.2M"},
+}
+
+
+def _edge_sample(path: Path) -> Path:
+    """The sample export with the edge cases of ``_EDGES`` written into some of its rows."""
+    with SAMPLE.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    for index, cells in _EDGES.items():
+        rows[index].update(cells)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+ENRICHED = {"person": {"positions": [{"company": "Acme", "title": "CTO", "from": 2020}]}}
+
+
+def _run_step(engine: Engine, batch_id: int, position: int) -> None:
+    """Every state of one step through the real claim and runner, in this thread."""
+    while True:
+        with engine.begin() as conn:
+            claims = states_claim(conn, batch_id, position, 1000, 60_000, now_ms(), start=True)
+        if not claims:
+            return
+        run_claims(engine, claims, {}, started=True)
+
+
+def test_sql_consolidation_stores_what_the_python_path_computes(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite, the items whose only results are the cleaning steps' are consolidated in SQL
+    from the stored results; every column written must equal what ``lead_values`` computes in
+    Python for the same item, read back through the runner's own loader. Items with an
+    enrichment result, or without a company name or domain, take the Python path in the same
+    chunk; on Postgres every item does."""
+    report = ingest_csv(engine, _edge_sample(tmp_path / "edges.csv"))
+    batch_id = launch(engine, "acme", APOLLO, report.upload_id, steps=DEFAULT, create_client=True)
+    with engine.connect() as conn:
+        ids = list(conn.execute(select(BatchItem.id).where(BatchItem.batch_id == batch_id).order_by(BatchItem.id)).scalars())  # fmt: skip
+    for position in range(len(DEFAULT) - 1):
+        _run_step(engine, batch_id, position)
+    enriched = set(ids[3:5])
+    with engine.begin() as conn:
+        results_insert(conn, [(batch_id, i, "enrich_person", ENRICHED) for i in enriched], now_ms())
+    in_python: list[int] = []
+    lead_row = apollo._lead_row
+    monkeypatch.setattr(apollo, "_lead_row", lambda ctx: in_python.append(ctx.item_id) or lead_row(ctx))  # fmt: skip
+    _run_step(engine, batch_id, len(DEFAULT) - 1)
+    monkeypatch.undo()  # lead_values below calls _lead_row too
+
+    with engine.connect() as conn:
+        setting = step_setting_load(conn, batch_id, len(DEFAULT) - 1)
+        chunk = ChunkData(engine, conn, ids, RowLayout(setting.headers, setting.column_map))
+        leads = {r.item_id: r for r in conn.execute(select(FinalLead.__table__).where(FinalLead.batch_id == batch_id))}  # fmt: skip
+        people = {r.item_id: r for r in conn.execute(select(Person.__table__).where(Person.batch_id == batch_id))}  # fmt: skip
+        history = list(conn.execute(select(PersonWorkHistory.item_id).where(PersonWorkHistory.batch_id == batch_id)).scalars())  # fmt: skip
+    assert len(leads) == len(people) == len(ids) == 200
+    for item_id in ids:
+        ctx = StepContext(state_id=0, batch_id=batch_id, item_id=item_id, step=CONSOLIDATE, workstream=APOLLO, client="acme", attempt=1, row_number=None, identity=None, original_data=None, results=None, workflow_config={}, client_config={}, logger=logging.getLogger("test"), fields=None, source=chunk)  # fmt: skip
+        expected = lead_values(ctx)
+        lead = leads[item_id]
+        assert {c: getattr(lead, c) for c in LEAD_COLUMNS} == expected, item_id
+        assert lead.enrichment == enrichment_of(ctx)
+        for column in PERSON_COLUMNS:
+            source = "person_linkedin_url" if column == "linkedin_url" else column
+            assert getattr(people[item_id], column) == expected[source], (item_id, column)
+        plain = not enrichment_of(ctx) and all(
+            (ctx.results.get(step) or {}).get(key)
+            for step, key in (
+                ("normalize_company_name", "company_name"),
+                ("normalize_company_domain", "company_domain"),
+            )
+        )
+        taken = item_id in in_python
+        assert taken is (not plain or is_postgres(engine)), item_id
+    assert sorted(history) == sorted(enriched)
+    if not is_postgres(engine):  # the SQL path did the bulk of the work
+        assert enriched <= set(in_python) and len(in_python) < len(ids) / 2

@@ -50,6 +50,9 @@ OUTPUT_KEYS = (
     "company_country_code",
     "keywords",
     "technologies",
+    "industry",
+    "apollo_contact_id",
+    "apollo_account_id",
 )
 
 
@@ -182,4 +185,8 @@ def normalize_core_values(fields: Mapping[str, str | None]) -> dict[str, object]
         "company_country_code": company_country,
         "keywords": list(company.keywords),
         "technologies": list(company.technologies),
+        # Trimmed as they are: with them the consolidation needs nothing of the row itself.
+        "industry": clean_cell(get("industry")),
+        "apollo_contact_id": clean_cell(get("apollo_contact_id")),
+        "apollo_account_id": clean_cell(get("apollo_account_id")),
     }
