@@ -347,6 +347,10 @@ def _company_name(ctx: StepContext) -> tuple[str | None, str | None]:
     done = ctx.results.get(NAME_STEP)
     if done and done.get("company_name"):
         return done.get("company_name"), done.get("match_key") or None
+    return _company_name_of_row(ctx)
+
+
+def _company_name_of_row(ctx: StepContext) -> tuple[str | None, str | None]:
     raw = ctx.fields.get("company_name") or ctx.identity.company_name
     if not raw:
         return None, None
@@ -358,6 +362,10 @@ def _company_domain(ctx: StepContext) -> str | None:
     done = ctx.results.get(DOMAIN_STEP)
     if done and done.get("company_domain"):
         return str(done["company_domain"])
+    return _company_domain_of_row(ctx)
+
+
+def _company_domain_of_row(ctx: StepContext) -> str | None:
     # Not run yet, or skipped (no result is stored then): the same computation gives the answer.
     website = ctx.fields.get("website") or ctx.identity.company_domain
     email = ctx.fields.get("email") or ctx.identity.email or ""
@@ -839,10 +847,16 @@ def consolidate_final_leads(contexts: Sequence[StepContext]) -> list[Outcome | E
     if not contexts:
         return []
     engine = _engine(contexts)
-    plain: set[int] = set()
+    plain: dict[int, tuple[bool, bool]] = {}
     if not is_postgres(engine):
         with reading(engine) as conn:
             plain = _plain_items(conn, [ctx.item_id for ctx in contexts])
+    # A plain item without a name or domain result gets the value computed from its row.
+    in_sql = [
+        [ctx.item_id, *_company_of_row(ctx, *plain[ctx.item_id])]
+        for ctx in contexts
+        if ctx.item_id in plain
+    ]
     leads: list[list[Any]] = []
     history: list[dict[str, Any]] = []
     person_updates: list[tuple[Any, ...]] = []
@@ -859,7 +873,7 @@ def consolidate_final_leads(contexts: Sequence[StepContext]) -> list[Outcome | E
         person_updates.append((ctx.item_id, *_person_of_lead(values)))
     item_ids = [c.item_id for c in contexts]
     with engine.begin() as conn:
-        lead_ids: dict[int, int] = _consolidate_in_sql(conn, plain) if plain else {}
+        lead_ids: dict[int, int] = _consolidate_in_sql(conn, in_sql) if in_sql else {}
         lead_ids.update(_bulk_upsert(conn, _FINAL_LEADS, leads))
         conn.execute(delete(work_history).where(id_in(conn, work_history.c.item_id, item_ids)))
         if history:
@@ -885,39 +899,50 @@ def consolidate_final_leads(contexts: Sequence[StepContext]) -> list[Outcome | E
 
 
 # --------------------------------------------------------------------------- consolidation in SQL
-# What ``_lead_row`` computes for an item whose results are those of the three cleaning steps
-# (and the split), with a company name and domain, and nothing else: every column is a value
-# of those results, so SQLite can copy them from the stored payloads itself. Measured on the
-# 100,000-row bench file: the Python path spends most of its time decoding the row and the
-# results into Python objects and binding them back; here nothing leaves the database.
-# Core results written before ``normalize_core_values`` carried ``industry`` and the Apollo
-# ids are not plain: the Python path reads those from the row.
+# What ``_lead_row`` computes for an item whose results are those of the cleaning steps (and
+# the split) and nothing else: every column is a value of the core step's result, the name and
+# domain results, or, when one of those two is missing, a value computed from the row and
+# passed in. SQLite copies them from the stored payloads itself (docs/architecture.md,
+# departure 19). Core results written before ``normalize_core_values`` returned ``industry``
+# and the Apollo ids are not plain: the Python path reads those from the row. ``instr`` finds
+# the key without parsing the payload (a string value's quotes are escaped, so only a key can
+# read ``"apollo_account_id":``).
 _BUILTIN_LIST = ", ".join(f"'{step}'" for step in sorted(BUILTIN_STEPS))
 _PLAIN_ITEMS_SQLITE = f"""
-SELECT json_group_array(j.value) FROM json_each(?1) AS j
+SELECT json_group_array(json_array(j.value,
+    EXISTS (SELECT 1 FROM enrichment_results AS r WHERE r.item_id = j.value
+        AND r.step_name = '{NAME_STEP}' AND coalesce(r.payload ->> '$.company_name', '') <> ''),
+    EXISTS (SELECT 1 FROM enrichment_results AS r WHERE r.item_id = j.value
+        AND r.step_name = '{DOMAIN_STEP}' AND coalesce(r.payload ->> '$.company_domain', '') <> '')))
+FROM json_each(?1) AS j
 WHERE EXISTS (SELECT 1 FROM enrichment_results AS r WHERE r.item_id = j.value
-    AND r.step_name = '{CORE_STEP}' AND json_type(r.payload, '$.apollo_account_id') IS NOT NULL)
-  AND EXISTS (SELECT 1 FROM enrichment_results AS r WHERE r.item_id = j.value
-    AND r.step_name = '{NAME_STEP}' AND coalesce(r.payload ->> '$.company_name', '') <> '')
-  AND EXISTS (SELECT 1 FROM enrichment_results AS r WHERE r.item_id = j.value
-    AND r.step_name = '{DOMAIN_STEP}' AND coalesce(r.payload ->> '$.company_domain', '') <> '')
+    AND r.step_name = '{CORE_STEP}' AND instr(r.payload, '"apollo_account_id":') > 0)
   AND NOT EXISTS (SELECT 1 FROM enrichment_results AS r WHERE r.item_id = j.value
     AND r.step_name NOT IN ({_BUILTIN_LIST}))
 """
 
 
-def _plain_items(conn: Connection, item_ids: list[int]) -> set[int]:
-    """The items ``_consolidate_in_sql`` can write (see above)."""
-    found = conn.exec_driver_sql(_PLAIN_ITEMS_SQLITE, (jsoncodec.dumps(item_ids),)).scalar()
-    return set(jsoncodec.loads(found or "[]"))
+def _plain_items(conn: Connection, item_ids: list[int]) -> dict[int, tuple[bool, bool]]:
+    """The items ``_consolidate_in_sql`` can write: item id -> (has a company name result,
+    has a company domain result)."""
+    found = conn.exec_driver_sql(_PLAIN_ITEMS_SQLITE, (jsoncodec.dumps(item_ids),)).scalar_one()
+    return {item: (bool(name), bool(domain)) for item, name, domain in jsoncodec.loads(found)}
+
+
+def _company_of_row(
+    ctx: StepContext, has_name: bool, has_domain: bool
+) -> tuple[str | None, str | None]:
+    """The company name and domain of an item's row where it has no such result."""
+    name = None if has_name else _company_name_of_row(ctx)[0]
+    return name, None if has_domain else _company_domain_of_row(ctx)
 
 
 def _lead_expression(column: str) -> str:
     """The SQL of one ``final_leads`` column, as ``_lead_row`` computes it."""
     if column == "company_name":
-        value = "name.payload ->> '$.company_name'"
+        value = "coalesce(nullif(name.payload ->> '$.company_name', ''), j.value ->> 1)"
     elif column == "company_domain":
-        value = "dom.payload ->> '$.company_domain'"
+        value = "coalesce(nullif(dom.payload ->> '$.company_domain', ''), j.value ->> 2)"
     elif column == "industry":
         value = "coalesce(core.payload ->> '$.industry', i.industry)"
     elif column in ("keywords", "technologies"):
@@ -939,10 +964,10 @@ _CONSOLIDATE_SQLITE = f"""
 INSERT INTO final_leads (batch_id, item_id, {", ".join(LEAD_COLUMNS)}, enrichment, created_at)
 SELECT i.batch_id, i.id, {", ".join(map(_lead_expression, LEAD_COLUMNS))}, '{{}}', ?2
 FROM json_each(?1) AS j
-CROSS JOIN batch_items AS i ON i.id = j.value
+CROSS JOIN batch_items AS i ON i.id = j.value ->> 0
 JOIN enrichment_results AS core ON core.item_id = i.id AND core.step_name = '{CORE_STEP}'
-JOIN enrichment_results AS name ON name.item_id = i.id AND name.step_name = '{NAME_STEP}'
-JOIN enrichment_results AS dom ON dom.item_id = i.id AND dom.step_name = '{DOMAIN_STEP}'
+LEFT JOIN enrichment_results AS name ON name.item_id = i.id AND name.step_name = '{NAME_STEP}'
+LEFT JOIN enrichment_results AS dom ON dom.item_id = i.id AND dom.step_name = '{DOMAIN_STEP}'
 WHERE true
 ON CONFLICT (item_id) DO UPDATE SET
 {", ".join(f"{c} = excluded.{c}" for c in (*LEAD_COLUMNS, "enrichment"))}
@@ -962,16 +987,19 @@ _LEAD_IDS_SQLITE = (
 )
 
 
-def _consolidate_in_sql(conn: Connection, item_ids: set[int]) -> dict[int, int]:
-    """Write the ``final_leads`` rows of plain items and refresh their ``people`` rows, in
-    SQL; item id -> final lead id of those written."""
-    ids = jsoncodec.dumps(sorted(item_ids))
+def _consolidate_in_sql(conn: Connection, items: list[list[Any]]) -> dict[int, int]:
+    """Write the ``final_leads`` rows of plain items (``[item_id, company name, company
+    domain]`` each, the last two None where the item has that result) and refresh their
+    ``people`` rows, in SQL; item id -> final lead id of those written."""
     created = _CREATED_AT.dialect_impl(conn.dialect).bind_processor(conn.dialect)
     now = datetime.now(UTC)
-    conn.exec_driver_sql(_CONSOLIDATE_SQLITE, (ids, created(now) if created else now))
+    conn.exec_driver_sql(
+        _CONSOLIDATE_SQLITE, (jsoncodec.dumps(items), created(now) if created else now)
+    )
+    ids = jsoncodec.dumps([item[0] for item in items])
     conn.exec_driver_sql(_PEOPLE_FROM_LEADS_SQLITE, (ids,))
-    items, leads = conn.exec_driver_sql(_LEAD_IDS_SQLITE, (ids,)).one()
-    return dict(zip(jsoncodec.loads(items), jsoncodec.loads(leads), strict=True))
+    found_items, leads = conn.exec_driver_sql(_LEAD_IDS_SQLITE, (ids,)).one()
+    return dict(zip(jsoncodec.loads(found_items), jsoncodec.loads(leads), strict=True))
 
 
 _PEOPLE_REFRESH_POSTGRES = text(
