@@ -124,9 +124,11 @@ IDENTITY_COLUMNS = (
 )
 
 
+# The cells as bytes: orjson reads UTF-8 itself, and a 50-cell row decoded into a str first
+# cost 0.6 µs more per row (2.3 against 2.9 µs for the read and the decode together).
 _SQLITE_ITEMS = (
-    f"SELECT id, row_number, original_data, {', '.join(IDENTITY_COLUMNS)} FROM batch_items "
-    "WHERE id IN (SELECT value FROM json_each(?))"
+    "SELECT id, row_number, CAST(original_data AS BLOB), "
+    f"{', '.join(IDENTITY_COLUMNS)} FROM batch_items WHERE id IN (SELECT value FROM json_each(?))"
 )
 
 
