@@ -31,7 +31,8 @@ class ItemIdentity:
 
 
 class StepContext:
-    """Everything a handler may read; handlers never query the database themselves.
+    """Everything a handler may read; handlers never query the database themselves, except
+    the chunk steps whose job is the relational tables (through ``services["engine"]``).
 
     Read-only by convention. The runner builds one per item of a chunk and fills the costly
     parts on first use: ``original_data`` is decoded, ``fields`` and ``identity`` are derived,
@@ -42,8 +43,9 @@ class StepContext:
     ``workflow_config`` is the registry row's config for this step and workstream (attempts,
     timeouts, handler options); ``client_config`` is the client's config for ``(step,
     workstream)``, empty when the client has none; ``services`` are process-wide helpers (HTTP
-    clients, public URL, the webhook ledger) and ``engine``, for the consolidation steps whose
-    job is to write relational tables (no handler may change a state's status itself);
+    clients, public URL, the webhook ledger) and ``engine``, for the split and consolidation
+    steps, which write relational tables (the consolidation on SQLite also reads the stored
+    results it copies, departure 19); no handler may change a state's status itself;
     ``fields`` are the row's values by canonical field name (``email``, ``website``,
     ``phone_mobile``, ...), whatever the upload called its columns, empty values absent.
     """
