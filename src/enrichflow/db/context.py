@@ -135,7 +135,7 @@ _SQLITE_ITEMS = (
 class ChunkData:
     """The items of one chunk, read in one statement, and what handlers derive from them.
 
-    An item's cells are fetched as JSON text and decoded on first use (``original_data`` and
+    An item's cells are fetched as JSON (bytes on SQLite) and decoded on first use (``original_data`` and
     ``fields`` are views of them, see :class:`RowLayout`), and the earlier steps' results are
     read for the whole chunk the first time any item asks: a step that never looks at them
     (a no-op, most normalizations) pays for neither.
@@ -200,8 +200,8 @@ class ChunkData:
 
 
 # One row: the item ids, and each item's results as one JSON object ``{step: payload}``,
-# spliced together from the stored payload texts (which ``results_insert`` wrote through
-# ``json()``, so each is valid JSON). Measured on 1,000 items with five results each: half the
+# spliced together from the stored payload texts (each valid JSON: ``results_insert`` binds
+# the text ``jsoncodec.dumps`` wrote). Measured on 1,000 items with five results each: half the
 # time of reading a row per result, whose payloads are decoded one by one.
 _SQLITE_RESULTS = (
     "SELECT json_group_array(item_id), '[' || group_concat(payloads, ',') || ']' FROM ("

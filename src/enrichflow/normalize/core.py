@@ -106,7 +106,6 @@ def _company_values(
 
 
 @lru_cache(maxsize=16384)
-@lru_cache(maxsize=16384)
 def person_place(
     city: str | None, state: str | None, country: str | None
 ) -> tuple[str | None, str | None, str | None]:
