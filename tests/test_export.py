@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import csv
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select, update
 
+from enrichflow import export
+from enrichflow.api.dashboard.service import batch_detail
+from enrichflow.cli import _summary
 from enrichflow.conductor.loop import Conductor
 from enrichflow.db.models import BatchItem, EnrichmentResult, FinalLead
 from enrichflow.errors import InputError
@@ -19,6 +23,7 @@ from enrichflow.export import LEADING, cell, safe_cell, write_export
 from enrichflow.ingest.loader import ingest_csv
 from enrichflow.launch import launch
 from enrichflow.seed import APOLLO
+from enrichflow.webhooks.ledger import DatabaseLedger
 from handlers_for_tests import register_steps
 
 EXPECTED_LEADING = [
@@ -237,3 +242,52 @@ def test_cell_formatting() -> None:
 def test_unknown_format_is_refused(engine: Engine, tmp_path: Path) -> None:
     with pytest.raises(InputError):
         write_export(engine, 1, tmp_path / "x", "xlsx")
+
+
+def test_export_pages_through_its_own_batch_only(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages walk the primary key from the batch's first item; with one item a page, the
+    items of the batches before and after it are never exported."""
+    batches = [run(engine, tmp_path, ["noop"]) for _ in range(3)]
+    monkeypatch.setattr(export, "PAGE", 1)
+    for batch_id, ids in batches:
+        out = tmp_path / f"{batch_id}.csv"
+        assert write_export(engine, batch_id, out) == 2
+        _, rows = read_csv(out)
+        assert [int(row["item_id"]) for row in rows] == ids
+
+
+def test_reads_go_on_while_a_writer_holds_the_lock(engine: Engine, tmp_path: Path) -> None:
+    """The export, ``enrichflow status``, the dashboard's batch page and the webhook ledger
+    read through read-only connections. On SQLite a plain connection takes the writer lock
+    (``BEGIN IMMEDIATE``), so each of them waited for every runner's transaction, and the
+    runners for them (the progress bars' count held it 0.17 s in every 0.25 s)."""
+    batch_id, _ = run(engine, tmp_path, [*DEFAULT, "consolidate_final_leads"])
+    held, release = threading.Event(), threading.Event()
+    read: dict[str, Any] = {}
+
+    def writer() -> None:
+        with engine.begin() as conn:
+            conn.execute(select(BatchItem.id).limit(1))
+            held.set()
+            release.wait(30)
+
+    def reader() -> None:
+        read["rows"] = write_export(engine, batch_id, tmp_path / "out.csv")
+        read["status"] = _summary(engine, batch_id)["status"]
+        read["page"] = batch_detail(engine, batch_id)["id"]
+        read["submissions"] = DatabaseLedger(engine).submissions("nothing-sent")
+
+    holder = threading.Thread(target=writer)
+    holder.start()
+    try:
+        assert held.wait(10)
+        reading = threading.Thread(target=reader)
+        reading.start()
+        reading.join(20)
+        assert not reading.is_alive(), "a read waited for the writer"
+    finally:
+        release.set()
+        holder.join(10)
+    assert read == {"rows": 2, "status": "COMPLETED", "page": batch_id, "submissions": 0}

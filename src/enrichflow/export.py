@@ -18,9 +18,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO, cast
 
-from sqlalchemy import Connection, Engine, Table, select
+from sqlalchemy import ColumnElement, Connection, Engine, Table, func, or_, select
 
-from enrichflow.db.context import RowLayout
+from enrichflow.db.context import IDENTITY_COLUMNS, RowLayout
+from enrichflow.db.engine import reading
 from enrichflow.db.models import Batch, BatchItem, EnrichmentResult, FinalLead, WorkflowState
 from enrichflow.db.queries import id_in
 from enrichflow.errors import InputError
@@ -67,6 +68,8 @@ def flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
 def cell(value: Any) -> str:
     """One CSV cell: empty for None, ``true``/``false``, lists ``; ``-joined, objects as JSON;
     text is formula-neutralised, numbers are written as they are."""
+    if type(value) is str:  # most cells: checked first (3.2 million calls for 100,000 rows)
+        return "'" + value if value.startswith(FORMULA_PREFIXES) else value
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -74,6 +77,8 @@ def cell(value: Any) -> str:
     if isinstance(value, int | float):
         return str(value)
     if isinstance(value, list):
+        if all(type(v) is str for v in value):  # keywords, technologies
+            return safe_cell("; ".join(value))
         return safe_cell("; ".join(_plain(v) for v in value if v is not None))
     if isinstance(value, dict):
         return safe_cell(json.dumps(value, ensure_ascii=False, sort_keys=True))
@@ -96,7 +101,8 @@ def _enrichment_columns(enrichment: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _from_lead(lead: Any) -> dict[str, Any]:
-    return {column: getattr(lead, column) for column in LEAD_COLUMNS}
+    """The leading values of a ``_LEAD_READ`` row (the item id first, the enrichment last)."""
+    return dict(zip(LEAD_COLUMNS, lead[1:-1], strict=True))
 
 
 def _from_item(item: Any, fields: Mapping[str, str], results: Mapping[str, Any]) -> dict[str, Any]:
@@ -145,29 +151,82 @@ def _from_item(item: Any, fields: Mapping[str, str], results: Mapping[str, Any])
     return values
 
 
-def _page(conn: Connection, batch_id: int, after: int) -> list[Any]:
+_ITEM_READ = (items_t.c.id, items_t.c.row_number, *(items_t.c[c] for c in IDENTITY_COLUMNS))
+"""An item's columns but its cells, which only an item without a lead needs."""
+_LEAD_READ = (leads_t.c.item_id, *(leads_t.c[c] for c in LEAD_COLUMNS), leads_t.c.enrichment)
+
+
+def _before_first(conn: Connection, batch_id: int) -> int:
+    """An id just below the batch's first item, where paging starts."""
+    first = conn.execute(
+        select(func.min(items_t.c.id)).where(items_t.c.batch_id == batch_id)
+    ).scalar()
+    return int(first or 1) - 1
+
+
+def _page(conn: Connection, batch_id: int, after: int, *columns: Any) -> list[Any]:
+    """The next ``PAGE`` items after id ``after``, read along the primary key.
+
+    ``batch_id + 0`` keeps the planner off the (batch_id, row_number) index, with which it
+    sorted the whole batch for every page: 12 ms a page at 100,000 items, quadratic in all."""
     return list(
         conn.execute(
-            select(items_t)
-            .where(items_t.c.batch_id == batch_id, items_t.c.id > after)
+            select(*columns)
+            .where(items_t.c.batch_id + 0 == batch_id, items_t.c.id > after)
             .order_by(items_t.c.id)
             .limit(PAGE)
         )
     )
 
 
+def _results(conn: Connection, ids: list[int], loose: list[int]) -> dict[int, dict[str, Any]]:
+    """item id -> step -> payload: the enrichment results of every item, and also the
+    built-in steps' results of the ``loose`` items (those without a lead, the only ones that
+    need them)."""
+    wanted: ColumnElement[bool] = ~results_t.c.step_name.in_(BUILTIN_STEPS)
+    if loose:
+        wanted = or_(wanted, id_in(conn, results_t.c.item_id, loose))
+    found: dict[int, dict[str, Any]] = {}
+    for item_id, step, payload in conn.execute(
+        select(results_t.c.item_id, results_t.c.step_name, results_t.c.payload)
+        .where(id_in(conn, results_t.c.item_id, ids), wanted)
+        .order_by(results_t.c.id)
+    ).all():
+        found.setdefault(item_id, {})[step] = payload
+    return found
+
+
+def _cells(conn: Connection, ids: list[int]) -> dict[int, list[str]]:
+    """item id -> its uploaded cells."""
+    rows = conn.execute(
+        select(items_t.c.id, items_t.c.original_data).where(id_in(conn, items_t.c.id, ids))
+    )
+    return {item_id: cells or [] for item_id, cells in rows}
+
+
+def _enrichment(lead: Any, own: Mapping[str, Any]) -> dict[str, Any]:
+    """An item's enrichment results: its lead's, updated by the item's own."""
+    enrichment = {s: r for s, r in own.items() if s not in BUILTIN_STEPS}
+    if lead is not None:
+        enrichment = {**(lead.enrichment or {}), **enrichment}
+    return enrichment
+
+
 def export_rows(engine: Engine, batch_id: int) -> Iterator[dict[str, Any]]:
     """Every item of the batch with its outcome, leading values and flattened enrichment
-    columns, in item order, read a page at a time."""
-    with engine.connect() as conn:
+    columns, in item order, read a page at a time.
+
+    Items with a lead are exported from it: their cells and built-in results are not read
+    (measured: half the export's time went to decoding them)."""
+    with reading(engine) as conn:
         batch = conn.execute(
             select(Batch.column_map, Batch.headers).where(Batch.id == batch_id)
         ).first()
+        last_id = _before_first(conn, batch_id)
     layout = RowLayout(batch.headers if batch else [], batch.column_map if batch else {})
-    last_id = 0
     while True:
-        with engine.connect() as conn:
-            items = _page(conn, batch_id, last_id)
+        with reading(engine) as conn:
+            items = _page(conn, batch_id, last_id, *_ITEM_READ)
             if not items:
                 return
             ids = [i.id for i in items]
@@ -189,17 +248,13 @@ def export_rows(engine: Engine, batch_id: int) -> Iterator[dict[str, Any]]:
             )
             leads = {
                 row.item_id: row
-                for row in conn.execute(select(leads_t).where(id_in(conn, leads_t.c.item_id, ids)))
+                for row in conn.execute(
+                    select(*_LEAD_READ).where(id_in(conn, leads_t.c.item_id, ids))
+                ).all()
             }
-            results: dict[int, dict[str, Any]] = {}
-            for item_id, step, payload in conn.execute(
-                select(
-                    EnrichmentResult.item_id, EnrichmentResult.step_name, EnrichmentResult.payload
-                )
-                .where(id_in(conn, results_t.c.item_id, ids))
-                .order_by(EnrichmentResult.id)
-            ):
-                results.setdefault(item_id, {})[step] = payload
+            loose = [item_id for item_id in ids if item_id not in leads]
+            results = _results(conn, ids, loose)
+            cells = _cells(conn, loose) if loose else {}
         failed: dict[int, tuple[int, str, str | None]] = {}
         active: set[int] = set()
         for item_id, index, step, status, error in states:
@@ -213,12 +268,10 @@ def export_rows(engine: Engine, batch_id: int) -> Iterator[dict[str, Any]]:
             status = "failed" if step_error else "running" if item.id in active else "completed"
             own = results.get(item.id, {})
             lead = leads.get(item.id)
-            enrichment = {s: r for s, r in own.items() if s not in BUILTIN_STEPS}
             if lead is not None:
                 values = _from_lead(lead)
-                enrichment = {**(lead.enrichment or {}), **enrichment}
             else:
-                values = _from_item(item, layout.fields(item.original_data or []), own)
+                values = _from_item(item, layout.fields(cells.get(item.id, [])), own)
             row: dict[str, Any] = {
                 "item_id": item.id,
                 "row_number": item.row_number,
@@ -227,7 +280,7 @@ def export_rows(engine: Engine, batch_id: int) -> Iterator[dict[str, Any]]:
                 "error": step_error[2] if step_error else None,
             }
             row.update(values)
-            for key, value in _enrichment_columns(enrichment).items():
+            for key, value in _enrichment_columns(_enrichment(lead, own)).items():
                 if key not in _LEADING_SET:
                     row[key] = value
             for column in ("keywords", "technologies"):
@@ -237,11 +290,31 @@ def export_rows(engine: Engine, batch_id: int) -> Iterator[dict[str, Any]]:
 
 
 def export_columns(engine: Engine, batch_id: int) -> list[str]:
-    """The export's columns: :data:`LEADING`, then every enrichment column of the batch, sorted."""
+    """The export's columns: :data:`LEADING`, then every enrichment column of the batch, sorted.
+
+    Reads only what the enrichment columns come from (leads' ``enrichment`` and the items'
+    enrichment results), not the whole export."""
     extra: set[str] = set()
-    for row in export_rows(engine, batch_id):
-        extra.update(k for k in row if k not in _LEADING_SET)
-    return LEADING + sorted(extra)
+    with reading(engine) as conn:
+        last_id = _before_first(conn, batch_id)
+    while True:
+        with reading(engine) as conn:
+            ids = [item_id for (item_id,) in _page(conn, batch_id, last_id, items_t.c.id)]
+            if not ids:
+                return LEADING + sorted(extra)
+            leads = {
+                row.item_id: row
+                for row in conn.execute(
+                    select(leads_t.c.item_id, leads_t.c.enrichment).where(
+                        id_in(conn, leads_t.c.item_id, ids)
+                    )
+                ).all()
+            }
+            results = _results(conn, ids, [])
+        for item_id in ids:
+            enrichment = _enrichment(leads.get(item_id), results.get(item_id, {}))
+            extra.update(k for k in _enrichment_columns(enrichment) if k not in _LEADING_SET)
+        last_id = ids[-1]
 
 
 def write_export(engine: Engine, batch_id: int, out: Path, fmt: str = "csv") -> int:
@@ -268,7 +341,14 @@ def _write_csv(engine: Engine, batch_id: int, columns: list[str], handle: TextIO
     writer = csv.writer(handle)
     writer.writerow(columns)
     n = 0
+    prefixes = FORMULA_PREFIXES
     for row in export_rows(engine, batch_id):
-        writer.writerow([cell(row.get(c)) for c in columns])
+        # cell() inlined for plain text and empty cells, most of the 3 million of 100,000 rows
+        writer.writerow(
+            [
+                v if type(v) is str and not v.startswith(prefixes) else "" if v is None else cell(v)
+                for v in map(row.get, columns)
+            ]
+        )
         n += 1
     return n

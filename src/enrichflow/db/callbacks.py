@@ -416,6 +416,17 @@ def followers_settle(conn: Connection, now: int, limit: int = 1000) -> int:
 
     Only batches with ``step_dedupe`` rows are looked at. Returns the number of states moved.
     """
+    # The join below starts from the running batches and walks their states (0.14 s for
+    # 200,000 on SQLite, in the conductor's write transaction, every housekeeping tick):
+    # first ask whether any of them de-duplicates at all, which most batches do not.
+    deduplicating = (
+        select(dedupe.c.batch_id)
+        .join(batches, batches.c.id == dedupe.c.batch_id)
+        .where(batches.c.status == BatchStatus.RUNNING.value)
+        .limit(1)
+    )
+    if conn.execute(deduplicating).first() is None:
+        return 0
     leader = ws.alias("leader")
     follower = ws.alias("follower")
     page = conn.execute(

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, Engine, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from enrichflow.db.engine import is_postgres
+from enrichflow.db.engine import is_postgres, reading
 from enrichflow.db.models import WebhookSubmission
 
 __all__ = ["WARN_AT", "DatabaseLedger", "SourceUsage", "sources_near_limit"]
@@ -41,7 +41,7 @@ class DatabaseLedger:
         self.engine = engine
 
     def submissions(self, url_key: str) -> int:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             found = conn.execute(
                 select(submissions_table.c.submissions).where(
                     submissions_table.c.url_key == url_key

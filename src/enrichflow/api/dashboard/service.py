@@ -21,7 +21,7 @@ from enrichflow.api.client_config import (
     redact_config,
 )
 from enrichflow.config import Settings
-from enrichflow.db.engine import now_ms
+from enrichflow.db.engine import now_ms, reading
 from enrichflow.db.models import (
     Batch,
     BatchItem,
@@ -75,7 +75,7 @@ def _clean_name(value: str, what: str) -> str:
 
 def clients_list(engine: Engine) -> list[dict[str, Any]]:
     batches = select(Batch.client_id, func.count().label("n")).group_by(Batch.client_id).subquery()
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         rows = conn.execute(
             select(Client.id, Client.name, Client.created_at, batches.c.n)
             .outerjoin(batches, batches.c.client_id == Client.id)
@@ -102,7 +102,7 @@ def client_create(engine: Engine, name: str) -> dict[str, Any]:
 
 
 def client_name(engine: Engine, client_id: int) -> str:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         name = conn.execute(select(Client.name).where(Client.id == client_id)).scalar()
     if name is None:
         raise NotFoundError(f"client {client_id} does not exist")
@@ -125,7 +125,7 @@ def client_detail(engine: Engine, client_id: int) -> dict[str, Any]:
 
 
 def workstreams_list(engine: Engine) -> list[dict[str, Any]]:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         rows = conn.execute(
             select(Workstream.slug, Workstream.name, Workstream.description).order_by(
                 Workstream.slug
@@ -136,7 +136,7 @@ def workstreams_list(engine: Engine) -> list[dict[str, Any]]:
 
 def webhook_sources_near_limit(engine: Engine) -> list[dict[str, Any]]:
     """Clay webhook sources past the warning mark of their lifetime submission limit."""
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return [
             {
                 "url_redacted": s.url_redacted,
@@ -153,7 +153,7 @@ def workflows_list(engine: Engine, workstream: str | None = None) -> list[dict[s
     )
     if workstream is not None:
         query = query.where(EnrichmentRegistry.workstream_slug == workstream)
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return [
             {
                 "id": r.id,
@@ -237,7 +237,7 @@ def pipelines_list(engine: Engine, client_id: int | None = None) -> list[dict[st
     )
     if client_id is not None:
         query = query.where(EnrichmentPipeline.client_id == client_id)
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return [
             {
                 "id": r.id,
@@ -251,7 +251,7 @@ def pipelines_list(engine: Engine, client_id: int | None = None) -> list[dict[st
 
 
 def pipeline_get(engine: Engine, pipeline_id: int) -> dict[str, Any]:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         r = conn.execute(
             select(EnrichmentPipeline).where(EnrichmentPipeline.id == pipeline_id)
         ).first()
@@ -269,7 +269,7 @@ def pipeline_get(engine: Engine, pipeline_id: int) -> dict[str, Any]:
 def pipeline_validate(engine: Engine, client_id: int, workstream: str, steps: list[str]) -> None:
     """:class:`ConfigError` naming what is wrong with ``steps`` (launch's own checks)."""
     name = client_name(engine, client_id)
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         resolve_steps(conn, name, workstream, None, steps)
 
 
@@ -339,7 +339,7 @@ def pipeline_choices(engine: Engine, client_id: int, workstream: str) -> list[di
 
 def configs_list(engine: Engine, client_id: int) -> list[dict[str, Any]]:
     """Every config of the client, redacted."""
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         rows = conn.execute(
             select(ClientWorkflowConfig)
             .where(ClientWorkflowConfig.client_id == client_id)
@@ -385,7 +385,7 @@ def uploads_list(engine: Engine, client_id: int | None = None) -> list[dict[str,
     query = select(RawUpload).order_by(RawUpload.id.desc()).limit(200)
     if client_id is not None:
         query = query.where(RawUpload.client_id == client_id)
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return [_upload_summary(r) for r in conn.execute(query)]
 
 
@@ -403,7 +403,7 @@ def _upload_summary(r: Any) -> dict[str, Any]:
 
 
 def upload_detail(engine: Engine, upload_id: int, preview: int = 10) -> dict[str, Any]:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         r = conn.execute(select(RawUpload).where(RawUpload.id == upload_id)).first()
         if r is None:
             raise NotFoundError(f"upload {upload_id} does not exist")
@@ -470,7 +470,7 @@ def batches_list(engine: Engine, client_id: int | None = None) -> list[dict[str,
     )
     if client_id is not None:
         query = query.where(Batch.client_id == client_id)
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return [_batch_summary(r) for r in conn.execute(query)]
 
 
@@ -518,7 +518,7 @@ def _segments(counts: dict[str, int], expected: int, width: float = 100.0) -> li
 def batch_detail(engine: Engine, batch_id: int, now: int | None = None) -> dict[str, Any]:
     now = now_ms() if now is None else now
     ws = WorkflowState
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         r = conn.execute(
             select(Batch, Client.name.label("client_name"))
             .join(Client, Client.id == Batch.client_id)
