@@ -45,6 +45,7 @@ test-slow: install $(PREFECT_STAMP)
 bench: install $(PREFECT_STAMP)
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/steps.py
+	$(BIN)/python bench/run.py
 	$(BIN)/python bench/callbacks.py
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/ingest.py
@@ -54,6 +55,7 @@ bench: install $(PREFECT_STAMP)
 bench-quick: install $(PREFECT_STAMP)
 	$(BIN)/python bench/engine.py --quick
 	$(BIN)/python bench/steps.py --quick
+	$(BIN)/python bench/run.py --quick
 	$(BIN)/python bench/callbacks.py --quick
 	$(BIN)/python bench/latency.py --quick
 	$(BIN)/python bench/ingest.py --quick
