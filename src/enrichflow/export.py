@@ -24,6 +24,7 @@ from enrichflow.db.context import IDENTITY_COLUMNS, RowLayout
 from enrichflow.db.engine import reading
 from enrichflow.db.models import Batch, BatchItem, EnrichmentResult, FinalLead, WorkflowState
 from enrichflow.db.queries import id_in
+from enrichflow.db.statistics import statistics_refresh
 from enrichflow.errors import InputError
 from enrichflow.normalize._text import clean_cell
 from enrichflow.normalize.core import PHONE_FIELDS
@@ -189,8 +190,9 @@ def _results(conn: Connection, ids: list[int], loose: list[int]) -> dict[int, di
     found: dict[int, dict[str, Any]] = {}
     for item_id, step, payload in conn.execute(
         select(results_t.c.item_id, results_t.c.step_name, results_t.c.payload)
+        # no ORDER BY (an item has one result per step): with one, Postgres, which cannot see
+        # how few ids the array holds, walked the whole table along its primary key
         .where(id_in(conn, results_t.c.item_id, ids), wanted)
-        .order_by(results_t.c.id)
     ).all():
         found.setdefault(item_id, {})[step] = payload
     return found
@@ -321,6 +323,7 @@ def write_export(engine: Engine, batch_id: int, out: Path, fmt: str = "csv") -> 
     """Write the export to ``out`` (csv or jsonl); returns the number of rows."""
     if fmt not in {"csv", "jsonl"}:
         raise InputError(f"unknown export format {fmt!r}: use csv or jsonl")
+    statistics_refresh(engine)  # a batch that just finished may have filled its tables
     columns = export_columns(engine, batch_id)
     with out.open("w", encoding="utf-8", newline="") as handle:
         if fmt == "jsonl":

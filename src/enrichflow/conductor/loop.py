@@ -37,6 +37,7 @@ from enrichflow.db.queries import (
     status_in,
     ws,
 )
+from enrichflow.db.statistics import statistics_refresh
 from enrichflow.executors.base import Executor
 from enrichflow.states import BatchStatus, Status
 
@@ -72,6 +73,7 @@ class Conductor:
         listen: bool = True,
         max_backoff: float = 5.0,
         housekeeping_interval: float = 0.25,
+        statistics_interval: float = 15.0,
     ) -> None:
         self.engine = engine
         self.executor = executor
@@ -83,6 +85,10 @@ class Conductor:
         self.max_backoff = max_backoff
         self.housekeeping_interval = housekeeping_interval
         """How often :meth:`run` reaps expired leases and settles de-duplication followers."""
+        self.statistics_interval = statistics_interval
+        """How often housekeeping looks for tables whose planner statistics are out of date
+        (Postgres, ``db.statistics``)."""
+        self._next_statistics = 0.0
         self.listener: NotifyListener | None = None
         self.db_errors = 0
         """Ticks that failed on a connection error (and were retried after a back-off)."""
@@ -114,6 +120,9 @@ class Conductor:
                     settled = followers_settle(conn, self.clock())
                 if settled:
                     log.info("settled %d de-duplication follower(s)", settled)
+                if time.monotonic() >= self._next_statistics:
+                    statistics_refresh(self.engine)
+                    self._next_statistics = time.monotonic() + self.statistics_interval
             dispatched = self._dispatch(conn)
         return TickReport(advanced, reaped, finished, dispatched)
 
