@@ -3,6 +3,7 @@ conductor's housekeeping and before an export on Postgres, untouched on SQLite."
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,82 +14,61 @@ from enrichflow.db import statistics
 from enrichflow.db.engine import make_engine
 from enrichflow.db.statistics import TABLES, stale_tables, statistics_refresh
 from enrichflow.executors.local import LocalExecutor
-from enrichflow.ingest.loader import ingest_csv
-from enrichflow.launch import launch
-from enrichflow.seed import APOLLO
+from handlers_for_tests import make_batch
 
-CSV_TEXT = "First Name,Last Name,Email,Company Name,Website\n" + "".join(
-    f"P{i},L{i},p{i}@acme{i % 3}.com,Acme {i % 3},acme{i % 3}.com\n" for i in range(12)
-)
 STEPS = ["split_raw_apollo_scrape_data_into_two_tables", "consolidate_final_leads"]
 
 
-def run_batch(engine: Engine, tmp_path: Path, conductor: Conductor | None = None) -> int:
-    path = tmp_path / "in.csv"
-    path.write_text(CSV_TEXT, encoding="utf-8")
-    report = ingest_csv(engine, path)
-    batch_id = launch(engine, "acme", APOLLO, report.upload_id, steps=STEPS, create_client=True)
+@pytest.fixture
+def finished_batch(
+    pg_only_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Engine]:
+    """A finished 4-item batch on Postgres with its row counts reported to the server, and
+    tables counted stale from 5 changed rows."""
+    monkeypatch.setattr(statistics, "STALE_ROWS", 5)
+    engine = make_engine(pg_only_url)
+    batch_id = make_batch(engine, tmp_path, STEPS, n=4)
     executor = LocalExecutor(engine, 2)
     try:
-        (conductor or Conductor(engine, executor, poll_interval=0.01)).run_until_finished(
-            [batch_id]
-        )
+        Conductor(engine, executor, poll_interval=0.01).run_until_finished([batch_id])
     finally:
         executor.close()
-    return batch_id
+    engine.dispose()  # closing its connections makes each backend report its row counts
+    yield engine
+    engine.dispose()
 
 
-def analyzed(url: str) -> dict[str, bool]:
-    """table -> analyzed at least once, read by a new connection (a fresh stats snapshot)."""
-    engine = make_engine(url)
+def analyzed(engine: Engine) -> dict[str, bool]:
+    """table -> analyzed at least once (a new transaction reads a fresh stats snapshot)."""
     with engine.connect() as conn:
         rows = conn.execute(
             text(
                 "SELECT relname, last_analyze IS NOT NULL FROM pg_stat_user_tables "
-                "WHERE relname IN ('workflow_states', 'enrichment_results', 'final_leads', "
-                "'people', 'companies')"
-            )
+                "WHERE relname = ANY(:names)"
+            ),
+            {"names": list(TABLES)},
         ).all()
-    engine.dispose()
     return dict(rows)  # type: ignore[arg-type]
 
 
-def flush_statistics(engine: Engine) -> None:
-    """Closing its connections makes each backend report its row counts to the server."""
-    engine.dispose()
-
-
-def test_stale_tables_are_analyzed_once(
-    pg_only_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(statistics, "STALE_ROWS", 5)
-    engine = make_engine(pg_only_url)
-    run_batch(engine, tmp_path)
-    flush_statistics(engine)
+def test_stale_tables_are_analyzed_once(finished_batch: Engine) -> None:
+    engine = finished_batch
     with engine.connect() as conn:
         stale = stale_tables(conn)
-    # 12 states per step, results and leads, 12 people; 3 companies stay under 5 rows
-    assert stale == ["workflow_states", "enrichment_results", "final_leads", "people"]
+    # 8 states and results, 4 people written then refreshed; 4 leads and companies stay under 5
+    assert stale == ["workflow_states", "enrichment_results", "people"]
     assert statistics_refresh(engine) == stale
-    assert analyzed(pg_only_url) == {name: name != "companies" for name in TABLES}
+    assert analyzed(engine) == {name: name in stale for name in TABLES}
     assert statistics_refresh(engine) == []  # nothing changed since
-    engine.dispose()
 
 
-def test_conductor_housekeeping_analyzes_stale_tables(
-    pg_only_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(statistics, "STALE_ROWS", 5)
-    engine = make_engine(pg_only_url)
-    run_batch(engine, tmp_path)
-    flush_statistics(engine)
-    executor = LocalExecutor(engine, 1)
+def test_conductor_housekeeping_analyzes_stale_tables(finished_batch: Engine) -> None:
+    executor = LocalExecutor(finished_batch, 1)
     try:
-        Conductor(engine, executor, listen=False).tick(housekeeping=True)
+        Conductor(finished_batch, executor, listen=False).tick(housekeeping=True)
     finally:
         executor.close()
-    assert analyzed(pg_only_url)["people"]
-    engine.dispose()
+    assert analyzed(finished_batch)["people"]
 
 
 def test_sqlite_is_left_alone(tmp_path: Path) -> None:
