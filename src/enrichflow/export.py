@@ -344,14 +344,7 @@ def _write_csv(engine: Engine, batch_id: int, columns: list[str], handle: TextIO
     writer = csv.writer(handle)
     writer.writerow(columns)
     n = 0
-    prefixes = FORMULA_PREFIXES
     for row in export_rows(engine, batch_id):
-        # cell() inlined for plain text and empty cells, most of the 3 million of 100,000 rows
-        writer.writerow(
-            [
-                v if type(v) is str and not v.startswith(prefixes) else "" if v is None else cell(v)
-                for v in map(row.get, columns)
-            ]
-        )
+        writer.writerow([cell(row.get(c)) for c in columns])
         n += 1
     return n
