@@ -188,3 +188,21 @@ def test_with_reader(tmp_path: Path) -> None:
         "company_name": "Café AG",
         "phone": "+49 1",
     }
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ("last_name", "email", "first_name"),  # every field has a column: one C pick
+        ("first_name", "website", "company_name"),  # website was not uploaded
+        ("last_name",),  # a single field
+    ],
+)
+def test_values_pick_what_fields_gives(names: tuple[str, ...]) -> None:
+    """``RowLayout.values`` agrees with ``fields.get`` for each name: empty cells and fields
+    the upload lacks are None, in the order asked."""
+    headers = ["Email", "First Name", "Last Name", "Company"]
+    layout = RowLayout(headers, map_headers(headers).canonical)
+    for cells in (["a@b.co", "Ada", "", "Acme"], ["", "", "Lovelace", ""]):
+        fields = layout.fields(cells)
+        assert layout.values(cells, names) == [fields.get(name) for name in names]

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import pytest
+
 from enrichflow.normalize import normalize_core_values
+from enrichflow.normalize._text import clean_cell
 from enrichflow.normalize.core import OUTPUT_KEYS
 
 ROW: dict[str, str | None] = {
@@ -89,3 +92,27 @@ def test_industry_and_apollo_ids_are_trimmed_and_nulls_dropped() -> None:
         "5f2a9c",
         None,
     )
+
+
+@pytest.mark.parametrize(
+    ("raw", "cleaned"),
+    [
+        ("  Acme  ", "Acme"),
+        ("San  Francisco", "San Francisco"),
+        ("San\u00a0Francisco", "San Francisco"),
+        ("Line\r\nbreak\tand tab", "Line break and tab"),
+        ("Em\u2003space", "Em space"),
+        ("'+1 510-944-3940", "+1 510-944-3940"),
+        ("N/A", None),
+        ("#N/A", None),
+        ("' -", None),
+        ("", None),
+        (None, None),
+        ("Nonesuch Ltd", "Nonesuch Ltd"),
+        ("Zero\u200bwidth", "Zero\u200bwidth"),
+    ],
+)
+def test_clean_cell(raw: str | None, cleaned: str | None) -> None:
+    """Whitespace of every kind collapses, Excel's apostrophe goes, null tokens become None,
+    and text that only starts like a null token stays."""
+    assert clean_cell(raw) == cleaned

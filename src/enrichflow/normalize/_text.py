@@ -9,6 +9,7 @@ import unicodedata
 NULL_TOKENS = frozenset(
     {"", "-", "--", "---", "n/a", "n.a.", "none", "null", "nil", "nan", "#n/a", "?", "."}
 )
+_NULL_TOKEN_CHARS = max(map(len, NULL_TOKENS))
 
 _WS_RE = re.compile(r"\s+")
 
@@ -36,11 +37,12 @@ def clean_cell(raw: str | None) -> str | None:
     if raw is None:
         return None
     text = raw.strip()
-    if "  " in text or "\u00a0" in text or "\t" in text or "\n" in text or "\r" in text:
+    # tabs, line breaks and NBSP are not printable: one scan finds them all
+    if "  " in text or not text.isprintable():
         text = _WS_RE.sub(" ", text.replace("\u00a0", " ")).strip()
     if text.startswith("'"):
         text = text[1:].strip()
-    if text.lower() in NULL_TOKENS:
+    if len(text) <= _NULL_TOKEN_CHARS and text.lower() in NULL_TOKENS:
         return None
     return text
 

@@ -488,13 +488,34 @@ def _company_from_cells(
     )
 
 
-def _first_phone(fields: Mapping[str, str]) -> str | None:
-    for key in PHONE_FIELDS:
-        phone = clean_cell(fields.get(key))
-        if phone:
-            return phone
-    return None
-
+_COMPANY_CELLS = (
+    "company_name",
+    "company_name_for_emails",
+    "website",
+    "company_linkedin_url",
+    "industry",
+    "employees",
+    "annual_revenue",
+    "total_funding",
+    "company_city",
+    "company_state",
+    "company_country",
+)
+_PERSON_CELLS = (
+    "email",
+    "first_name",
+    "last_name",
+    "person_name",
+    "title",
+    "linkedin_url",
+    "city",
+    "state",
+    "country",
+    *PHONE_FIELDS,
+)
+_SPLIT_CELLS = _COMPANY_CELLS + _PERSON_CELLS
+"""The cells the split reads, picked in one call (``StepContext.values``)."""
+_PERSON_AT = len(_COMPANY_CELLS)
 
 _CORE_PERSON_KEYS = tuple(
     "person_linkedin_url" if column == "linkedin_url" else column for column in PERSON_COLUMNS
@@ -510,35 +531,11 @@ def _split_row(ctx: StepContext) -> tuple[_CompanyPart, list[Any]]:
     consolidation step refreshes the person with its values). The usual case, a split that
     runs before any normalization, finds the company with one cache lookup on its cells.
     """
-    fields = ctx.fields
-    get = fields.get
     results = ctx.results
     core = results.get(CORE_STEP)
-    if core is None and NAME_STEP not in results and DOMAIN_STEP not in results:
-        identity = ctx.identity
-        email = get("email") or identity.email or ""
-        _, at, mail_tail = email.rpartition("@")
-        company = _company_from_cells(
-            get("company_name") or identity.company_name,
-            get("company_name_for_emails"),
-            get("website") or identity.company_domain,
-            mail_tail if at else email,
-            bool(at),
-            get("company_linkedin_url"),
-            get("industry"),
-            identity.industry,
-            get("employees"),
-            get("annual_revenue"),
-            get("total_funding"),
-            get("company_city"),
-            get("company_state"),
-            get("company_country"),
-        )
-        return company, _person_row(ctx, fields)
-    name, match_key = _company_name(ctx)
-    domain = _company_domain(ctx)
-    industry = clean_cell(get("industry")) or ctx.identity.industry
     if core is not None:
+        name, match_key = _company_name(ctx)
+        domain = _company_domain(ctx)
         company = _company_part(
             match_key,
             domain,
@@ -546,7 +543,7 @@ def _split_row(ctx: StepContext) -> tuple[_CompanyPart, list[Any]]:
                 name,
                 domain,
                 core.get("company_linkedin_url"),
-                industry,
+                clean_cell(ctx.fields.get("industry")) or ctx.identity.industry,
                 core.get("employees"),
                 core.get("annual_revenue"),
                 core.get("total_funding"),
@@ -556,44 +553,82 @@ def _split_row(ctx: StepContext) -> tuple[_CompanyPart, list[Any]]:
             ),
         )
         return company, [ctx.batch_id, ctx.item_id, *map(core.get, _CORE_PERSON_KEYS), None]
+    cells = ctx.values(_SPLIT_CELLS)
+    person = _person_row(ctx, cells[_PERSON_AT:])
+    (
+        raw_name,
+        short_name,
+        website,
+        linkedin_url,
+        industry,
+        employees,
+        annual_revenue,
+        total_funding,
+        city,
+        state,
+        country,
+    ) = cells[:_PERSON_AT]
+    if NAME_STEP not in results and DOMAIN_STEP not in results:
+        identity = ctx.identity
+        email = cells[_PERSON_AT] or identity.email or ""
+        _, at, mail_tail = email.rpartition("@")
+        company = _company_from_cells(
+            raw_name or identity.company_name,
+            short_name,
+            website or identity.company_domain,
+            mail_tail if at else email,
+            bool(at),
+            linkedin_url,
+            industry,
+            identity.industry,
+            employees,
+            annual_revenue,
+            total_funding,
+            city,
+            state,
+            country,
+        )
+        return company, person
+    name, match_key = _company_name(ctx)
     company = _company_of_cells(
         name,
         match_key,
-        domain,
-        get("company_linkedin_url"),
-        industry,
-        get("employees"),
-        get("annual_revenue"),
-        get("total_funding"),
-        get("company_city"),
-        get("company_state"),
-        get("company_country"),
+        _company_domain(ctx),
+        linkedin_url,
+        clean_cell(industry) or ctx.identity.industry,
+        employees,
+        annual_revenue,
+        total_funding,
+        city,
+        state,
+        country,
     )
-    return company, _person_row(ctx, fields)
+    return company, person
 
 
-def _person_row(ctx: StepContext, fields: Mapping[str, str]) -> list[Any]:
-    """The ``people`` row of an item without core results, company id still None.
+def _person_row(ctx: StepContext, cells: list[str | None]) -> list[Any]:
+    """The ``people`` row of an item without core results, from its ``_PERSON_CELLS``,
+    company id still None.
 
     Cheap cleaning only: ``consolidate_final_leads`` rewrites the person with the values of
     ``normalize_all_core_values`` (name parsing and URL canonicalisation cost more than the
     whole split step may spend per row)."""
-    get = fields.get
-    first, last = clean_cell(get("first_name")), clean_cell(get("last_name"))
-    email = normalize_email(get("email") or ctx.identity.email)
-    city, state, country = person_place(get("city"), get("state"), get("country"))
+    email, first, last, full_name, title, linkedin_url, city, state, country, *phones = cells
+    first, last = clean_cell(first), clean_cell(last)
+    valid = normalize_email(email or ctx.identity.email)
+    city, state, country = person_place(city, state, country)
     return [
         ctx.batch_id,
         ctx.item_id,
         first,
         last,
-        clean_cell(get("person_name"))
+        clean_cell(full_name)
         or ctx.identity.person_name
         or (f"{first} {last}" if first and last else first or last),
-        clean_cell(get("title")) or ctx.identity.title,
-        email.email if email.valid else None,
-        _first_phone(fields),
-        clean_cell(get("linkedin_url")) or ctx.identity.linkedin_url,
+        clean_cell(title) or ctx.identity.title,
+        valid.email if valid.valid else None,
+        next(filter(None, map(clean_cell, phones)), None),
+        clean_cell(linkedin_url) or ctx.identity.linkedin_url,
         city,
         state,
         country,

@@ -12,14 +12,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 JSON = dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class ItemIdentity:
-    """The identity columns of a batch item, as ingested."""
+class ItemIdentity(NamedTuple):
+    """The identity columns of a batch item, as ingested (a tuple: the runner builds one per
+    item, and a frozen dataclass cost three times as much to build)."""
 
     company_name: str | None = None
     company_domain: str | None = None
@@ -137,6 +137,14 @@ class StepContext:
             self._fields = self._lazy().fields(self._row())
         return self._fields
 
+    def values(self, names: tuple[str, ...]) -> list[str | None]:
+        """``fields.get(name)`` for each of ``names``, in order, without building ``fields``
+        (a row's cells are picked by position: the split's per-row hot path)."""
+        if self._fields is not None or self._source is None:
+            fields = self.fields
+            return [fields.get(name) or None for name in names]
+        return self._source.values(self._row(), names)
+
     def _row(self) -> Sequence[str]:
         """The item's cells, decoded once for both ``original_data`` and ``fields``."""
         if self._cells is None:
@@ -164,6 +172,8 @@ class LazySource(Protocol):
     def original_data(self, cells: Sequence[str]) -> Mapping[str, Any]: ...
 
     def fields(self, cells: Sequence[str]) -> Mapping[str, str]: ...
+
+    def values(self, cells: Sequence[str], names: tuple[str, ...]) -> list[str | None]: ...
 
     def results(self, item_id: int) -> Mapping[str, JSON]: ...
 

@@ -42,7 +42,6 @@ from __future__ import annotations
 import json
 import string
 from collections.abc import Callable, Mapping
-from dataclasses import fields as dataclass_fields
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -69,9 +68,7 @@ class TemplateContext:
     def __init__(self, ctx: StepContext) -> None:
         self._ctx = ctx
         self._identity = {
-            f.name: getattr(ctx.identity, f.name)
-            for f in dataclass_fields(ctx.identity)
-            if getattr(ctx.identity, f.name) is not None
+            name: value for name, value in ctx.identity._asdict().items() if value is not None
         }
         self.secrets_used: list[str] = []
 

@@ -66,7 +66,6 @@ import hashlib
 import math
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -113,7 +112,7 @@ class WebhookLedger(Protocol):
         ...
 
 
-_IDENTITY_FIELDS = frozenset(f.name for f in dataclass_fields(ItemIdentity))
+_IDENTITY_FIELDS = frozenset(ItemIdentity._fields)
 
 
 def url_key(url: str) -> str:
@@ -180,8 +179,7 @@ def build_payload(ctx: StepContext, callback: str) -> dict[str, Any]:
         "row_number": ctx.row_number,
         "callback_url": callback,
     }
-    for f in dataclass_fields(ctx.identity):
-        payload[f.name] = getattr(ctx.identity, f.name)
+    payload.update(ctx.identity._asdict())
     payload["results"] = {
         slug: dict(result)
         for slug, result in ctx.results.items()
