@@ -27,7 +27,6 @@ from rich.table import Table
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from enrichflow.api.app import create_app
 from enrichflow.api.client_config import (
     client_config_set,
     client_configs_list,
@@ -62,7 +61,6 @@ from enrichflow.launch import check_launch, client_get_or_create, launch, resolv
 from enrichflow.seed import APOLLO, BUILTIN_PIPELINES, DEFAULT_PIPELINE, init_database
 from enrichflow.states import Status, StepType
 from enrichflow.webhooks.ledger import sources_near_limit
-from enrichflow.webhooks.sandbox import run_sandbox
 from enrichflow.webhooks.sender import DEFAULT_MAX_SUBMISSIONS
 
 # No local variables in tracebacks: they hold settings, webhook URLs and lead rows.
@@ -177,6 +175,8 @@ def _drive(
     conductor = _conductor(engine, executor)
     server: CallbackServer | None = None
     if serve_on is not None:
+        from enrichflow.api.app import create_app  # the web stack, only when serving
+
         app = create_app(engine, get_settings(), executor.wake)
         server = CallbackServer(app, *serve_on)
         try:
@@ -570,6 +570,8 @@ def sandbox(
         f"Clay sandbox on http://{host}:{port}/webhook/<table> "
         "(a table name containing 'person' returns person data, any other company data)"
     )
+    from enrichflow.webhooks.sandbox import run_sandbox
+
     try:
         run_sandbox(
             host,

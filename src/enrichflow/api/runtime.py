@@ -8,6 +8,9 @@
 * :class:`CoalescedWake` — what the callback receiver calls to wake the conductor: it sets the
   conductor's event (never runs a tick itself), at most once per interval, so that a stream of
   callbacks costs the conductor a few ticks a second rather than one per landed group.
+
+uvicorn and the app are imported where they are used: every ``enrichflow`` command builds
+services, and only ``serve`` and ``run`` with ASYNC steps serve HTTP.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import uvicorn
 from sqlalchemy import Engine
 
 from enrichflow.conductor.loop import Conductor
@@ -132,6 +134,8 @@ class CallbackServer:
     """``with CallbackServer(app, host, port): ...`` — uvicorn in a background thread."""
 
     def __init__(self, app: Any, host: str, port: int, log_level: str = "warning") -> None:
+        import uvicorn
+
         self.host, self.port = host, port
         config = uvicorn.Config(
             app,
@@ -183,6 +187,8 @@ def serve_forever(
 
     One uvicorn worker (the callback writer and the conductor live in this process), no access
     log, and uvloop/httptools when they are installed (``loop``/``http`` "auto")."""
+    import uvicorn
+
     from enrichflow.api.app import create_app
 
     executor = make_executor(build_services(engine, settings, public_url_for(settings, port)))
