@@ -65,6 +65,23 @@ def test_partial_indexes_exist(empty_engine: Engine) -> None:
     } <= names
 
 
+def test_company_name_index_comes_and_goes(empty_engine: Engine) -> None:
+    """0007 indexes companies by (batch, name) for the split's per-chunk look-up by name, and
+    its downgrade removes the index again."""
+
+    def indexes() -> dict[str, list[str | None]]:
+        with empty_engine.connect() as conn:
+            return {ix["name"]: ix["column_names"] for ix in inspect(conn).get_indexes("companies")}
+
+    upgrade(empty_engine)
+    assert indexes()["ix_companies_batch_id_name"] == ["batch_id", "name"]
+    cfg = alembic_config(empty_engine)
+    with empty_engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0006")
+    assert "ix_companies_batch_id_name" not in indexes()
+
+
 def test_rows_become_cell_arrays_and_back(empty_engine: Engine) -> None:
     """0005 rewrites stored rows (JSON objects until 0004) as cell arrays in header order and
     snapshots the headers on each batch; a batch whose upload is gone takes its items' keys.

@@ -351,7 +351,8 @@ class Company(Base):
     """One company per registrable domain (else normalized name) within a batch."""
 
     __tablename__ = "companies"
-    __table_args__ = (UniqueConstraint("batch_id", "company_key"),)
+    # (batch, name): the split's look-up of a domain company by name, per chunk
+    __table_args__ = (UniqueConstraint("batch_id", "company_key"), Index(None, "batch_id", "name"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
