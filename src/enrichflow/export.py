@@ -180,6 +180,13 @@ def _page(conn: Connection, batch_id: int, after: int, *columns: Any) -> list[An
     )
 
 
+def _leads(conn: Connection, ids: list[int], columns: tuple[Any, ...]) -> dict[int, Any]:
+    """item id -> the ``columns`` (``item_id`` among them) of its lead, for the items that
+    have one."""
+    found = conn.execute(select(*columns).where(id_in(conn, leads_t.c.item_id, ids))).all()
+    return {row.item_id: row for row in found}
+
+
 def _results(conn: Connection, ids: list[int], loose: list[int]) -> dict[int, dict[str, Any]]:
     """item id -> step -> payload: the enrichment results of every item, and also the
     built-in steps' results of the ``loose`` items (those without a lead, the only ones that
@@ -248,12 +255,7 @@ def export_rows(engine: Engine, batch_id: int) -> Iterator[dict[str, Any]]:
                     )
                 )
             )
-            leads = {
-                row.item_id: row
-                for row in conn.execute(
-                    select(*_LEAD_READ).where(id_in(conn, leads_t.c.item_id, ids))
-                ).all()
-            }
+            leads = _leads(conn, ids, _LEAD_READ)
             loose = [item_id for item_id in ids if item_id not in leads]
             results = _results(conn, ids, loose)
             cells = _cells(conn, loose) if loose else {}
@@ -304,14 +306,7 @@ def export_columns(engine: Engine, batch_id: int) -> list[str]:
             ids = [item_id for (item_id,) in _page(conn, batch_id, last_id, items_t.c.id)]
             if not ids:
                 return LEADING + sorted(extra)
-            leads = {
-                row.item_id: row
-                for row in conn.execute(
-                    select(leads_t.c.item_id, leads_t.c.enrichment).where(
-                        id_in(conn, leads_t.c.item_id, ids)
-                    )
-                ).all()
-            }
+            leads = _leads(conn, ids, (leads_t.c.item_id, leads_t.c.enrichment))
             results = _results(conn, ids, [])
         for item_id in ids:
             enrichment = _enrichment(leads.get(item_id), results.get(item_id, {}))
