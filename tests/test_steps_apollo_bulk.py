@@ -6,6 +6,7 @@ enrichment) go through split and consolidation, and every stored column is compa
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import random
 from datetime import UTC, datetime, timedelta
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 
 from enrichflow.db.context import ChunkData, RowLayout, step_setting_load
 from enrichflow.db.engine import is_postgres, now_ms
@@ -156,38 +157,39 @@ def _run_step(engine: Engine, batch_id: int, position: int) -> None:
         run_claims(engine, claims, {}, started=True)
 
 
-@pytest.mark.parametrize(
-    "steps", [DEFAULT, ["normalize_all_core_values", CONSOLIDATE]], ids=["default", "core-only"]
-)
-def test_sql_consolidation_stores_what_the_python_path_computes(
-    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, steps: list[str]
-) -> None:
-    """On SQLite, the items whose only results are the cleaning steps' are consolidated in SQL
-    from the stored results (with the company name or domain computed from the row where that
-    step was skipped or is not in the pipeline); every column written must equal what ``lead_values`` computes in Python
-    for the same item, read back through the runner's own loader. Items with an enrichment
-    result take the Python path in the same chunk; on Postgres every item does."""
+def _launched_through(engine: Engine, tmp_path: Path, steps: list[str]) -> tuple[int, list[int]]:
+    """The edge-case sample launched with ``steps``, run up to its last step (consolidation)."""
     report = ingest_csv(engine, _edge_sample(tmp_path / "edges.csv"))
     batch_id = launch(engine, "acme", APOLLO, report.upload_id, steps=steps, create_client=True)
     with engine.connect() as conn:
         ids = list(conn.execute(select(BatchItem.id).where(BatchItem.batch_id == batch_id).order_by(BatchItem.id)).scalars())  # fmt: skip
     for position in range(len(steps) - 1):
         _run_step(engine, batch_id, position)
-    enriched = set(ids[3:5])
-    with engine.begin() as conn:
-        results_insert(conn, [(batch_id, i, "enrich_person", ENRICHED) for i in enriched], now_ms())
+    return batch_id, ids
+
+
+def _consolidate_tracking_python(
+    engine: Engine, batch_id: int, position: int, monkeypatch: pytest.MonkeyPatch
+) -> list[int]:
+    """Run the consolidation; the items it computed through ``_lead_row``."""
     in_python: list[int] = []
     lead_row = apollo._lead_row
     monkeypatch.setattr(apollo, "_lead_row", lambda ctx: in_python.append(ctx.item_id) or lead_row(ctx))  # fmt: skip
-    _run_step(engine, batch_id, len(steps) - 1)
-    monkeypatch.undo()  # lead_values below calls _lead_row too
+    _run_step(engine, batch_id, position)
+    monkeypatch.undo()  # lead_values, in the checks, calls _lead_row too
+    return in_python
 
+
+def _assert_leads_match_python(
+    engine: Engine, batch_id: int, ids: list[int], steps: list[str]
+) -> dict[int, Any]:
+    """Every stored lead and person column equals what ``lead_values`` computes for the item,
+    read back through the runner's own loader; the leads by item."""
     with engine.connect() as conn:
         setting = step_setting_load(conn, batch_id, len(steps) - 1)
         chunk = ChunkData(engine, conn, ids, RowLayout(setting.headers, setting.column_map))
         leads = {r.item_id: r for r in conn.execute(select(FinalLead.__table__).where(FinalLead.batch_id == batch_id))}  # fmt: skip
         people = {r.item_id: r for r in conn.execute(select(Person.__table__).where(Person.batch_id == batch_id))}  # fmt: skip
-        history = list(conn.execute(select(PersonWorkHistory.item_id).where(PersonWorkHistory.batch_id == batch_id)).scalars())  # fmt: skip
     assert len(leads) == len(ids) == 200
     assert len(people) == (200 if SPLIT in steps else 0)
     for item_id in ids:
@@ -199,10 +201,75 @@ def test_sql_consolidation_stores_what_the_python_path_computes(
         for column in PERSON_COLUMNS if people else ():
             source = "person_linkedin_url" if column == "linkedin_url" else column
             assert getattr(people[item_id], column) == expected[source], (item_id, column)
+    return leads
+
+
+@pytest.mark.parametrize(
+    "steps", [DEFAULT, ["normalize_all_core_values", CONSOLIDATE]], ids=["default", "core-only"]
+)
+def test_sql_consolidation_stores_what_the_python_path_computes(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, steps: list[str]
+) -> None:
+    """On SQLite, the items whose only results are the cleaning steps' are consolidated in SQL
+    from the stored results (with the company name or domain computed from the row where that
+    step was skipped or is not in the pipeline); every column written must equal what
+    ``lead_values`` computes in Python for the same item. Items with an enrichment result take
+    the Python path in the same chunk; on Postgres every item does."""
+    batch_id, ids = _launched_through(engine, tmp_path, steps)
+    enriched = set(ids[3:5])
+    with engine.begin() as conn:
+        results_insert(conn, [(batch_id, i, "enrich_person", ENRICHED) for i in enriched], now_ms())
+    in_python = _consolidate_tracking_python(engine, batch_id, len(steps) - 1, monkeypatch)
+
+    _assert_leads_match_python(engine, batch_id, ids, steps)
+    for item_id in ids:
         taken = item_id in in_python
         assert taken is (item_id in enriched or is_postgres(engine)), item_id
+    with engine.connect() as conn:
+        history = list(conn.execute(select(PersonWorkHistory.item_id).where(PersonWorkHistory.batch_id == batch_id)).scalars())  # fmt: skip
     assert sorted(history) == sorted(enriched)
     if steps == DEFAULT:  # the SQL path also met items whose name or domain step was skipped
         with engine.connect() as conn:
             skipped = conn.execute(select(WorkflowState.step_name).where(WorkflowState.batch_id == batch_id, WorkflowState.status == "SKIPPED")).scalars().all()  # fmt: skip
         assert {"normalize_company_name", "normalize_company_domain"} <= set(skipped)
+
+
+def test_sql_consolidation_leaves_to_python_what_it_cannot_write(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Items the SQL cannot write are consolidated in Python, in the same chunk and with the
+    same values: a core result stored before it carried the Apollo ids, a company name result
+    without a value, and an enrichment result stored after the chunk looked at the items'
+    results (so they went to SQL). Everything else still goes through SQL on SQLite."""
+    batch_id, ids = _launched_through(engine, tmp_path, DEFAULT)
+    legacy, empty_name, late = ids[10], ids[11], ids[12]
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE enrichment_results SET payload = :p WHERE item_id = :i AND step_name = :s"
+            ),
+            [
+                {"i": legacy, "s": "normalize_all_core_values", "p": json.dumps({"email": "a@b.co"})},
+                {"i": empty_name, "s": "normalize_company_name", "p": json.dumps({"company_name": ""})},
+            ],
+        )  # fmt: skip
+    looked = apollo._result_kinds
+
+    def then_a_result_arrives(conn: Any, item_ids: list[int]) -> Any:
+        kinds = looked(conn, item_ids)
+        if late in item_ids:
+            with engine.begin() as writer:
+                results_insert(writer, [(batch_id, late, "enrich_person", ENRICHED)], now_ms())
+        return kinds
+
+    if is_postgres(engine):  # no look at the results: every item takes the Python path
+        with engine.begin() as writer:
+            results_insert(writer, [(batch_id, late, "enrich_person", ENRICHED)], now_ms())
+    monkeypatch.setattr(apollo, "_result_kinds", then_a_result_arrives)
+    in_python = _consolidate_tracking_python(engine, batch_id, len(DEFAULT) - 1, monkeypatch)
+
+    leads = _assert_leads_match_python(engine, batch_id, ids, DEFAULT)
+    expected_python = set(ids) if is_postgres(engine) else {legacy, empty_name, late}
+    assert set(in_python) == expected_python
+    assert leads[late].enrichment == {"enrich_person": ENRICHED}
+    assert leads[legacy].email == "a@b.co"  # the legacy core result was read

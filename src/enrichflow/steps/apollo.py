@@ -31,7 +31,6 @@ from enrichflow.db import jsoncodec
 from enrichflow.db.engine import is_postgres, reading
 from enrichflow.db.models import Company, FinalLead, Person, PersonWorkHistory
 from enrichflow.db.queries import id_in, sqlite_rows_per_statement
-from enrichflow.errors import RetryableStepError
 from enrichflow.normalize._text import clean_cell
 from enrichflow.normalize.company import normalize_company_name
 from enrichflow.normalize.contact import normalize_email
@@ -882,55 +881,70 @@ def consolidate_final_leads(contexts: Sequence[StepContext]) -> list[Outcome | E
     if not contexts:
         return []
     engine = _engine(contexts)
-    plain: dict[int, tuple[bool, bool]] = {}
+    kinds: dict[int, tuple[bool, bool, bool]] = {}
     if not is_postgres(engine):
         with reading(engine) as conn:
-            plain = _plain_items(conn, [ctx.item_id for ctx in contexts])
-    # A plain item without a name or domain result gets the value computed from its row.
-    in_sql = [
-        [ctx.item_id, *_company_of_row(ctx, *plain[ctx.item_id])]
-        for ctx in contexts
-        if ctx.item_id in plain
-    ]
-    leads: list[list[Any]] = []
-    history: list[dict[str, Any]] = []
-    person_updates: list[tuple[Any, ...]] = []
-    steps: dict[int, list[str]] = {}
+            kinds = _result_kinds(conn, [ctx.item_id for ctx in contexts])
+    # Items with an enrichment result are computed here, outside the write transaction; the
+    # rest go to SQL, with the company name or domain computed from the row where that step
+    # left no result.
+    in_python: list[StepContext] = []
+    in_sql: dict[int, StepContext] = {}
+    sql_rows: list[list[Any]] = []
     for ctx in contexts:
-        if ctx.item_id in plain:
+        has_name, has_domain, enriched = kinds.get(ctx.item_id, _NO_RESULTS)
+        if enriched or is_postgres(engine):
+            in_python.append(ctx)
             continue
-        values = _lead_row(ctx)
-        enrichment = enrichment_of(ctx)
-        steps[ctx.item_id] = sorted(enrichment)
-        leads.append([ctx.batch_id, ctx.item_id, *values, enrichment])
-        if enrichment:
-            history.extend(work_history_rows(ctx, enrichment))
-        person_updates.append((ctx.item_id, *_person_of_lead(values)))
+        in_sql[ctx.item_id] = ctx
+        sql_rows.append([ctx.item_id, *_company_of_row(ctx, has_name, has_domain)])
+    leads = _LeadRows()
+    for ctx in in_python:
+        leads.add(ctx)
     item_ids = [c.item_id for c in contexts]
     with engine.begin() as conn:
-        lead_ids: dict[int, int] = _consolidate_in_sql(conn, in_sql) if in_sql else {}
-        lead_ids.update(_bulk_upsert(conn, _FINAL_LEADS, leads))
+        lead_ids: dict[int, int] = _consolidate_in_sql(conn, sql_rows) if sql_rows else {}
+        # What SQL left out needs Python: no core result, a core result from before it carried
+        # the Apollo ids, or an enrichment result stored since ``_result_kinds``.
+        for item_id, ctx in in_sql.items():
+            if item_id not in lead_ids:
+                leads.add(ctx)
+        lead_ids.update(_bulk_upsert(conn, _FINAL_LEADS, leads.rows))
         conn.execute(delete(work_history).where(id_in(conn, work_history.c.item_id, item_ids)))
-        if history:
-            conn.execute(insert(work_history), history)
-        _people_refresh(conn, person_updates)
+        if leads.history:
+            conn.execute(insert(work_history), leads.history)
+        _people_refresh(conn, leads.people)
     counts: dict[int, int] = {}
-    for row in history:
+    for row in leads.history:
         counts[row["item_id"]] = counts.get(row["item_id"], 0) + 1
-    outcomes: list[Outcome | Exception] = []
-    for ctx in contexts:
-        lead_id = lead_ids.get(ctx.item_id)
-        if lead_id is None:  # a plain item whose results changed after ``_plain_items``
-            outcomes.append(RetryableStepError("the item's results changed while consolidating"))
-            continue
-        outcomes.append(
-            {
-                "final_lead_id": lead_id,
-                "enrichment_steps": steps.get(ctx.item_id, []),
-                "work_history": counts.get(ctx.item_id, 0),
-            }
-        )
-    return outcomes
+    return [
+        {
+            "final_lead_id": lead_ids[ctx.item_id],
+            "enrichment_steps": leads.steps.get(ctx.item_id, []),
+            "work_history": counts.get(ctx.item_id, 0),
+        }
+        for ctx in contexts
+    ]
+
+
+class _LeadRows:
+    """What the Python path writes for its items: ``final_leads`` rows, work history and the
+    people rows' new values."""
+
+    def __init__(self) -> None:
+        self.rows: list[list[Any]] = []
+        self.history: list[dict[str, Any]] = []
+        self.people: list[tuple[Any, ...]] = []
+        self.steps: dict[int, list[str]] = {}
+
+    def add(self, ctx: StepContext) -> None:
+        values = _lead_row(ctx)
+        enrichment = enrichment_of(ctx)
+        self.steps[ctx.item_id] = sorted(enrichment)
+        self.rows.append([ctx.batch_id, ctx.item_id, *values, enrichment])
+        if enrichment:
+            self.history.extend(work_history_rows(ctx, enrichment))
+        self.people.append((ctx.item_id, *_person_of_lead(values)))
 
 
 # --------------------------------------------------------------------------- consolidation in SQL
@@ -938,30 +952,32 @@ def consolidate_final_leads(contexts: Sequence[StepContext]) -> list[Outcome | E
 # the split) and nothing else: every column is a value of the core step's result, the name and
 # domain results, or, when one of those two is missing, a value computed from the row and
 # passed in. SQLite copies them from the stored payloads itself (docs/architecture.md,
-# departure 19). Core results written before ``normalize_core_values`` returned ``industry``
-# and the Apollo ids are not plain: the Python path reads those from the row. ``instr`` finds
-# the key without parsing the payload (a string value's quotes are escaped, so only a key can
-# read ``"apollo_account_id":``).
+# departure 19). The INSERT writes only the items whose results allow it
+# (``_SQL_WRITABLE``); ``consolidate_final_leads`` sends the others to the Python path: a
+# core result from before ``normalize_core_values`` returned ``industry`` and the Apollo ids,
+# a name or domain result without a value, or an enrichment result stored since
+# ``_result_kinds`` looked.
 _BUILTIN_LIST = ", ".join(f"'{step}'" for step in sorted(BUILTIN_STEPS))
-_PLAIN_ITEMS_SQLITE = f"""
-SELECT json_group_array(json_array(j.value,
-    EXISTS (SELECT 1 FROM enrichment_results AS r WHERE r.item_id = j.value
-        AND r.step_name = '{NAME_STEP}' AND coalesce(r.payload ->> '$.company_name', '') <> ''),
-    EXISTS (SELECT 1 FROM enrichment_results AS r WHERE r.item_id = j.value
-        AND r.step_name = '{DOMAIN_STEP}' AND coalesce(r.payload ->> '$.company_domain', '') <> '')))
-FROM json_each(?1) AS j
-WHERE EXISTS (SELECT 1 FROM enrichment_results AS r WHERE r.item_id = j.value
-    AND r.step_name = '{CORE_STEP}' AND instr(r.payload, '"apollo_account_id":') > 0)
-  AND NOT EXISTS (SELECT 1 FROM enrichment_results AS r WHERE r.item_id = j.value
-    AND r.step_name NOT IN ({_BUILTIN_LIST}))
+# Index-only (the unique index on item and step covers both columns): which results an item
+# has, not what they hold; ``_CONSOLIDATE_SQLITE`` checks the payloads it reads anyway.
+_RESULT_KINDS_SQLITE = f"""
+SELECT json_group_array(json_array(item_id, has_name, has_domain, enriched)) FROM (
+SELECT item_id, max(step_name = '{NAME_STEP}') AS has_name,
+    max(step_name = '{DOMAIN_STEP}') AS has_domain,
+    max(step_name NOT IN ({_BUILTIN_LIST})) AS enriched
+FROM enrichment_results WHERE item_id IN (SELECT value FROM json_each(?1)) GROUP BY item_id)
 """
+_NO_RESULTS = (False, False, False)
 
 
-def _plain_items(conn: Connection, item_ids: list[int]) -> dict[int, tuple[bool, bool]]:
-    """The items ``_consolidate_in_sql`` can write: item id -> (has a company name result,
-    has a company domain result)."""
-    found = conn.exec_driver_sql(_PLAIN_ITEMS_SQLITE, (jsoncodec.dumps(item_ids),)).scalar_one()
-    return {item: (bool(name), bool(domain)) for item, name, domain in jsoncodec.loads(found)}
+def _result_kinds(conn: Connection, item_ids: list[int]) -> dict[int, tuple[bool, bool, bool]]:
+    """item id -> (has a company name result, has a company domain result, has a result of a
+    step that is not a built-in one); items without any result are left out."""
+    found = conn.exec_driver_sql(_RESULT_KINDS_SQLITE, (jsoncodec.dumps(item_ids),)).scalar_one()
+    return {
+        item: (bool(name), bool(domain), bool(enriched))
+        for item, name, domain, enriched in jsoncodec.loads(found)
+    }
 
 
 def _company_of_row(
@@ -995,15 +1011,26 @@ def _lead_expression(column: str) -> str:
     return value
 
 
-_CONSOLIDATE_SQLITE = f"""
-INSERT INTO final_leads (batch_id, item_id, {", ".join(LEAD_COLUMNS)}, enrichment, created_at)
-SELECT i.batch_id, i.id, {", ".join(map(_lead_expression, LEAD_COLUMNS))}, '{{}}', ?2
+_SQL_FROM = f"""
 FROM json_each(?1) AS j
 CROSS JOIN batch_items AS i ON i.id = j.value ->> 0
 JOIN enrichment_results AS core ON core.item_id = i.id AND core.step_name = '{CORE_STEP}'
 LEFT JOIN enrichment_results AS name ON name.item_id = i.id AND name.step_name = '{NAME_STEP}'
 LEFT JOIN enrichment_results AS dom ON dom.item_id = i.id AND dom.step_name = '{DOMAIN_STEP}'
-WHERE true
+"""
+# json_type reads the parse the column expressions reuse; measured cheaper than instr's scan.
+_SQL_WRITABLE = f"""
+WHERE json_type(core.payload, '$.apollo_account_id') IS NOT NULL
+  AND (name.payload IS NULL OR coalesce(name.payload ->> '$.company_name', '') <> '')
+  AND (dom.payload IS NULL OR coalesce(dom.payload ->> '$.company_domain', '') <> '')
+  AND NOT EXISTS (SELECT 1 FROM enrichment_results AS r WHERE r.item_id = i.id
+    AND r.step_name NOT IN ({_BUILTIN_LIST}))
+"""
+_SQL_WRITABLE_ITEMS = f"SELECT json_group_array(i.id) {_SQL_FROM} {_SQL_WRITABLE}"
+_CONSOLIDATE_SQLITE = f"""
+INSERT INTO final_leads (batch_id, item_id, {", ".join(LEAD_COLUMNS)}, enrichment, created_at)
+SELECT i.batch_id, i.id, {", ".join(map(_lead_expression, LEAD_COLUMNS))}, '{{}}', ?2
+{_SQL_FROM} {_SQL_WRITABLE}
 ON CONFLICT (item_id) DO UPDATE SET
 {", ".join(f"{c} = excluded.{c}" for c in (*LEAD_COLUMNS, "enrichment"))}
 """
@@ -1023,15 +1050,19 @@ _LEAD_IDS_SQLITE = (
 
 
 def _consolidate_in_sql(conn: Connection, items: list[list[Any]]) -> dict[int, int]:
-    """Write the ``final_leads`` rows of plain items (``[item_id, company name, company
-    domain]`` each, the last two None where the item has that result) and refresh their
-    ``people`` rows, in SQL; item id -> final lead id of those written."""
+    """Write the ``final_leads`` rows of items without enrichment results (``[item_id,
+    company name, company domain]`` each, the last two None where the item has that result)
+    and refresh their ``people`` rows, in SQL; item id -> final lead id of those written."""
     created = _CREATED_AT.dialect_impl(conn.dialect).bind_processor(conn.dialect)
     now = datetime.now(UTC)
-    conn.exec_driver_sql(
-        _CONSOLIDATE_SQLITE, (jsoncodec.dumps(items), created(now) if created else now)
-    )
-    ids = jsoncodec.dumps([item[0] for item in items])
+    rows = jsoncodec.dumps(items)
+    count = conn.exec_driver_sql(_CONSOLIDATE_SQLITE, (rows, created(now) if created else now))
+    # Usually every item was written. Otherwise the same conditions, read in this transaction,
+    # tell which (measured: RETURNING cost the INSERT a tenth more).
+    if count.rowcount == len(items):
+        ids = jsoncodec.dumps([item[0] for item in items])
+    else:
+        ids = conn.exec_driver_sql(_SQL_WRITABLE_ITEMS, (rows,)).scalar_one()
     conn.exec_driver_sql(_PEOPLE_FROM_LEADS_SQLITE, (ids,))
     found_items, leads = conn.exec_driver_sql(_LEAD_IDS_SQLITE, (ids,)).one()
     return dict(zip(jsoncodec.loads(found_items), jsoncodec.loads(leads), strict=True))
