@@ -904,8 +904,8 @@ def consolidate_final_leads(contexts: Sequence[StepContext]) -> list[Outcome | E
     item_ids = [c.item_id for c in contexts]
     with engine.begin() as conn:
         lead_ids: dict[int, int] = _consolidate_in_sql(conn, sql_rows) if sql_rows else {}
-        # What SQL left out needs Python: no core result, a core result from before it carried
-        # the Apollo ids, or an enrichment result stored since ``_result_kinds``.
+        # What SQL left out needs Python (no core result, or one of the cases of
+        # ``_SQL_WRITABLE``), computed in this transaction.
         for item_id, ctx in in_sql.items():
             if item_id not in lead_ids:
                 leads.add(ctx)
@@ -1056,10 +1056,10 @@ def _consolidate_in_sql(conn: Connection, items: list[list[Any]]) -> dict[int, i
     created = _CREATED_AT.dialect_impl(conn.dialect).bind_processor(conn.dialect)
     now = datetime.now(UTC)
     rows = jsoncodec.dumps(items)
-    count = conn.exec_driver_sql(_CONSOLIDATE_SQLITE, (rows, created(now) if created else now))
+    written = conn.exec_driver_sql(_CONSOLIDATE_SQLITE, (rows, created(now) if created else now))
     # Usually every item was written. Otherwise the same conditions, read in this transaction,
     # tell which (measured: RETURNING cost the INSERT a tenth more).
-    if count.rowcount == len(items):
+    if written.rowcount == len(items):
         ids = jsoncodec.dumps([item[0] for item in items])
     else:
         ids = conn.exec_driver_sql(_SQL_WRITABLE_ITEMS, (rows,)).scalar_one()
