@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Text, cast, select
+from sqlalchemy import Connection, Engine, Text, and_, cast, select
 
 from enrichflow.db import jsoncodec
 from enrichflow.db.engine import is_postgres, reading
@@ -48,6 +48,7 @@ class StepSetting:
 def step_setting_load(conn: Connection, batch_id: int, step_index: int) -> StepSetting:
     """The batch's step and the client's current config for it (re-read per chunk, so a
     config fixed while a batch runs applies to the next attempts)."""
+    # One statement: the runner reads this for every chunk.
     row = conn.execute(
         select(
             Batch.client_id,
@@ -59,19 +60,32 @@ def step_setting_load(conn: Connection, batch_id: int, step_index: int) -> StepS
             BatchStep.handler,
             BatchStep.lease_ms,
             BatchStep.config,
+            ClientWorkflowConfig.config,
         )
         .join(Client, Client.id == Batch.client_id)
         .join(BatchStep, BatchStep.batch_id == Batch.id)
+        .outerjoin(
+            ClientWorkflowConfig,
+            and_(
+                ClientWorkflowConfig.client_id == Batch.client_id,
+                ClientWorkflowConfig.workflow_slug == BatchStep.step_name,
+                ClientWorkflowConfig.workstream_slug == Batch.workstream_slug,
+            ),
+        )
         .where(Batch.id == batch_id, BatchStep.position == step_index)
     ).one()
-    client_id, client, workstream, column_map, headers, step_name, handler, lease_ms, config = row
-    client_config = conn.execute(
-        select(ClientWorkflowConfig.config).where(
-            ClientWorkflowConfig.client_id == client_id,
-            ClientWorkflowConfig.workflow_slug == step_name,
-            ClientWorkflowConfig.workstream_slug == workstream,
-        )
-    ).scalar_one_or_none()
+    (
+        client_id,
+        client,
+        workstream,
+        column_map,
+        headers,
+        step_name,
+        handler,
+        lease_ms,
+        config,
+        client_config,
+    ) = row
     return StepSetting(
         batch_id=batch_id,
         client_id=client_id,
