@@ -55,6 +55,7 @@ bench: install $(PREFECT_STAMP)
 bench-quick: install $(PREFECT_STAMP)
 	$(BIN)/python bench/engine.py --quick
 	$(BIN)/python bench/steps.py --quick
+	$(BIN)/python bench/compare.py HEAD --quick
 	$(BIN)/python bench/run.py --quick
 	$(BIN)/python bench/callbacks.py --quick
 	$(BIN)/python bench/latency.py --quick
