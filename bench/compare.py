@@ -34,7 +34,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CHUNK = 1000
 
 
 def extract_source(revision: str, into: Path) -> Path:
@@ -52,34 +51,17 @@ def extract_source(revision: str, into: Path) -> Path:
 def prepare(directory: Path, rows: int, last_step: int) -> int:
     """``s<k>.db`` in ``directory`` for each step k up to ``last_step``: the database ready
     to run step k (the earlier steps done by this checkout's code); the batch id."""
-    from sqlalchemy import select
-
     from enrichflow.db.engine import make_engine
-    from enrichflow.db.models import BatchStep
-    from enrichflow.ingest.loader import ingest_csv
-    from enrichflow.launch import launch
-    from enrichflow.seed import APOLLO, init_database
-    from steps import STEPS, run_step, write_synthetic
+    from steps import STEPS, launched, run_step
 
-    source = directory / "apollo.csv"
-    write_synthetic(source, rows)
-    database = directory / "work.db"
-    engine = make_engine(f"sqlite:///{database}")
-    init_database(engine)
-    upload = ingest_csv(engine, source).upload_id
-    batch_id = launch(engine, "bench", APOLLO, upload, steps=STEPS, create_client=True)
-    with engine.connect() as conn:
-        steps = conn.execute(
-            select(BatchStep.position, BatchStep.lease_ms)
-            .where(BatchStep.batch_id == batch_id)
-            .order_by(BatchStep.position)
-        ).all()
+    engine, _, batch_id, steps = launched(directory, rows)
+    database = directory / "bench.db"
     for index in range(last_step + 1):
         engine.dispose()  # the last connection's close checkpoints the WAL into the file
         shutil.copy(database, directory / f"s{index}.db")
         if index < last_step:
             engine = make_engine(f"sqlite:///{database}")
-            run_step(engine, batch_id, *steps[index])
+            run_step(engine, batch_id, *steps[STEPS[index]])
     engine.dispose()
     return batch_id
 
@@ -93,19 +75,14 @@ def run_one(database: Path, batch_id: int, index: int, tree: Path) -> None:
         sys.exit(f"timing the wrong code: enrichflow comes from {enrichflow.__file__}")
     from sqlalchemy import func, select
 
-    from enrichflow.db.engine import make_engine, now_ms
+    from enrichflow.db.engine import make_engine
     from enrichflow.db.models import BatchStep, WorkflowState
-    from enrichflow.db.queries import states_claim
-    from enrichflow.runner import run_claims
+    from enrichflow.gc_tuning import tune_gc
     from enrichflow.steps import registry
+    from steps import run_step  # its enrichflow imports resolve in ``tree`` too
 
     registry.get_handler("noop")  # imports the built-in handlers before the clock starts
-    try:
-        from enrichflow.gc_tuning import tune_gc
-    except ImportError:  # a revision from before it
-        pass
-    else:
-        tune_gc()
+    tune_gc()
     engine = make_engine(f"sqlite:///{database}")
     with engine.connect() as conn:
         position, lease_ms = conn.execute(
@@ -113,15 +90,8 @@ def run_one(database: Path, batch_id: int, index: int, tree: Path) -> None:
                 BatchStep.batch_id == batch_id, BatchStep.position == index
             )
         ).one()
-    rows = 0
     started = time.perf_counter()
-    while True:
-        with engine.begin() as conn:
-            claims = states_claim(conn, batch_id, position, CHUNK, lease_ms, now_ms(), start=True)
-        if not claims:
-            break
-        run_claims(engine, claims, {}, started=True)
-        rows += len(claims)
+    rows = run_step(engine, batch_id, position, lease_ms)
     seconds = time.perf_counter() - started
     with engine.connect() as conn:
         unfinished = conn.execute(
@@ -170,7 +140,7 @@ def main() -> int:
     if not args.revision:
         parser.error("give the revision to compare with (for example HEAD~1)")
 
-    from steps import STEPS
+    from steps import CHUNK, STEPS
 
     wanted = args.steps.split(",") if args.steps else list(STEPS)
     unknown = sorted(set(wanted) - set(STEPS))

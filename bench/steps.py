@@ -130,6 +130,25 @@ class HandlerClock:
         return timed
 
 
+def launched(directory: Path, n: int) -> tuple[Engine, int, int, dict[str, tuple[int, int]]]:
+    """The N-row synthetic file in ``directory`` (``bench.db`` beside it), ingested and
+    launched through ``apollo_default``: the engine, the upload id, the batch id and each
+    step's (position, lease ms)."""
+    source = directory / "apollo.csv"
+    write_synthetic(source, n)
+    engine = make_engine(f"sqlite:///{directory / 'bench.db'}")
+    init_database(engine)
+    upload_id = ingest_csv(engine, source).upload_id
+    batch_id = launch(engine, "bench", APOLLO, upload_id, steps=STEPS, create_client=True)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(BatchStep.step_name, BatchStep.position, BatchStep.lease_ms).where(
+                BatchStep.batch_id == batch_id
+            )
+        ).all()
+    return engine, upload_id, batch_id, {name: (position, ms) for name, position, ms in rows}
+
+
 def run_step(engine: Engine, batch_id: int, position: int, lease_ms: int) -> int:
     """Claim and run every state of one step in this thread; returns the rows run."""
     done = 0
@@ -191,28 +210,7 @@ def main() -> int:
         tune_gc()  # as the CLI does for every enrichflow process
 
     tmp = Path(tempfile.mkdtemp(prefix="ef-bench-steps-"))
-    source = tmp / "apollo.csv"
-    write_synthetic(source, n)
-    engine = make_engine(f"sqlite:///{tmp / 'bench.db'}")
-    init_database(engine)
-    report = ingest_csv(engine, source)
-    batch_id = launch(engine, "bench", APOLLO, report.upload_id, steps=STEPS, create_client=True)
-    with engine.connect() as conn:
-        positions = dict(
-            conn.execute(
-                select(BatchStep.step_name, BatchStep.position).where(
-                    BatchStep.batch_id == batch_id
-                )
-            ).all()
-        )
-        lease_ms = {
-            name: ms
-            for name, ms in conn.execute(
-                select(BatchStep.step_name, BatchStep.lease_ms).where(
-                    BatchStep.batch_id == batch_id
-                )
-            ).all()
-        }
+    engine, upload_id, batch_id, steps = launched(tmp, n)
 
     gc_note = "default GC" if args.default_gc else "tuned GC"
     print(
@@ -232,7 +230,7 @@ def main() -> int:
         started = time.perf_counter()
         if profiler:
             profiler.enable()
-        rows = run_step(engine, batch_id, positions[step], lease_ms[step])
+        rows = run_step(engine, batch_id, *steps[step])
         if profiler:
             profiler.disable()
         seconds = time.perf_counter() - started
@@ -250,7 +248,7 @@ def main() -> int:
         )
         if profiler:
             pstats.Stats(profiler).sort_stats(args.sort).print_stats(30)
-    noop_batch = launch(engine, "bench", APOLLO, report.upload_id, steps=["noop"])
+    noop_batch = launch(engine, "bench", APOLLO, upload_id, steps=["noop"])
     with engine.connect() as conn:
         noop_position, noop_lease = conn.execute(
             select(BatchStep.position, BatchStep.lease_ms).where(BatchStep.batch_id == noop_batch)
