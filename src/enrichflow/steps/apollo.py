@@ -881,8 +881,9 @@ def consolidate_final_leads(contexts: Sequence[StepContext]) -> list[Outcome | E
     if not contexts:
         return []
     engine = _engine(contexts)
+    on_postgres = is_postgres(engine)
     kinds: dict[int, tuple[bool, bool, bool]] = {}
-    if not is_postgres(engine):
+    if not on_postgres:
         with reading(engine) as conn:
             kinds = _result_kinds(conn, [ctx.item_id for ctx in contexts])
     # Items with an enrichment result are computed here, outside the write transaction; the
@@ -893,7 +894,7 @@ def consolidate_final_leads(contexts: Sequence[StepContext]) -> list[Outcome | E
     sql_rows: list[list[Any]] = []
     for ctx in contexts:
         has_name, has_domain, enriched = kinds.get(ctx.item_id, _NO_RESULTS)
-        if enriched or is_postgres(engine):
+        if enriched or on_postgres:
             in_python.append(ctx)
             continue
         in_sql[ctx.item_id] = ctx
