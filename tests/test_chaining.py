@@ -10,10 +10,13 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.exc import OperationalError
 
+from enrichflow.conductor import loop
 from enrichflow.conductor.loop import Conductor
 from enrichflow.db.engine import now_ms
 from enrichflow.db.models import EnrichmentRegistry, WorkflowState
@@ -70,6 +73,21 @@ def _states(engine: Engine, batch_id: int, step_index: int) -> list[WorkflowStat
                     WorkflowState.batch_id == batch_id, WorkflowState.step_index == step_index
                 )
             ).all()
+        )
+
+
+def _register_serial(engine: Engine) -> None:
+    """The registry row of ``test_chain_serial``: one chunk at a time."""
+    with engine.begin() as conn:
+        conn.execute(
+            EnrichmentRegistry.__table__.insert().values(
+                slug="test_chain_serial",
+                workstream_slug=APOLLO,
+                name="serial",
+                type="SYNC",
+                handler="test_chain_serial",
+                config={"concurrency": 1},
+            )
         )
 
 
@@ -149,17 +167,7 @@ def test_chained_chunks_keep_the_next_steps_concurrency_limit(
 ) -> None:
     """Eight one-item chunks of step 0 run four at a time and finish together; step 1 allows
     one chunk at a time, so at most one of them may chain into it at once."""
-    with engine.begin() as conn:
-        conn.execute(
-            EnrichmentRegistry.__table__.insert().values(
-                slug="test_chain_serial",
-                workstream_slug=APOLLO,
-                name="serial",
-                type="SYNC",
-                handler="test_chain_serial",
-                config={"concurrency": 1},
-            )
-        )
+    _register_serial(engine)
     batch_id = make_batch(engine, tmp_path, ["test_count", "test_chain_serial"], n=8)
     executor = LocalExecutor(engine, 4)
     try:
@@ -168,6 +176,64 @@ def test_chained_chunks_keep_the_next_steps_concurrency_limit(
         executor.close()
     assert {s.status for s in _states(engine, batch_id, 1)} == {"COMPLETED"}
     assert SERIAL.most == 1
+
+
+def test_a_chained_chunk_cannot_take_the_slot_the_dispatcher_is_claiming_for(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A runner thread may chain into a step while the dispatcher claims a chunk of it. The
+    dispatcher's slot is held from before its claim, so the chained chunk is refused and the
+    step's limit of one holds (it was asked whether a slot was free, then claimed, then
+    submitted: both chunks ran)."""
+    _register_serial(engine)
+    batch_id = make_batch(engine, tmp_path, ["test_chain_serial"], n=2)
+    executor = LocalExecutor(engine, 4)
+    chain_granted: list[bool] = []
+    real_claim = loop.states_claim
+
+    def claim_while_a_runner_chains(conn: Connection, *args: Any, **kwargs: Any) -> Any:
+        (step,) = [s for s in loop.batch_steps_with_work(conn, now_ms()) if s.batch_id == batch_id]
+        granted = executor._take(step)
+        chain_granted.append(granted)
+        if granted:
+            executor._give_back(step.key)
+        return real_claim(conn, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "states_claim", claim_while_a_runner_chains)
+    try:
+        dispatched = Conductor(engine, executor, chunk_size=1).dispatch()
+    finally:
+        executor.close()
+    assert dispatched == 1
+    assert chain_granted == [False]
+    assert executor._inflight == {(batch_id, 0): 0} and executor._total == 0
+
+
+@pytest.mark.parametrize("claim", ["finds nothing", "fails"])
+def test_a_slot_reserved_for_a_claim_that_brings_no_chunk_is_given_back(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, claim: str
+) -> None:
+    """Another conductor claimed the states first, or the claim's transaction failed: either
+    way the slot the dispatcher reserved is free again, not lost for the executor's life."""
+    batch_id = make_batch(engine, tmp_path, ["test_count"], n=2)
+
+    def claim_nothing(*args: Any, **kwargs: Any) -> list[Any]:
+        if claim == "fails":
+            raise OperationalError("claim", {}, Exception("server closed the connection"))
+        return []
+
+    monkeypatch.setattr(loop, "states_claim", claim_nothing)
+    executor = LocalExecutor(engine, 2)
+    conductor = Conductor(engine, executor, chunk_size=1)
+    try:
+        if claim == "fails":
+            with pytest.raises(OperationalError):
+                conductor.dispatch()
+        else:
+            assert conductor.dispatch() == 0
+    finally:
+        executor.close()
+    assert executor._inflight == {(batch_id, 0): 0} and executor._total == 0
 
 
 def test_only_the_last_group_of_a_chunk_is_chained(engine: Engine, tmp_path: Path) -> None:

@@ -139,18 +139,23 @@ class Conductor:
         dispatched = 0
         for step in steps:
             size = int(step.config.get("batch_size", self.chunk_size))
-            while self.executor.free_slots(step) > 0:
-                with conn.begin():
-                    claims = states_claim(
-                        conn,
-                        step.batch_id,
-                        step.position,
-                        size,
-                        step.lease_ms,
-                        self.clock(),
-                        start=self.executor.starts_on_claim,
-                    )
+            while self.executor.reserve(step):
+                try:
+                    with conn.begin():
+                        claims = states_claim(
+                            conn,
+                            step.batch_id,
+                            step.position,
+                            size,
+                            step.lease_ms,
+                            self.clock(),
+                            start=self.executor.starts_on_claim,
+                        )
+                except BaseException:
+                    self.executor.release(step)
+                    raise
                 if not claims:
+                    self.executor.release(step)
                     break
                 self.executor.submit(step, claims)
                 dispatched += len(claims)

@@ -15,12 +15,19 @@ class Executor(Protocol):
     claim straight to IN_PROGRESS; False when it may wait (remote), so claims stay QUEUED
     until the runner starts them."""
 
-    def free_slots(self, step: BatchStepInfo) -> int:
-        """How many more chunks of ``step`` it accepts now (0 applies back-pressure)."""
+    def reserve(self, step: BatchStepInfo) -> bool:
+        """Take a slot for one more chunk of ``step`` if it has one (False applies
+        back-pressure). The slot is held from here, so nothing else (a chained chunk) can take
+        it while the dispatcher claims the chunk; :meth:`submit` or :meth:`release` follows."""
         ...
 
     def submit(self, step: BatchStepInfo, claims: list[Claim]) -> None:
-        """Hand over one chunk; must not block on its execution."""
+        """Hand over one chunk in the slot :meth:`reserve` took; must not block on its
+        execution."""
+        ...
+
+    def release(self, step: BatchStepInfo) -> None:
+        """Give back a reserved slot that got no chunk (nothing left to claim)."""
         ...
 
     def busy(self) -> bool:

@@ -46,17 +46,23 @@ class LocalExecutor:
         """Chunks that died outside any handler (database errors); their claims are left to
         the reaper, and the conductor reports these."""
 
-    def free_slots(self, step: BatchStepInfo) -> int:
+    def reserve(self, step: BatchStepInfo) -> bool:
+        """A slot of ``step`` and a pool thread, taken in one go under the lock."""
         with self._lock:
-            step_free = min(step.concurrency, self.workers) - self._inflight.get(step.key, 0)
-            return max(0, min(step_free, self.workers - self._total))
-
-    def submit(self, step: BatchStepInfo, claims: list[Claim]) -> None:
-        with self._lock:
+            if self._total >= self.workers or not self._step_has_room(step):
+                return False
             self._inflight[step.key] = self._inflight.get(step.key, 0) + 1
             self._total += 1
+            return True
+
+    def submit(self, step: BatchStepInfo, claims: list[Claim]) -> None:
         future = self._pool.submit(self._run, step, claims)
         future.add_done_callback(self._done)
+
+    def release(self, step: BatchStepInfo) -> None:
+        with self._lock:
+            self._inflight[step.key] -= 1
+            self._total -= 1
 
     def _run(self, step: BatchStepInfo, claims: list[Claim]) -> None:
         """Run the chunk, then, while the runner chains them, its items' next steps.
@@ -92,11 +98,16 @@ class LocalExecutor:
                 self._give_back(left.key)
 
     def _take(self, step: BatchStepInfo) -> bool:
+        """A slot of ``step`` for a chained chunk (it runs on the thread it chains from)."""
         with self._lock:
-            if min(step.concurrency, self.workers) - self._inflight.get(step.key, 0) <= 0:
+            if not self._step_has_room(step):
                 return False
             self._inflight[step.key] = self._inflight.get(step.key, 0) + 1
             return True
+
+    def _step_has_room(self, step: BatchStepInfo) -> bool:
+        """Caller holds the lock."""
+        return self._inflight.get(step.key, 0) < min(step.concurrency, self.workers)
 
     def _give_back(self, key: tuple[int, int]) -> None:
         with self._lock:

@@ -99,7 +99,8 @@ class ModalExecutor:
         self.failures: list[BaseException] = []
         """Spawns that raised; their states went back to PENDING or FAILED."""
 
-    def free_slots(self, step: BatchStepInfo) -> int:
+    def reserve(self, step: BatchStepInfo) -> bool:
+        """Counts the step's leased states first, then takes a spawn slot under the lock."""
         with reading(self.engine) as conn:
             leased = conn.execute(
                 select(func.count()).where(
@@ -109,15 +110,20 @@ class ModalExecutor:
                 )
             ).scalar_one()
         size = int(step.config.get("batch_size", self.chunk_size))
+        limit = min(step.concurrency, self.max_containers)
         with self._lock:
             spawning = self._spawning.get(step.key, 0)
-        limit = min(step.concurrency, self.max_containers)
-        return max(0, limit - spawning - math.ceil(leased / max(size, 1)))
+            if spawning + math.ceil(leased / max(size, 1)) >= limit:
+                return False
+            self._spawning[step.key] = spawning + 1
+            return True
 
     def submit(self, step: BatchStepInfo, claims: list[Claim]) -> None:
-        with self._lock:
-            self._spawning[step.key] = self._spawning.get(step.key, 0) + 1
         self._pool.submit(self._spawn, step, claims)
+
+    def release(self, step: BatchStepInfo) -> None:
+        with self._lock:
+            self._spawning[step.key] -= 1
 
     def _spawn(self, step: BatchStepInfo, claims: list[Claim]) -> None:
         try:
