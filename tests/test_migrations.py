@@ -142,3 +142,45 @@ def test_rows_become_cell_arrays_and_back(empty_engine: Engine) -> None:
         "Title": "CTO",
         "City": "Oslo",
     }
+
+
+def test_waiting_followers_get_their_leader_column(empty_engine: Engine) -> None:
+    """0008 copies ``meta.waiting_on`` of states still waiting (or failed, which a retried
+    leader may yet complete) into the indexed ``waiting_on`` column; finished states and
+    states without a leader stay NULL. The downgrade drops the column and its index."""
+    upgrade(empty_engine, "0007")
+    state = (
+        "INSERT INTO workflow_states (id, batch_id, item_id, step_name, step_index, status, "
+        "attempt, retry_floor, not_before, meta, created_at, updated_at) VALUES "
+    )
+    rows = [
+        "INSERT INTO clients (id, name, created_at) VALUES (1, 'acme', '2026-01-01')",
+        "INSERT INTO batches (id, client_id, workstream_slug, blueprint, column_map, headers, "
+        "status, item_count, created_at) VALUES "
+        "(1, 1, 'apollo_scrape', '[]', '{}', '[\"Name\"]', 'RUNNING', 4, '2026-01-01')",
+        "INSERT INTO batch_items (id, batch_id, row_number, original_data) VALUES "
+        """(1, 1, 2, '["a"]'), (2, 1, 3, '["b"]'), (3, 1, 4, '["c"]'), (4, 1, 5, '["d"]')""",
+        state + """(1, 1, 1, 'clay', 0, 'IN_PROGRESS', 1, 0, 0, '{"sent": true}', 0, 0), """
+        """(2, 1, 2, 'clay', 0, 'IN_PROGRESS', 1, 0, 0, '{"waiting_on": 1}', 0, 0), """
+        """(3, 1, 3, 'clay', 0, 'FAILED', 1, 0, 0, '{"waiting_on": 1}', 0, 0), """
+        """(4, 1, 4, 'clay', 0, 'COMPLETED', 1, 0, 0, '{"waiting_on": 1}', 0, 0)""",
+    ]
+    with empty_engine.begin() as conn:
+        for sql in rows:
+            conn.execute(text(sql))
+    upgrade(empty_engine)
+    with empty_engine.connect() as conn:
+        waiting = conn.execute(text("SELECT waiting_on FROM workflow_states ORDER BY id")).all()
+        indexes = {ix["name"] for ix in inspect(conn).get_indexes("workflow_states")}
+    assert [w for (w,) in waiting] == [None, 1, 1, None]
+    assert "ix_workflow_states_waiting" in indexes
+    assert diff(empty_engine) == []
+
+    cfg = alembic_config(empty_engine)
+    with empty_engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0007")
+    with empty_engine.connect() as conn:
+        columns = {c["name"] for c in inspect(conn).get_columns("workflow_states")}
+        indexes = {ix["name"] for ix in inspect(conn).get_indexes("workflow_states")}
+    assert "waiting_on" not in columns and "ix_workflow_states_waiting" not in indexes

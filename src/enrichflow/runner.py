@@ -250,6 +250,7 @@ def _outcome(result: object, claim: Claim, clock: Callable[[], int]) -> StepOutc
             claim,
             Status.IN_PROGRESS,
             meta=result.meta,
+            waiting_on=result.waiting_on,
             deadline_ms=clock() + int(result.deadline_seconds * 1000),
         )
     if not isinstance(result, dict):

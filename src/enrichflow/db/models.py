@@ -256,6 +256,7 @@ _PENDING = text("status = 'PENDING'")
 _LEASED = text("status IN ('QUEUED', 'IN_PROGRESS')")
 _UNADVANCED = text("status IN ('COMPLETED', 'SKIPPED') AND advanced_at IS NULL")
 _FAILED = text("status = 'FAILED'")
+_WAITING = text("waiting_on IS NOT NULL")
 
 
 class WorkflowState(Base):
@@ -306,6 +307,15 @@ class WorkflowState(Base):
             postgresql_where=_FAILED,
             sqlite_where=_FAILED,
         ),
+        # de-duplication: a leader's followers, and the leaders a running batch waits on
+        Index(
+            "ix_workflow_states_waiting",
+            "batch_id",
+            "status",
+            "waiting_on",
+            postgresql_where=_WAITING,
+            sqlite_where=_WAITING,
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -325,6 +335,9 @@ class WorkflowState(Base):
     advanced_at: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(Text)
     meta: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    waiting_on: Mapped[int | None] = mapped_column(BigInteger)
+    """De-duplication follower: the leader's state, whose result this one takes (set when the
+    wait is recorded; see ``db.callbacks``)."""
     created_at: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)
 

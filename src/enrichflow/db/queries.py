@@ -107,6 +107,8 @@ class StepOutcome:
     payload: dict[str, Any] | None = None
     error: str | None = None
     meta: dict[str, Any] | None = None
+    waiting_on: int | None = None
+    """IN_PROGRESS: the de-duplication leader's state this follower waits on."""
     deadline_ms: int | None = None
     retry_after_ms: int = 0
 
@@ -449,7 +451,13 @@ def outcomes_record(
     if deferred:
         won = _states_update_fenced(conn, [o.claim for o in deferred], {"updated_at": now})
         rows = [
-            {"sid": o.claim.state_id, "lease": o.deadline_ms, "meta": o.meta, "now": now}
+            {
+                "sid": o.claim.state_id,
+                "lease": o.deadline_ms,
+                "meta": o.meta,
+                "leader": o.waiting_on,
+                "now": now,
+            }
             for o in deferred
             if o.claim.state_id in won
         ]
@@ -460,6 +468,7 @@ def outcomes_record(
                 .values(
                     lease_until=bindparam("lease"),
                     meta=bindparam("meta"),
+                    waiting_on=bindparam("leader"),
                     updated_at=bindparam("now"),
                 ),
                 rows,

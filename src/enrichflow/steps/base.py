@@ -190,10 +190,13 @@ class Deferred:
     """ASYNC: the item was handed to an external service; the state waits for its callback.
 
     ``deadline_seconds`` bounds the wait; ``meta`` is stored on the state (never secrets).
+    ``waiting_on`` makes the item a de-duplication follower: it was not sent, and takes the
+    result of that (leader) state when it lands (``db.callbacks``).
     """
 
     deadline_seconds: float
     meta: JSON = field(default_factory=dict)
+    waiting_on: int | None = None
 
 
 Outcome = JSON | Skip | Deferred

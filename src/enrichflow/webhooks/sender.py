@@ -28,7 +28,7 @@ Workflow config (all optional):
   canonical field (``website``) or ``step.field`` of an earlier result
   (``normalize_company_domain.company_domain``). Within a batch, the first item with a given
   (trimmed, case-folded) value sends; the others send nothing and wait on it
-  (``Deferred`` with ``meta = {"waiting_on": <leader state id>}``), or take its result at once
+  (``Deferred(waiting_on=<leader state id>)``), or take its result at once
   when it already landed. See :mod:`enrichflow.db.callbacks` for how they complete or fail.
   Items without a value send normally.
 
@@ -275,7 +275,8 @@ def _dedupe(ctx: StepContext, deadline: float) -> JSON | Deferred | None:
         remaining = (decision.leader_lease_until - now_ms()) / 1000
     return Deferred(
         deadline_seconds=max(deadline, remaining),
-        meta={"waiting_on": decision.leader_state_id, "dedupe_by": name},
+        meta={"dedupe_by": name},
+        waiting_on=decision.leader_state_id,
     )
 
 

@@ -1,0 +1,273 @@
+"""Follower-settling benchmark: what :func:`enrichflow.db.callbacks.followers_settle` costs the
+conductor on every housekeeping tick (every 0.25 s, in its write transaction) while a large
+batch that de-duplicates by company waits on Clay.
+
+The batch is built directly: ``--items`` items whose one ASYNC step (``dedupe_by`` company)
+is IN_PROGRESS, one leader per ``--per-key`` items and the rest followers waiting on it, as the
+webhook sender leaves them; its ``step_dedupe`` rows name the leaders. Three moments are timed
+(median of ``--repeat`` calls, each in a transaction that is rolled back, so every call sees
+the same states):
+
+* ``waiting``: no leader has finished (the common case: the conductor asks, nothing to do);
+* ``one leader done``: one leader COMPLETED (with its result) after its followers were
+  recorded, the case the callback could not settle;
+* ``leaders failed``: a tenth of the leaders FAILED, their followers must fail too.
+
+    .venv/bin/python bench/settle.py                 # 100,000 items, SQLite and Postgres
+    .venv/bin/python bench/settle.py --quick         # 5,000 items (CI)
+    .venv/bin/python bench/settle.py --store sqlite --items 200000
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, insert, select, text, update
+
+from _databases import scratch_engine
+from enrichflow.db.callbacks import callback_complete, followers_settle
+from enrichflow.db.engine import now_ms
+from enrichflow.db.models import (
+    Batch,
+    BatchItem,
+    BatchStep,
+    Client,
+    EnrichmentResult,
+    StepDedupe,
+    WorkflowState,
+)
+from enrichflow.seed import init_database
+
+STEP = "enrich_company_via_waterfall_in_clay"
+ws = WorkflowState.__table__
+
+
+def build(engine: Engine, n: int, per_key: int) -> tuple[list[int], dict[int, list[int]]]:
+    """The batch; returns the leaders' state ids and each leader's followers."""
+    init_database(engine)
+    now = now_ms()
+    with engine.begin() as conn:
+        client_id = conn.execute(
+            insert(Client).values(name="bench").returning(Client.id)
+        ).scalar_one()
+        batch_id = conn.execute(
+            insert(Batch)
+            .values(
+                client_id=client_id,
+                workstream_slug="apollo_scrape",
+                blueprint=[{"step_name": STEP}],
+                column_map={},
+                headers=["i"],
+                status="RUNNING",
+                item_count=n,
+            )
+            .returning(Batch.id)
+        ).scalar_one()
+        conn.execute(
+            insert(BatchStep).values(
+                batch_id=batch_id,
+                position=0,
+                step_name=STEP,
+                type="ASYNC",
+                handler="webhook",
+                max_attempts=3,
+                lease_ms=60_000,
+                backoff_base_ms=2000,
+                backoff_max_ms=600_000,
+                callback_timeout_ms=86_400_000,
+                concurrency=10,
+                config={"dedupe_by": "company_domain"},
+            )
+        )
+        conn.execute(
+            insert(BatchItem),
+            [
+                {"batch_id": batch_id, "row_number": i + 2, "original_data": [str(i)]}
+                for i in range(n)
+            ],
+        )
+        item_ids = list(
+            conn.execute(
+                select(BatchItem.id).where(BatchItem.batch_id == batch_id).order_by(BatchItem.id)
+            ).scalars()
+        )
+        conn.execute(
+            insert(WorkflowState),
+            [_state(batch_id, item_id, now, {"sent": True}) for item_id in item_ids[::per_key]],
+        )
+        leaders = list(
+            conn.execute(select(ws.c.id).where(ws.c.batch_id == batch_id).order_by(ws.c.id))
+            .scalars()
+            .all()
+        )
+        conn.execute(
+            insert(StepDedupe),
+            [
+                {
+                    "batch_id": batch_id,
+                    "step_name": STEP,
+                    "dedupe_key": f"company-{k}.example",
+                    "leader_state_id": leader,
+                }
+                for k, leader in enumerate(leaders)
+            ],
+        )
+        conn.execute(
+            insert(WorkflowState),
+            [
+                _state(batch_id, item_id, now, {"dedupe_by": "company_domain"})
+                | {"waiting_on": leaders[i // per_key]}
+                for i, item_id in enumerate(item_ids)
+                if i % per_key
+            ],
+        )
+        rows = conn.execute(
+            select(ws.c.id, ws.c.waiting_on).where(
+                ws.c.batch_id == batch_id, ws.c.waiting_on.is_not(None)
+            )
+        ).all()
+    if engine.dialect.name == "postgresql":  # as launch and the conductor's housekeeping do
+        with engine.begin() as conn:
+            conn.execute(text("ANALYZE"))
+    followers: dict[int, list[int]] = {}
+    for sid, leader in rows:
+        followers.setdefault(int(leader), []).append(int(sid))
+    return leaders, followers
+
+
+def _state(batch_id: int, item_id: int, now: int, meta: dict[str, object]) -> dict[str, object]:
+    return {
+        "batch_id": batch_id,
+        "waiting_on": None,
+        "item_id": item_id,
+        "step_name": STEP,
+        "step_index": 0,
+        "status": "IN_PROGRESS",
+        "attempt": 1,
+        "retry_floor": 0,
+        "not_before": now,
+        "lease_until": now + 86_400_000,
+        "meta": meta,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def timed(engine: Engine, repeat: int, prepare: Callable[[Connection], None]) -> tuple[float, int]:
+    """Median seconds of ``followers_settle`` after ``prepare``, and the states it moved;
+    every call is rolled back with its preparation."""
+    times: list[float] = []
+    moved = 0
+    for _ in range(repeat):
+        with engine.connect() as conn:
+            transaction = conn.begin()
+            prepare(conn)
+            started = time.perf_counter()
+            moved = followers_settle(conn, now_ms())
+            times.append(time.perf_counter() - started)
+            transaction.rollback()
+    return statistics.median(times), moved
+
+
+def timed_callback(engine: Engine, repeat: int, leader: int) -> tuple[float, int]:
+    """Median seconds of the callback that completes ``leader`` (and its followers)."""
+    times: list[float] = []
+    followers = 0
+    for _ in range(repeat):
+        with engine.connect() as conn:
+            transaction = conn.begin()
+            started = time.perf_counter()
+            followers = callback_complete(conn, leader, 1, {"employees": 12}, now_ms()).followers
+            times.append(time.perf_counter() - started)
+            transaction.rollback()
+    return statistics.median(times), followers
+
+
+def finish_leaders(leader_ids: list[int], status: str) -> Callable[[Connection], None]:
+    def prepare(conn: Connection) -> None:
+        now = now_ms()
+        conn.execute(
+            update(ws)
+            .where(ws.c.id.in_(leader_ids))
+            .values(status=status, error="clay said no" if status == "FAILED" else None)
+        )
+        if status == "COMPLETED":
+            items = conn.execute(select(ws.c.item_id).where(ws.c.id.in_(leader_ids))).scalars()
+            conn.execute(
+                insert(EnrichmentResult),
+                [
+                    {
+                        "batch_id": conn.execute(select(ws.c.batch_id).limit(1)).scalar_one(),
+                        "item_id": item,
+                        "step_name": STEP,
+                        "payload": {"employees": 12},
+                        "created_at": now,
+                    }
+                    for item in items
+                ],
+            )
+
+    return prepare
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--per-key", type=int, default=5, help="items per company (default 5)")
+    parser.add_argument("--repeat", type=int, default=9)
+    parser.add_argument("--store", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--quick", action="store_true", help="5,000 items, 3 calls")
+    args = parser.parse_args()
+    if args.quick:
+        args.items, args.repeat = 5_000, 3
+    stores = ["sqlite", "postgres"] if args.store == "both" else [args.store]
+    print(
+        f"followers_settle, {args.items:,} items, {args.per_key} per company, median of "
+        f"{args.repeat} calls"
+    )
+    print(f"{'store':<9} {'moment':<17} {'ms':>9} {'moved':>7}")
+    failed = False
+    for store in stores:
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            scratch_engine(store, Path(tmp), "bench_settle") as engine,
+        ):
+            leaders, followers = build(engine, args.items, args.per_key)
+            failing = leaders[: max(1, len(leaders) // 10)]
+            moments = [
+                ("waiting", lambda conn: None, 0),
+                (
+                    "one leader done",
+                    finish_leaders(leaders[-1:], "COMPLETED"),
+                    len(followers[leaders[-1]]),
+                ),
+                (
+                    "leaders failed",
+                    finish_leaders(failing, "FAILED"),
+                    min(1000, sum(len(followers[leader]) for leader in failing)),
+                ),
+            ]
+            seconds, moved = timed_callback(engine, args.repeat, leaders[0])
+            print(f"{store:<9} {'leader callback':<17} {seconds * 1000:>9.1f} {moved:>7}")
+            if moved != len(followers[leaders[0]]):
+                print(
+                    f"  expected {len(followers[leaders[0]])} followers completed", file=sys.stderr
+                )
+                failed = True
+            for name, prepare, expected in moments:
+                seconds, moved = timed(engine, args.repeat, prepare)
+                print(f"{store:<9} {name:<17} {seconds * 1000:>9.1f} {moved:>7}")
+                if moved != expected:
+                    print(f"  expected {expected} states moved, got {moved}", file=sys.stderr)
+                    failed = True
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
