@@ -47,6 +47,7 @@ bench: install $(PREFECT_STAMP)
 	$(BIN)/python bench/steps.py
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/callbacks.py
+	$(BIN)/python bench/settle.py
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/quality.py
@@ -58,6 +59,7 @@ bench-quick: install $(PREFECT_STAMP)
 	$(BIN)/python bench/compare.py HEAD --quick
 	$(BIN)/python bench/run.py --quick
 	$(BIN)/python bench/callbacks.py --quick
+	$(BIN)/python bench/settle.py --quick
 	$(BIN)/python bench/latency.py --quick
 	$(BIN)/python bench/ingest.py --quick
 	$(BIN)/python bench/quality.py

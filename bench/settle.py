@@ -1,17 +1,20 @@
-"""Follower-settling benchmark: what :func:`enrichflow.db.callbacks.followers_settle` costs the
-conductor on every housekeeping tick (every 0.25 s, in its write transaction) while a large
-batch that de-duplicates by company waits on Clay.
+"""De-duplication followers benchmark: what a leader's callback costs, and what the
+conductor's follower settling costs (``leaders_finished``, a read every ``settle_interval``,
+then ``followers_settle`` in its write transaction when a leader finished), while a large batch
+that de-duplicates by company waits on Clay.
 
 The batch is built directly: ``--items`` items whose one ASYNC step (``dedupe_by`` company)
 is IN_PROGRESS, one leader per ``--per-key`` items and the rest followers waiting on it, as the
-webhook sender leaves them; its ``step_dedupe`` rows name the leaders. Three moments are timed
-(median of ``--repeat`` calls, each in a transaction that is rolled back, so every call sees
-the same states):
+webhook sender leaves them; its ``step_dedupe`` rows name the leaders. Timed (median of
+``--repeat`` calls, each in a transaction that is rolled back, so every call sees the same
+states):
 
-* ``waiting``: no leader has finished (the common case: the conductor asks, nothing to do);
+* ``leader callback``: the first leader's callback lands, its followers complete with it;
+* ``waiting``: no leader has finished (the common case: the conductor looks, nothing to do);
 * ``one leader done``: one leader COMPLETED (with its result) after its followers were
   recorded, the case the callback could not settle;
-* ``leaders failed``: a tenth of the leaders FAILED, their followers must fail too.
+* ``leaders failed``: a tenth of the leaders FAILED, the followers of the first 1,000 of them
+  (one call's limit) must fail too.
 
     .venv/bin/python bench/settle.py                 # 100,000 items, SQLite and Postgres
     .venv/bin/python bench/settle.py --quick         # 5,000 items (CI)
@@ -31,7 +34,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, insert, select, text, update
 
 from _databases import scratch_engine
-from enrichflow.db.callbacks import callback_complete, followers_settle
+from enrichflow.db.callbacks import callback_complete, followers_settle, leaders_finished
 from enrichflow.db.engine import now_ms
 from enrichflow.db.models import (
     Batch,
@@ -159,20 +162,27 @@ def _state(batch_id: int, item_id: int, now: int, meta: dict[str, object]) -> di
     }
 
 
-def timed(engine: Engine, repeat: int, prepare: Callable[[Connection], None]) -> tuple[float, int]:
-    """Median seconds of ``followers_settle`` after ``prepare``, and the states it moved;
-    every call is rolled back with its preparation."""
-    times: list[float] = []
+def timed(
+    engine: Engine, repeat: int, prepare: Callable[[Connection], None]
+) -> tuple[float, float, int]:
+    """Median seconds of the look (``leaders_finished``) and of the settling
+    (``followers_settle``) after ``prepare``, and the states moved; every call is rolled back
+    with its preparation."""
+    looks: list[float] = []
+    settles: list[float] = []
     moved = 0
     for _ in range(repeat):
         with engine.connect() as conn:
             transaction = conn.begin()
             prepare(conn)
             started = time.perf_counter()
-            moved = followers_settle(conn, now_ms())
-            times.append(time.perf_counter() - started)
+            leaders = leaders_finished(conn)
+            looked = time.perf_counter()
+            moved = followers_settle(conn, leaders, now_ms())
+            settles.append(time.perf_counter() - looked)
+            looks.append(looked - started)
             transaction.rollback()
-    return statistics.median(times), moved
+    return statistics.median(looks), statistics.median(settles), moved
 
 
 def timed_callback(engine: Engine, repeat: int, leader: int) -> tuple[float, int]:
@@ -228,10 +238,10 @@ def main() -> int:
         args.items, args.repeat = 5_000, 3
     stores = ["sqlite", "postgres"] if args.store == "both" else [args.store]
     print(
-        f"followers_settle, {args.items:,} items, {args.per_key} per company, median of "
+        f"de-duplication followers, {args.items:,} items, {args.per_key} per company, median of "
         f"{args.repeat} calls"
     )
-    print(f"{'store':<9} {'moment':<17} {'ms':>9} {'moved':>7}")
+    print(f"{'store':<9} {'moment':<17} {'look ms':>9} {'write ms':>9} {'moved':>7}")
     failed = False
     for store in stores:
         with (
@@ -250,19 +260,19 @@ def main() -> int:
                 (
                     "leaders failed",
                     finish_leaders(failing, "FAILED"),
-                    min(1000, sum(len(followers[leader]) for leader in failing)),
+                    sum(len(followers[leader]) for leader in failing[:1000]),
                 ),
             ]
             seconds, moved = timed_callback(engine, args.repeat, leaders[0])
-            print(f"{store:<9} {'leader callback':<17} {seconds * 1000:>9.1f} {moved:>7}")
+            print(f"{store:<9} {'leader callback':<17} {'':>9} {seconds * 1000:>9.1f} {moved:>7}")
             if moved != len(followers[leaders[0]]):
                 print(
                     f"  expected {len(followers[leaders[0]])} followers completed", file=sys.stderr
                 )
                 failed = True
             for name, prepare, expected in moments:
-                seconds, moved = timed(engine, args.repeat, prepare)
-                print(f"{store:<9} {name:<17} {seconds * 1000:>9.1f} {moved:>7}")
+                look, write, moved = timed(engine, args.repeat, prepare)
+                print(f"{store:<9} {name:<17} {look * 1000:>9.1f} {write * 1000:>9.1f} {moved:>7}")
                 if moved != expected:
                     print(f"  expected {expected} states moved, got {moved}", file=sys.stderr)
                     failed = True

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine, event, insert, select, update
 
-from enrichflow.db.callbacks import callback_complete, followers_settle
+from enrichflow.conductor.loop import Conductor
+from enrichflow.db.callbacks import callback_complete, followers_settle, leaders_finished
 from enrichflow.db.engine import make_engine, now_ms
 from enrichflow.db.models import (
     Batch,
@@ -24,6 +25,7 @@ from enrichflow.db.models import (
     EnrichmentResult,
     WorkflowState,
 )
+from enrichflow.executors.local import LocalExecutor
 
 STEP = "enrich_company_via_waterfall_in_clay"
 ws = WorkflowState.__table__
@@ -152,7 +154,7 @@ def leader_ends(engine: Engine, c: Company, status: str, payload: dict[str, obje
 
 def settle(engine: Engine) -> int:
     with engine.begin() as conn:
-        return followers_settle(conn, now_ms())
+        return followers_settle(conn, leaders_finished(conn), now_ms())
 
 
 def test_a_leaders_callback_completes_its_followers_with_its_payload(engine: Engine) -> None:
@@ -204,13 +206,43 @@ def test_settling_leaves_batches_that_are_not_running(engine: Engine) -> None:
     assert statuses(engine, c.followers) == [("IN_PROGRESS", None)] * 3
 
 
-def test_settling_moves_at_most_the_followers_of_limit_leaders_per_call(engine: Engine) -> None:
+def test_settling_takes_at_most_limit_leaders_at_a_time(engine: Engine) -> None:
     companies = [company(engine, followers=2) for _ in range(3)]
     for c in companies:
         leader_ends(engine, c, "FAILED", {})
     with engine.begin() as conn:
-        assert followers_settle(conn, now_ms(), limit=2) == 4
+        assert followers_settle(conn, leaders_finished(conn, limit=2), now_ms()) == 4
     assert settle(engine) == 2
+
+
+def test_a_leader_that_moved_on_since_it_was_read_settles_nothing(engine: Engine) -> None:
+    """The look for finished leaders is a read outside the write transaction; a leader retried
+    between that read and the write must not fail its followers."""
+    c = company(engine)
+    leader_ends(engine, c, "FAILED", {})
+    with engine.connect() as conn:
+        finished = leaders_finished(conn)
+    assert [leader.state_id for leader in finished] == [c.leader]
+    with engine.begin() as conn:
+        conn.execute(update(ws).where(ws.c.id == c.leader).values(status="PENDING", error=None))
+    with engine.begin() as conn:
+        assert followers_settle(conn, finished, now_ms()) == 0
+    assert statuses(engine, c.followers) == [("IN_PROGRESS", None)] * 3
+
+
+def test_the_conductor_settles_at_most_every_settle_interval(engine: Engine) -> None:
+    c = company(engine)
+    executor = LocalExecutor(engine, 1)
+    conductor = Conductor(engine, executor, settle_interval=3600)
+    try:
+        conductor.tick()  # the first housekeeping looks: nothing finished yet
+        leader_ends(engine, c, "COMPLETED", {"employees": 5})
+        conductor.tick()
+        assert statuses(engine, c.followers) == [("IN_PROGRESS", None)] * 3
+        Conductor(engine, executor, settle_interval=3600).tick()  # a new one looks at once
+    finally:
+        executor.close()
+    assert statuses(engine, c.followers) == [("COMPLETED", None)] * 3
 
 
 def test_follower_look_ups_are_index_probes(sqlite_template: Path, tmp_path: Path) -> None:
@@ -231,7 +263,7 @@ def test_follower_look_ups_are_index_probes(sqlite_template: Path, tmp_path: Pat
     try:
         with engine.connect() as conn, conn.begin() as transaction:
             callback_complete(conn, c.leader, 1, {"employees": 1}, now_ms())
-            followers_settle(conn, now_ms())
+            followers_settle(conn, leaders_finished(conn), now_ms())
             transaction.rollback()
     finally:
         event.remove(engine, "before_cursor_execute", capture)

@@ -33,7 +33,8 @@ leader back) and sends; the others (followers) do not send: they wait IN_PROGRES
 ``waiting_on = leader_state_id`` (an indexed column: every look-up of a leader's followers is
 an index probe). When the leader's callback lands, its followers (IN_PROGRESS or FAILED,
 waiting on it) complete with the same payload in the same transaction.
-:func:`followers_settle`, run by the conductor's housekeeping, catches what a callback cannot:
+:func:`leaders_finished` and :func:`followers_settle`, run by the conductor's housekeeping,
+catch what a callback cannot:
 followers whose wait was recorded after the leader completed, and followers of a leader that
 ended FAILED (they fail with its error; should the leader be retried and complete, its
 callback completes them too). A follower is never COMPLETED before the leader's result row
@@ -47,7 +48,7 @@ import hashlib
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Table, and_, bindparam, exists, or_, select, text, update
 
@@ -61,11 +62,13 @@ __all__ = [
     "CallbackOutcome",
     "CallbackReport",
     "DedupeDecision",
+    "FinishedLeader",
     "callback_complete",
     "callbacks_complete",
     "dedupe_join",
     "dedupe_key_text",
     "followers_settle",
+    "leaders_finished",
 ]
 
 ws = typing.cast(Table, WorkflowState.__table__)
@@ -390,17 +393,26 @@ def dedupe_join(
     return DedupeDecision(int(leader_id), status, lease_until, payload)
 
 
-def followers_settle(conn: Connection, now: int, limit: int = 1000) -> int:
-    """Conductor's housekeeping: settle followers whose leader finished.
+class FinishedLeader(NamedTuple):
+    """A leader that finished while followers of a running batch still wait on it."""
 
-    * leader COMPLETED, follower IN_PROGRESS or FAILED: COMPLETED with the leader's payload
-      (the follower's wait was recorded after the leader's callback, or it timed out first);
-    * leader FAILED, follower IN_PROGRESS: FAILED with the leader's error.
+    state_id: int
+    batch_id: int
+    step_index: int
+    status: str
+    error: str | None
+
+
+def leaders_finished(conn: Connection, limit: int = 1000) -> list[FinishedLeader]:
+    """Conductor's housekeeping, first half (a read; no write lock needed): up to ``limit``
+    leaders with followers left to settle by :func:`followers_settle`:
+
+    * leader COMPLETED, a follower IN_PROGRESS or FAILED (its wait was recorded after the
+      leader's callback, or it timed out first);
+    * leader FAILED, a follower IN_PROGRESS.
 
     It starts from the leaders that followers of RUNNING batches still wait on, read from
-    ``ix_workflow_states_waiting`` alone (its entries of followers in a waiting status), and
-    looks further only at up to ``limit`` of them that finished; then each leader's followers
-    are an index probe. Returns the number of states moved.
+    ``ix_workflow_states_waiting`` alone, and looks up only those distinct leaders.
     """
     follower = ws.alias("follower")
     leader = ws.alias("leader")
@@ -415,7 +427,7 @@ def followers_settle(conn: Connection, now: int, limit: int = 1000) -> int:
         .distinct()
         .subquery()
     )
-    finished = conn.execute(
+    rows = conn.execute(
         select(leader.c.id, leader.c.batch_id, leader.c.step_index, leader.c.status, leader.c.error)
         .join(waited_on, waited_on.c.waiting_on == leader.c.id)
         .where(
@@ -430,28 +442,47 @@ def followers_settle(conn: Connection, now: int, limit: int = 1000) -> int:
         .distinct()
         .order_by(leader.c.id)
         .limit(limit)
-    ).all()
+    )
+    return [FinishedLeader(*row) for row in rows]
+
+
+def followers_settle(conn: Connection, leaders: Sequence[FinishedLeader], now: int) -> int:
+    """Conductor's housekeeping, second half, in the caller's write transaction: followers of
+    COMPLETED ``leaders`` complete with the leader's payload, IN_PROGRESS followers of FAILED
+    ones fail with its error. Each leader's followers are one index probe, and every change
+    is a compare-and-set, so a leader that moved on since :func:`leaders_finished` read it
+    (a late callback completed it and its followers, a retry re-opened it) moves nothing.
+    Returns the number of states moved."""
     moved = 0
     to_complete: dict[tuple[int, int], list[int]] = {}
     failing: list[dict[str, Any]] = []
-    for leader_id, batch_id, step_index, status, error in finished:
-        if status == Status.COMPLETED.value:
-            to_complete.setdefault((batch_id, step_index), []).append(leader_id)
+    for leader in leaders:
+        if leader.status == Status.COMPLETED.value:
+            to_complete.setdefault((leader.batch_id, leader.step_index), []).append(leader.state_id)
         else:
             failing.append(
-                {"b": batch_id, "lid": leader_id, "err": _follower_error(leader_id, error)}
+                {
+                    "b": leader.batch_id,
+                    "lid": leader.state_id,
+                    "err": _follower_error(leader.state_id, leader.error),
+                }
             )
     for (batch_id, step_index), leader_ids in to_complete.items():
         payloads = _leader_payloads(conn, leader_ids)
         if payloads:
             moved += _followers_complete(conn, batch_id, step_index, payloads, now)
     if failing:
+        still_failed = ws.alias("leader")
         moved += conn.execute(
             update(ws)
             .where(
                 ws.c.batch_id == bindparam("b"),
                 ws.c.status == Status.IN_PROGRESS.value,
                 ws.c.waiting_on == bindparam("lid"),
+                exists().where(
+                    still_failed.c.id == bindparam("lid"),
+                    still_failed.c.status == Status.FAILED.value,
+                ),
             )
             .values(
                 status=Status.FAILED.value, lease_until=None, error=bindparam("err"), updated_at=now
