@@ -36,7 +36,6 @@ from sqlalchemy import Engine, select
 
 from enrichflow.conductor.loop import Conductor
 from enrichflow.config import get_settings
-from enrichflow.db.callbacks import followers_settle
 from enrichflow.db.engine import make_engine, reading
 from enrichflow.db.models import Batch
 from enrichflow.db.queries import (
@@ -111,12 +110,9 @@ def sequencer() -> dict[str, int]:
 def reaper() -> dict[str, int]:
     """Take back states past their lease or callback deadline; settle de-duplication."""
     c = _rt().conductor
-    with c.engine.connect() as conn:
-        with conn.begin():
-            reaped = states_reap(conn, c.clock())
-        with conn.begin():
-            settled = followers_settle(conn, c.clock())
-    return {"reaped": reaped, "settled": settled}
+    with c.engine.connect() as conn, conn.begin():
+        reaped = states_reap(conn, c.clock())
+    return {"reaped": reaped, "settled": c.settle()}
 
 
 @task(name="dispatcher", **TASK_OPTIONS)

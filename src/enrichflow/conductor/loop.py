@@ -125,7 +125,7 @@ class Conductor:
                 if reaped:
                     log.warning("reaper: %d state(s) past their lease or callback deadline", reaped)
                 if time.monotonic() >= self._next_settle:
-                    self._settle(conn)
+                    self.settle()
                     self._next_settle = time.monotonic() + self.settle_interval
                 if time.monotonic() >= self._next_statistics:
                     statistics_refresh(self.engine)
@@ -133,15 +133,18 @@ class Conductor:
             dispatched = self._dispatch(conn)
         return TickReport(advanced, reaped, finished, dispatched)
 
-    def _settle(self, conn: Connection) -> None:
+    def settle(self) -> int:
+        """Settle de-duplication followers whose leader finished: a read, and a write
+        transaction only when there is something to move. Returns the states moved."""
         with reading(self.engine) as reader:
             leaders = leaders_finished(reader)
         if not leaders:
-            return
-        with conn.begin():
+            return 0
+        with urgent(self.engine.connect()) as conn, conn.begin():
             settled = followers_settle(conn, leaders, self.clock())
         if settled:
             log.info("settled %d de-duplication follower(s)", settled)
+        return settled
 
     def dispatch(self) -> int:
         """Claim runnable states per step while the executor has room, and hand them over."""
