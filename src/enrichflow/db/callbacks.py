@@ -34,11 +34,10 @@ leader back) and sends; the others (followers) do not send: they wait IN_PROGRES
 an index probe). When the leader's callback lands, its followers (IN_PROGRESS or FAILED,
 waiting on it) complete with the same payload in the same transaction.
 :func:`leaders_finished` and :func:`followers_settle`, run by the conductor's housekeeping,
-catch what a callback cannot:
-followers whose wait was recorded after the leader completed, and followers of a leader that
-ended FAILED (they fail with its error; should the leader be retried and complete, its
-callback completes them too). A follower is never COMPLETED before the leader's result row
-exists.
+catch what a callback cannot: followers whose wait was recorded after the leader completed,
+and followers of a leader that ended FAILED (they fail with its error; should the leader be
+retried and complete, its callback completes them too). A follower is never COMPLETED before
+the leader's result row exists.
 """
 
 from __future__ import annotations
