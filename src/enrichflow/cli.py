@@ -1,5 +1,9 @@
 """The ``enrichflow`` command line. Exit codes: 0 done, 1 some items failed, 2 bad input/config."""
 
+# Commands import their heavy modules (migrations, normalizers, ORM models, conductor, web
+# stack) in their own bodies so that the CLI starts fast. (Said here, not in the docstring
+# above: that is the --help text.)
+
 from __future__ import annotations
 
 import json
@@ -9,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -24,44 +28,22 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from enrichflow.api.client_config import (
-    client_config_set,
-    client_configs_list,
-    parse_assignments,
-    redact_config,
-)
-from enrichflow.api.runtime import (
-    CallbackServer,
-    build_services,
-    public_url_for,
-    serve_forever,
-)
-from enrichflow.conductor.loop import Conductor, TickReport
 from enrichflow.config import get_settings
 from enrichflow.db.engine import make_engine, now_ms, reading, redact_db_url
-from enrichflow.db.models import (
-    Batch,
-    BatchStep,
-    Client,
-    EnrichmentPipeline,
-    EnrichmentRegistry,
-    WorkflowState,
-)
-from enrichflow.db.queries import batch_counts, states_retry_failed, status_in
+from enrichflow.defaults import APOLLO, DEFAULT_MAX_SUBMISSIONS
 from enrichflow.error_reporting import init_error_reporting
 from enrichflow.errors import ConfigError, EnrichflowError, InputError, NotFoundError
-from enrichflow.executors.local import LocalExecutor
-from enrichflow.export import write_export
 from enrichflow.gc_tuning import tune_gc
-from enrichflow.ingest.loader import IngestReport, ingest_csv
-from enrichflow.launch import check_launch, client_get_or_create, launch, resolve_steps
-from enrichflow.seed import APOLLO, BUILTIN_PIPELINES, DEFAULT_PIPELINE, init_database
 from enrichflow.states import Status, StepType
-from enrichflow.webhooks.ledger import sources_near_limit
-from enrichflow.webhooks.sender import DEFAULT_MAX_SUBMISSIONS
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine
+
+    from enrichflow.conductor.loop import Conductor, TickReport
+    from enrichflow.ingest.loader import IngestReport
 
 # No local variables in tracebacks: they hold settings, webhook URLs and lead rows.
 app = typer.Typer(
@@ -114,6 +96,8 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> 
 @app.command()
 def init(database_url: DatabaseUrl = None) -> None:
     """Create or migrate the database and seed the built-in workstream and workflows."""
+    from enrichflow.seed import init_database
+
     url = database_url or get_settings().database_url
     try:
         init_database(_engine(url))
@@ -126,6 +110,9 @@ def _executor(engine: Engine, port: int | None = None, kind: str | None = None) 
     """The executor (``--executor`` or ENRICHFLOW_EXECUTOR): the local one with the handlers'
     services (built in one place: :func:`enrichflow.api.runtime.build_services`; ``port`` is
     where callbacks are served), or Modal."""
+    from enrichflow.api.runtime import build_services, public_url_for
+    from enrichflow.executors.local import LocalExecutor
+
     settings = get_settings()
     if (kind or settings.executor) == "modal":
         from enrichflow.executors.modal import ModalExecutor
@@ -144,6 +131,8 @@ ExecutorOption = Annotated[
 
 
 def _conductor(engine: Engine, executor: Any) -> Conductor:
+    from enrichflow.conductor.loop import Conductor
+
     settings = get_settings()
     return Conductor(engine, executor, settings.chunk_size, settings.poll_interval)
 
@@ -171,6 +160,10 @@ def _drive(
     """Run the conductor in this process until the batch is finished, with a bar per step.
 
     ``serve_on``: also serve the callback endpoint there while it runs (ASYNC steps)."""
+    from enrichflow.api.runtime import CallbackServer
+    from enrichflow.db.models import Batch, BatchStep
+    from enrichflow.db.queries import batch_counts
+
     executor = _executor(engine, serve_on[1] if serve_on else None)
     conductor = _conductor(engine, executor)
     server: CallbackServer | None = None
@@ -251,11 +244,16 @@ def _drive(
 
 
 def _require_batch(conn: Connection, batch_id: int) -> None:
+    from enrichflow.db.models import Batch
+
     if conn.execute(select(Batch.id).where(Batch.id == batch_id)).first() is None:
         raise _fail(f"batch {batch_id} does not exist")
 
 
 def _summary(engine: Engine, batch_id: int) -> dict[str, Any]:
+    from enrichflow.db.models import Batch, WorkflowState
+    from enrichflow.db.queries import batch_counts, status_in
+
     with reading(engine) as conn:
         batch = conn.execute(select(Batch.__table__).where(Batch.id == batch_id)).one()
         counts = batch_counts(conn, batch_id)
@@ -301,6 +299,8 @@ def _exit_code(summary: dict[str, Any]) -> int:
 
 def _ingest_with_progress(engine: Engine, csv_path: Path, quiet: bool) -> IngestReport:
     """Ingest with a live row count (the total is unknown until the file is read)."""
+    from enrichflow.ingest.loader import ingest_csv
+
     with Progress(
         SpinnerColumn(),
         TextColumn("ingesting {task.fields[name]}: {task.completed:,.0f} rows"),
@@ -343,6 +343,11 @@ def run(
     With ASYNC (Clay) steps in the pipeline, the callback endpoint is served on --port for as
     long as the run lasts, and ENRICHFLOW_PUBLIC_URL must be set to a URL that reaches it (a
     loopback one is enough for the local Clay sandbox); the launch is refused without it."""
+    from enrichflow.db.models import BatchStep
+    from enrichflow.export import write_export
+    from enrichflow.launch import check_launch, launch
+    from enrichflow.seed import DEFAULT_PIPELINE, init_database
+
     _error_reporting()
     step_list = [s.strip() for s in steps.split(",") if s.strip()] if steps else None
     if pipeline is None and not step_list:
@@ -409,6 +414,8 @@ def status(
 ) -> None:
     """Counts per step and status for a batch, its failed items, and Clay webhook sources
     close to their 50,000-submission lifetime limit."""
+    from enrichflow.webhooks.ledger import sources_near_limit
+
     engine = _engine(database_url)
     with reading(engine) as conn:
         _require_batch(conn, batch_id)
@@ -437,6 +444,8 @@ def retry(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Move FAILED states back to PENDING with a fresh attempt budget."""
+    from enrichflow.db.queries import states_retry_failed
+
     engine = _engine(database_url)
     with engine.begin() as conn:
         _require_batch(conn, batch_id)
@@ -456,6 +465,8 @@ def conductor(
     executor_kind: ExecutorOption = None,
 ) -> None:
     """Drive every unfinished batch (after a crash, this finishes them)."""
+    from enrichflow.seed import init_database
+
     if executor_kind not in (None, "local", "modal"):
         raise _fail(f"unknown executor {executor_kind!r}: local or modal")
     _error_reporting()
@@ -513,6 +524,8 @@ def export(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Write a batch's export: one row per item, failed items included."""
+    from enrichflow.export import write_export
+
     engine = _engine(database_url)
     try:
         n = write_export(engine, batch_id, out_path, fmt)
@@ -529,6 +542,10 @@ def serve(
 ) -> None:
     """Serve the dashboard (/clients), the JSON API (/api/), callbacks (/callbacks/TOKEN)
     and /healthz, and run the conductor."""
+    from enrichflow.api.runtime import public_url_for, serve_forever
+    from enrichflow.executors.local import LocalExecutor
+    from enrichflow.seed import init_database
+
     _error_reporting()
     engine = _engine(database_url)
     init_database(engine)
@@ -612,6 +629,9 @@ def config_set(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Write a client's config for a workflow (values are merged into what is there)."""
+    from enrichflow.api.client_config import client_config_set, parse_assignments, redact_config
+    from enrichflow.seed import init_database
+
     try:
         changes = parse_assignments(values)
     except ConfigError as exc:
@@ -637,6 +657,9 @@ def config_list(
     database_url: DatabaseUrl = None,
 ) -> None:
     """A client's workflow configs, with URLs and secrets redacted."""
+    from enrichflow.api.client_config import client_configs_list, redact_config
+    from enrichflow.seed import init_database
+
     engine = _engine(database_url)
     try:
         init_database(engine)
@@ -679,10 +702,14 @@ def _pipeline_name(name: str) -> str:
 
 
 def _client_id(conn: Connection, name: str) -> int | None:
+    from enrichflow.db.models import Client
+
     return conn.execute(select(Client.id).where(Client.name == name)).scalar_one_or_none()
 
 
 def _unknown_client(conn: Connection, name: str, hint: str = "") -> typer.Exit:
+    from enrichflow.db.models import Client
+
     known = list(conn.execute(select(Client.name).order_by(Client.name).limit(20)).scalars())
     listed = ", ".join(known) if known else "none yet"
     return _fail(f"unknown client {name!r} (known: {listed}){hint}")
@@ -690,6 +717,8 @@ def _unknown_client(conn: Connection, name: str, hint: str = "") -> typer.Exit:
 
 def _check_step_slugs(conn: Connection, workstream: str, steps: list[str]) -> None:
     """Exit 2 naming every step missing from the workstream's registry, with the known ones."""
+    from enrichflow.db.models import EnrichmentRegistry
+
     known = list(
         conn.execute(
             select(EnrichmentRegistry.slug)
@@ -707,6 +736,8 @@ def _check_step_slugs(conn: Connection, workstream: str, steps: list[str]) -> No
 
 
 def _saved_steps(conn: Connection, client_id: int, workstream: str, name: str) -> Any:
+    from enrichflow.db.models import EnrichmentPipeline
+
     return conn.execute(
         select(EnrichmentPipeline.id, EnrichmentPipeline.steps).where(
             EnrichmentPipeline.client_id == client_id,
@@ -732,7 +763,10 @@ def pipeline_save(
     An unknown client is refused unless --create-client is given, so a typo cannot file the
     pipeline under a new, empty client. Use it with: enrichflow run CSV --client CLIENT
     --pipeline NAME."""
+    from enrichflow.db.models import EnrichmentPipeline
     from enrichflow.doctor import preflight_batch
+    from enrichflow.launch import client_get_or_create, resolve_steps
+    from enrichflow.seed import BUILTIN_PIPELINES, init_database
 
     name = _pipeline_name(name)
     step_list = [s.strip() for s in steps.split(",") if s.strip()]
@@ -804,6 +838,8 @@ def pipeline_save(
 def _pipelines_of(
     conn: Connection, client: str | None, workstream: str | None = None, name: str | None = None
 ) -> list[dict[str, Any]]:
+    from enrichflow.db.models import Client, EnrichmentPipeline
+
     query = (
         select(
             Client.name,
@@ -835,6 +871,8 @@ def pipeline_list(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Saved pipelines (of every client, or of CLIENT), with their steps."""
+    from enrichflow.seed import init_database
+
     engine = _engine(database_url)
     try:
         init_database(engine)
@@ -865,6 +903,9 @@ def pipeline_show(
     database_url: DatabaseUrl = None,
 ) -> None:
     """One pipeline's steps, in order, with their type (a saved one, else the built-in one)."""
+    from enrichflow.db.models import EnrichmentRegistry
+    from enrichflow.seed import BUILTIN_PIPELINES, init_database
+
     engine = _engine(database_url)
     try:
         init_database(engine)
@@ -918,6 +959,9 @@ def pipeline_delete(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Delete a saved pipeline (batches already launched from it keep their own copy)."""
+    from enrichflow.db.models import EnrichmentPipeline
+    from enrichflow.seed import init_database
+
     engine = _engine(database_url)
     try:
         init_database(engine)

@@ -8,9 +8,8 @@ from sqlalchemy import Engine, insert, select
 
 from enrichflow.db.migrate import upgrade
 from enrichflow.db.models import EnrichmentRegistry, Workstream
+from enrichflow.defaults import APOLLO as APOLLO
 from enrichflow.states import StepType
-
-APOLLO = "apollo_scrape"
 
 WORKSTREAMS = {
     APOLLO: ("Apollo scrape", "People exported from Apollo.io, enriched and consolidated.")

@@ -74,6 +74,7 @@ from sqlalchemy import Engine
 
 from enrichflow.db.callbacks import dedupe_join, dedupe_key_text
 from enrichflow.db.engine import now_ms
+from enrichflow.defaults import DEFAULT_MAX_SUBMISSIONS
 from enrichflow.errors import PermanentStepError
 from enrichflow.steps.base import JSON, Deferred, ItemIdentity, StepContext
 from enrichflow.steps.registry import handler
@@ -92,7 +93,6 @@ __all__ = [
 ]
 
 AUTH_HEADER = "x-clay-webhook-auth"
-DEFAULT_MAX_SUBMISSIONS = 50_000
 DEFAULT_MAX_PAYLOAD_BYTES = 102_400
 DEFAULT_CALLBACK_TIMEOUT = 86_400.0
 WARN_FRACTION = 0.9
