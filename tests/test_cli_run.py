@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -211,16 +209,3 @@ def test_status_warns_about_webhook_sources_near_their_limit(db_url: str, tmp_pa
     text = flat(invoke("status", str(batch_id), "--database-url", db_url).output)
     assert "webhook https://api.clay.com/… has taken 45,500 of its 50,000 submissions" in text
     assert "hooks.example" not in text
-
-
-def test_commands_start_without_the_web_stack() -> None:
-    """Only ``serve``, ``sandbox`` and ``run`` with ASYNC steps serve HTTP: importing the CLI
-    must not import FastAPI or uvicorn (half a second of every command's start)."""
-    probe = (
-        "import sys, enrichflow.cli; "
-        "print(','.join(m for m in ('fastapi', 'starlette', 'uvicorn') if m in sys.modules))"
-    )
-    found = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    assert found == ""
