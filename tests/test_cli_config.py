@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 from typer.testing import CliRunner
 
 from enrichflow.cli import app
@@ -86,3 +86,29 @@ def test_bad_input_exits_2_and_writes_nothing(db_url: str, engine: Engine) -> No
         assert conn.execute(select(Client).where(Client.name == "acme")).first() is None
     missing = invoke(db_url, "config", "list", "nobody")
     assert missing.exit_code == 2 and "does not exist" in missing.output
+
+
+def test_workflow_options_are_refused_in_a_clay_workflows_client_config(
+    db_url: str, engine: Engine
+) -> None:
+    """The webhook handler reads only the URL and token from a client's config: a workflow
+    option set there (dedupe_by, rate_per_second, ...) would be stored and ignored."""
+    assert invoke(db_url, "config", "set", "acme", COMPANY, f"webhook_url={HOOK_A}").exit_code == 0
+    result = invoke(
+        db_url, "config", "set", "acme", COMPANY, f"webhook_url={HOOK_B}",
+        "dedupe_by=company_domain", "rate_per_second+=50",
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert f"dedupe_by, rate_per_second: not a client setting of '{COMPANY}'" in text
+    assert "reads only webhook_url and auth_token" in text
+    assert "are workflow options" in text and "enrichment_registry.config" in text
+    assert "SECRET" not in result.output
+    assert stored(engine) == {"webhook_url": HOOK_A}  # nothing of the refused call landed
+    # removing a key that an older version let in stays possible
+    with engine.begin() as conn:
+        conn.execute(
+            update(ClientWorkflowConfig).values(config={"webhook_url": HOOK_A, "dedupe_by": "x"})
+        )
+    assert invoke(db_url, "config", "set", "acme", COMPANY, "dedupe_by=").exit_code == 0
+    assert stored(engine) == {"webhook_url": HOOK_A}

@@ -20,6 +20,7 @@ from enrichflow.db.models import Client, ClientWorkflowConfig, EnrichmentRegistr
 from enrichflow.errors import ConfigError, NotFoundError
 from enrichflow.launch import client_get_or_create
 from enrichflow.webhooks.redact import redact_url
+from enrichflow.webhooks.sender import CLIENT_KEYS
 
 __all__ = [
     "Assignments",
@@ -105,16 +106,20 @@ def client_config_set(
 ) -> dict[str, Any]:
     """Merge ``changes`` into the client's config for ``(workflow, workstream)``, creating the
     client and the config row when new; the stored config."""
-    known = set(
+    handlers = dict(
         conn.execute(
-            select(EnrichmentRegistry.slug).where(EnrichmentRegistry.workstream_slug == workstream)
-        ).scalars()
+            select(EnrichmentRegistry.slug, EnrichmentRegistry.handler).where(
+                EnrichmentRegistry.workstream_slug == workstream
+            )
+        ).all()
     )
-    if workflow not in known:
+    if workflow not in handlers:
         raise NotFoundError(
             f"no workflow {workflow!r} in workstream {workstream!r} "
-            f"(known: {', '.join(sorted(known)) or 'none'})"
+            f"(known: {', '.join(sorted(handlers)) or 'none'})"
         )
+    if handlers[workflow] == "webhook":
+        _check_webhook_keys(workflow, changes)
     client_id = client_get_or_create(conn, client)
     row = conn.execute(
         select(ClientWorkflowConfig.id, ClientWorkflowConfig.config).where(
@@ -142,6 +147,21 @@ def client_config_set(
         .values(config=config, updated_at=datetime.now(UTC))
     )
     return config
+
+
+def _check_webhook_keys(workflow: str, changes: Assignments) -> None:
+    """A Clay workflow reads only its URL and token from a client's config: any other key
+    would be stored and silently ignored (``dedupe_by`` set per client did nothing)."""
+    foreign = sorted((set(changes.set) | set(changes.append)) - set(CLIENT_KEYS))
+    if foreign:
+        names = ", ".join(foreign)
+        raise ConfigError(
+            f"{names}: not a client setting of {workflow!r}, whose handler (webhook) reads "
+            f"only {' and '.join(CLIENT_KEYS)} from a client's config; {names} "
+            f"{'is a workflow option' if len(foreign) == 1 else 'are workflow options'}, "
+            "the same for every client, kept in the workflow's registry config "
+            "(enrichment_registry.config, see docs/async.md)"
+        )
 
 
 def client_configs_list(conn: Connection, client: str) -> list[tuple[str, str, dict[str, Any]]]:

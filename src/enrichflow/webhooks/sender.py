@@ -85,6 +85,7 @@ from enrichflow.webhooks.signing import callback_token, callback_url
 
 __all__ = [
     "AUTH_HEADER",
+    "CLIENT_KEYS",
     "DEFAULT_MAX_SUBMISSIONS",
     "WebhookLedger",
     "build_payload",
@@ -93,6 +94,8 @@ __all__ = [
 ]
 
 AUTH_HEADER = "x-clay-webhook-auth"
+CLIENT_KEYS = ("webhook_url", "auth_token")
+"""All this handler reads from a client's config; every other option is the workflow's."""
 DEFAULT_MAX_PAYLOAD_BYTES = 102_400
 DEFAULT_CALLBACK_TIMEOUT = 86_400.0
 WARN_FRACTION = 0.9
