@@ -102,7 +102,8 @@ def test_workflow_options_are_refused_in_a_clay_workflows_client_config(
     text = " ".join(result.output.split())
     assert f"dedupe_by, rate_per_second: not a client setting of '{COMPANY}'" in text
     assert "reads only webhook_url and auth_token" in text
-    assert "are workflow options" in text and "enrichment_registry.config" in text
+    assert "are workflow options" in text
+    assert f"enrichflow workflow set {COMPANY} dedupe_by=..." in text
     assert "SECRET" not in result.output
     assert stored(engine) == {"webhook_url": HOOK_A}  # nothing of the refused call landed
     # removing a key that an older version let in stays possible

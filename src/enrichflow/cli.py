@@ -684,6 +684,82 @@ def config_list(
     out.print(table)
 
 
+workflow_app = typer.Typer(
+    no_args_is_help=True, help="Workflows' own options, the same for every client."
+)
+app.add_typer(workflow_app, name="workflow")
+
+
+@workflow_app.command("set")
+def workflow_set(
+    workflow: Annotated[str, typer.Argument(metavar="WORKFLOW", help="Workflow (step) slug.")],
+    values: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="KEY=VALUE...",
+            help="Options to merge: dedupe_by=company_domain, rate_per_second=5, max_attempts=5, "
+            "fields=A fields=B (a list), 'fields+=C' appends, key= removes a key. Numbers and "
+            "true/false are stored as such.",
+        ),
+    ],
+    workstream: Annotated[str, typer.Option(help="Workstream slug.")] = APOLLO,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Change a workflow's options (registry config); batches launched afterwards use them."""
+    from enrichflow.api.client_config import parse_assignments
+    from enrichflow.api.workflow_config import workflow_config_set
+    from enrichflow.seed import init_database
+
+    try:
+        changes = parse_assignments(values)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from exc
+    engine = _engine(database_url)
+    try:
+        init_database(engine)
+        with engine.begin() as conn:
+            config = workflow_config_set(conn, workflow, workstream, changes)
+    except (ConfigError, NotFoundError) as exc:
+        raise _fail(str(exc)) from exc
+    finally:
+        engine.dispose()
+    console.print(f"options of workflow {workflow} in {workstream}:")
+    for key, value in sorted(config.items()):
+        console.print(f"  {key} = {_shown(value)}")
+
+
+@workflow_app.command("show")
+def workflow_show(
+    workflow: Annotated[str, typer.Argument(metavar="WORKFLOW", help="Workflow (step) slug.")],
+    workstream: Annotated[str, typer.Option(help="Workstream slug.")] = APOLLO,
+    as_json: JsonFlag = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """A workflow's handler and options (unset ones take their defaults)."""
+    from enrichflow.api.workflow_config import workflow_config_get
+    from enrichflow.seed import init_database
+
+    engine = _engine(database_url)
+    try:
+        init_database(engine)
+        with reading(engine) as conn:
+            handler, config = workflow_config_get(conn, workflow, workstream)
+    except NotFoundError as exc:
+        raise _fail(str(exc)) from exc
+    finally:
+        engine.dispose()
+    if as_json:
+        shown = {"workflow": workflow, "workstream": workstream, "handler": handler}
+        out.print_json(json.dumps({**shown, "config": config}))
+        return
+    table = Table(title=f"workflow {workflow} ({workstream}, handler {handler})")
+    for column in ("option", "value"):
+        table.add_column(column, overflow="fold")
+    for key, value in sorted(config.items()):
+        table.add_row(key, _shown(value))
+    out.print(table)
+
+
 pipeline_app = typer.Typer(no_args_is_help=True, help="Clients' saved pipelines.")
 app.add_typer(pipeline_app, name="pipeline")
 

@@ -159,8 +159,7 @@ def _check_webhook_keys(workflow: str, changes: Assignments) -> None:
             f"{names}: not a client setting of {workflow!r}, whose handler (webhook) reads "
             f"only {' and '.join(CLIENT_KEYS)} from a client's config; {names} "
             f"{'is a workflow option' if len(foreign) == 1 else 'are workflow options'}, "
-            "the same for every client, kept in the workflow's registry config "
-            "(enrichment_registry.config, see docs/async.md)"
+            f"the same for every client: enrichflow workflow set {workflow} {foreign[0]}=..."
         )
 
 

@@ -87,6 +87,7 @@ __all__ = [
     "AUTH_HEADER",
     "CLIENT_KEYS",
     "DEFAULT_MAX_SUBMISSIONS",
+    "NUMBER_OPTIONS",
     "WebhookLedger",
     "build_payload",
     "send_webhook",
@@ -96,6 +97,19 @@ __all__ = [
 AUTH_HEADER = "x-clay-webhook-auth"
 CLIENT_KEYS = ("webhook_url", "auth_token")
 """All this handler reads from a client's config; every other option is the workflow's."""
+NUMBER_OPTIONS = frozenset(
+    {
+        "max_payload_bytes",
+        "max_submissions",
+        "rate_per_second",
+        "burst",
+        "concurrency",
+        "rate_limit_wait_seconds",
+        "timeout_seconds",
+        "callback_timeout_seconds",
+    }
+)
+"""The workflow options that must be positive numbers (checked when set, and when sending)."""
 DEFAULT_MAX_PAYLOAD_BYTES = 102_400
 DEFAULT_CALLBACK_TIMEOUT = 86_400.0
 WARN_FRACTION = 0.9

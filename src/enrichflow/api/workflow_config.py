@@ -1,0 +1,106 @@
+"""A workflow's own options (``enrichment_registry.config``): the same for every client.
+
+Attempts, leases, back-off, concurrency, batch size and the handler's options (for a Clay
+workflow: ``dedupe_by``, ``rate_per_second``, ``fields``, ...). Used by ``enrichflow workflow
+set/show``. A launch snapshots the options into ``batch_steps``, so a change applies to the
+batches launched after it. Secrets are a client's (``api.client_config``) and are refused here.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import Connection, Row, select, update
+
+from enrichflow.api.client_config import Assignments, merge_config
+from enrichflow.db.models import EnrichmentRegistry
+from enrichflow.errors import ConfigError, NotFoundError, PermanentStepError
+from enrichflow.launch import step_row
+from enrichflow.webhooks.http import positive_option
+from enrichflow.webhooks.sender import CLIENT_KEYS, NUMBER_OPTIONS
+
+__all__ = ["typed_value", "workflow_config_get", "workflow_config_set"]
+
+
+def typed_value(text: str) -> Any:
+    """What ``KEY=VALUE`` means: an integer, a decimal number, ``true``/``false``, or text."""
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text
+
+
+def _typed(changes: Assignments) -> Assignments:
+    return Assignments(
+        set={
+            k: [typed_value(v) for v in value] if isinstance(value, list) else typed_value(value)
+            for k, value in changes.set.items()
+        },
+        append={k: [typed_value(v) for v in values] for k, values in changes.append.items()},
+        remove=changes.remove,
+    )
+
+
+def _registry_row(conn: Connection, workflow: str, workstream: str) -> Row[Any]:
+    registry = EnrichmentRegistry.__table__
+    row = conn.execute(
+        select(registry).where(
+            registry.c.slug == workflow, registry.c.workstream_slug == workstream
+        )
+    ).first()
+    if row is None:
+        known = conn.execute(
+            select(EnrichmentRegistry.slug)
+            .where(EnrichmentRegistry.workstream_slug == workstream)
+            .order_by(EnrichmentRegistry.slug)
+        ).scalars()
+        raise NotFoundError(
+            f"no workflow {workflow!r} in workstream {workstream!r} "
+            f"(known: {', '.join(known) or 'none'})"
+        )
+    return row
+
+
+def workflow_config_get(
+    conn: Connection, workflow: str, workstream: str
+) -> tuple[str, dict[str, Any]]:
+    """The workflow's handler and options."""
+    row = _registry_row(conn, workflow, workstream)
+    return row.handler, dict(row.config or {})
+
+
+def workflow_config_set(
+    conn: Connection, workflow: str, workstream: str, changes: Assignments
+) -> dict[str, Any]:
+    """Merge ``changes`` into the workflow's options; :class:`ConfigError` naming the key when
+    a value could not be launched or sent with, and nothing is written then."""
+    row = _registry_row(conn, workflow, workstream)
+    changes = _typed(changes)
+    secrets = sorted((set(changes.set) | set(changes.append)) & set(CLIENT_KEYS))
+    if secrets:
+        raise ConfigError(
+            f"{', '.join(secrets)}: a client's setting (a secret), never stored with the "
+            f"workflow: enrichflow config set CLIENT {workflow} {secrets[0]}=..."
+        )
+    config = merge_config(dict(row.config or {}), changes)
+    # the launch's own checks: attempts, leases, back-off, concurrency
+    step_row(SimpleNamespace(**{**row._mapping, "config": config}), 0)
+    if row.handler == "webhook":
+        for name in sorted(NUMBER_OPTIONS & set(config)):
+            try:
+                positive_option(config, name, 1.0)
+            except PermanentStepError as exc:
+                raise ConfigError(
+                    f"workflow {workflow!r}: option {name!r} must be a positive number, "
+                    f"got {config[name]!r}"
+                ) from exc
+    conn.execute(
+        update(EnrichmentRegistry).where(EnrichmentRegistry.id == row.id).values(config=config)
+    )
+    return config
