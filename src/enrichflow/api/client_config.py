@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Row, insert, select, update
 
 from enrichflow.db.models import Client, ClientWorkflowConfig, EnrichmentRegistry
 from enrichflow.errors import ConfigError, NotFoundError
@@ -28,6 +28,7 @@ __all__ = [
     "client_configs_list",
     "parse_assignments",
     "redact_config",
+    "registry_row",
 ]
 
 _KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -101,24 +102,33 @@ def merge_config(current: dict[str, Any], changes: Assignments) -> dict[str, Any
     return merged
 
 
+def registry_row(conn: Connection, workflow: str, workstream: str) -> Row[Any]:
+    """The workflow's registry row; :class:`NotFoundError` listing the workstream's workflows."""
+    registry = EnrichmentRegistry.__table__
+    row = conn.execute(
+        select(registry).where(
+            registry.c.slug == workflow, registry.c.workstream_slug == workstream
+        )
+    ).first()
+    if row is None:
+        known = conn.execute(
+            select(registry.c.slug)
+            .where(registry.c.workstream_slug == workstream)
+            .order_by(registry.c.slug)
+        ).scalars()
+        raise NotFoundError(
+            f"no workflow {workflow!r} in workstream {workstream!r} "
+            f"(known: {', '.join(known) or 'none'})"
+        )
+    return row
+
+
 def client_config_set(
     conn: Connection, client: str, workflow: str, workstream: str, changes: Assignments
 ) -> dict[str, Any]:
     """Merge ``changes`` into the client's config for ``(workflow, workstream)``, creating the
     client and the config row when new; the stored config."""
-    handlers = dict(
-        conn.execute(
-            select(EnrichmentRegistry.slug, EnrichmentRegistry.handler).where(
-                EnrichmentRegistry.workstream_slug == workstream
-            )
-        ).all()
-    )
-    if workflow not in handlers:
-        raise NotFoundError(
-            f"no workflow {workflow!r} in workstream {workstream!r} "
-            f"(known: {', '.join(sorted(handlers)) or 'none'})"
-        )
-    if handlers[workflow] == "webhook":
+    if registry_row(conn, workflow, workstream).handler == "webhook":
         _check_webhook_keys(workflow, changes)
     client_id = client_get_or_create(conn, client)
     row = conn.execute(

@@ -11,14 +11,13 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, update
 
-from enrichflow.api.client_config import Assignments, merge_config
+from enrichflow.api.client_config import Assignments, merge_config, registry_row
 from enrichflow.db.models import EnrichmentRegistry
-from enrichflow.errors import ConfigError, NotFoundError, PermanentStepError
+from enrichflow.errors import ConfigError, PermanentStepError
 from enrichflow.launch import step_row
-from enrichflow.webhooks.http import positive_option
-from enrichflow.webhooks.sender import CLIENT_KEYS, NUMBER_OPTIONS
+from enrichflow.webhooks.sender import CLIENT_KEYS, webhook_options
 
 __all__ = ["typed_value", "workflow_config_get", "workflow_config_set"]
 
@@ -47,31 +46,11 @@ def _typed(changes: Assignments) -> Assignments:
     )
 
 
-def _registry_row(conn: Connection, workflow: str, workstream: str) -> Row[Any]:
-    registry = EnrichmentRegistry.__table__
-    row = conn.execute(
-        select(registry).where(
-            registry.c.slug == workflow, registry.c.workstream_slug == workstream
-        )
-    ).first()
-    if row is None:
-        known = conn.execute(
-            select(EnrichmentRegistry.slug)
-            .where(EnrichmentRegistry.workstream_slug == workstream)
-            .order_by(EnrichmentRegistry.slug)
-        ).scalars()
-        raise NotFoundError(
-            f"no workflow {workflow!r} in workstream {workstream!r} "
-            f"(known: {', '.join(known) or 'none'})"
-        )
-    return row
-
-
 def workflow_config_get(
     conn: Connection, workflow: str, workstream: str
 ) -> tuple[str, dict[str, Any]]:
     """The workflow's handler and options."""
-    row = _registry_row(conn, workflow, workstream)
+    row = registry_row(conn, workflow, workstream)
     return row.handler, dict(row.config or {})
 
 
@@ -80,7 +59,7 @@ def workflow_config_set(
 ) -> dict[str, Any]:
     """Merge ``changes`` into the workflow's options; :class:`ConfigError` naming the key when
     a value could not be launched or sent with, and nothing is written then."""
-    row = _registry_row(conn, workflow, workstream)
+    row = registry_row(conn, workflow, workstream)
     changes = _typed(changes)
     secrets = sorted((set(changes.set) | set(changes.append)) & set(CLIENT_KEYS))
     if secrets:
@@ -92,14 +71,10 @@ def workflow_config_set(
     # the launch's own checks: attempts, leases, back-off, concurrency
     step_row(SimpleNamespace(**{**row._mapping, "config": config}), 0)
     if row.handler == "webhook":
-        for name in sorted(NUMBER_OPTIONS & set(config)):
-            try:
-                positive_option(config, name, 1.0)
-            except PermanentStepError as exc:
-                raise ConfigError(
-                    f"workflow {workflow!r}: option {name!r} must be a positive number, "
-                    f"got {config[name]!r}"
-                ) from exc
+        try:
+            webhook_options(config)  # what the handler reads before every send
+        except PermanentStepError as exc:
+            raise ConfigError(f"workflow {workflow!r}: {exc}") from exc
     conn.execute(
         update(EnrichmentRegistry).where(EnrichmentRegistry.id == row.id).values(config=config)
     )

@@ -67,7 +67,7 @@ import math
 import shlex
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import httpx
 from sqlalchemy import Engine
@@ -87,29 +87,17 @@ __all__ = [
     "AUTH_HEADER",
     "CLIENT_KEYS",
     "DEFAULT_MAX_SUBMISSIONS",
-    "NUMBER_OPTIONS",
     "WebhookLedger",
+    "WebhookOptions",
     "build_payload",
     "send_webhook",
     "url_key",
+    "webhook_options",
 ]
 
 AUTH_HEADER = "x-clay-webhook-auth"
 CLIENT_KEYS = ("webhook_url", "auth_token")
 """All this handler reads from a client's config; every other option is the workflow's."""
-NUMBER_OPTIONS = frozenset(
-    {
-        "max_payload_bytes",
-        "max_submissions",
-        "rate_per_second",
-        "burst",
-        "concurrency",
-        "rate_limit_wait_seconds",
-        "timeout_seconds",
-        "callback_timeout_seconds",
-    }
-)
-"""The workflow options that must be positive numbers (checked when set, and when sending)."""
 DEFAULT_MAX_PAYLOAD_BYTES = 102_400
 DEFAULT_CALLBACK_TIMEOUT = 86_400.0
 WARN_FRACTION = 0.9
@@ -297,10 +285,38 @@ def _dedupe(ctx: StepContext, deadline: float) -> JSON | Deferred | None:
     )
 
 
+class WebhookOptions(NamedTuple):
+    """The workflow's sending options, with their defaults applied."""
+
+    max_payload_bytes: int
+    max_submissions: int
+    rate_per_second: float
+    burst: int
+    concurrency: int
+    rate_limit_wait_seconds: float
+    timeout_seconds: float
+    callback_timeout_seconds: float
+
+
+def webhook_options(config: Mapping[str, Any]) -> WebhookOptions:
+    """Read and check every numeric option (:class:`PermanentStepError` naming a bad one):
+    by the handler for each item, and by ``enrichflow workflow set`` before it stores one."""
+    return WebhookOptions(
+        _int_option(config, "max_payload_bytes", DEFAULT_MAX_PAYLOAD_BYTES),
+        _int_option(config, "max_submissions", DEFAULT_MAX_SUBMISSIONS),
+        positive_option(config, "rate_per_second", 10.0),
+        _int_option(config, "burst", 20),
+        _int_option(config, "concurrency", 10),
+        positive_option(config, "rate_limit_wait_seconds", 30.0),
+        positive_option(config, "timeout_seconds", 30.0),
+        positive_option(config, "callback_timeout_seconds", DEFAULT_CALLBACK_TIMEOUT),
+    )
+
+
 @handler("webhook")
 def send_webhook(ctx: StepContext) -> JSON | Deferred:
     """Send the item to the client's Clay webhook; the result arrives by callback."""
-    config = ctx.workflow_config
+    options = webhook_options(ctx.workflow_config)
     urls = _webhook_urls(ctx)
 
     public_url = ctx.services.get("public_url")
@@ -316,7 +332,7 @@ def send_webhook(ctx: StepContext) -> JSON | Deferred:
 
     callback = callback_url(public_url, callback_token(ctx.state_id, ctx.attempt, secret))
     body = encode_json(build_payload(ctx, callback))
-    max_bytes = _int_option(config, "max_payload_bytes", DEFAULT_MAX_PAYLOAD_BYTES)
+    max_bytes = options.max_payload_bytes
     if len(body) > max_bytes:
         raise PermanentStepError(
             f"the payload for item {ctx.item_id} is {len(body):,} bytes, more than the "
@@ -324,30 +340,28 @@ def send_webhook(ctx: StepContext) -> JSON | Deferred:
             "'fields' option"
         )
 
-    max_submissions = _int_option(config, "max_submissions", DEFAULT_MAX_SUBMISSIONS)
-    rate = positive_option(config, "rate_per_second", 10.0)
-    burst = _int_option(config, "burst", 20)
-    concurrency = _int_option(config, "concurrency", 10)
-    wait = positive_option(config, "rate_limit_wait_seconds", 30.0)
-    timeout = positive_option(config, "timeout_seconds", 30.0)
-    deadline = positive_option(config, "callback_timeout_seconds", DEFAULT_CALLBACK_TIMEOUT)
-
     # Company-level de-duplication comes before any submission is counted or sent.
-    shared = _dedupe(ctx, deadline)
+    shared = _dedupe(ctx, options.callback_timeout_seconds)
     if shared is not None:
         return shared
 
-    url, key, _count = _reserve_url(ctx, urls, ledger, max_submissions)
+    url, key, _count = _reserve_url(ctx, urls, ledger, options.max_submissions)
     headers: dict[str, str] = {}
     auth_token = ctx.client_config.get("auth_token")
     if auth_token:
         headers[AUTH_HEADER] = str(auth_token)
 
     limit_key = f"webhook:{ctx.step}:{key}"
-    limiter_for(limit_key, rate, burst).acquire(timeout=wait)
-    with concurrency_slot(limit_key, concurrency, timeout=wait):
+    wait = options.rate_limit_wait_seconds
+    limiter_for(limit_key, options.rate_per_second, options.burst).acquire(timeout=wait)
+    with concurrency_slot(limit_key, options.concurrency, timeout=wait):
         response = post_json(
-            client, url, body, headers, timeout, secrets=[str(auth_token or ""), secret]
+            client,
+            url,
+            body,
+            headers,
+            options.timeout_seconds,
+            secrets=[str(auth_token or ""), secret],
         )
     ctx.logger.info(
         "sent item %s (%d bytes) to %s: HTTP %d",
@@ -357,7 +371,7 @@ def send_webhook(ctx: StepContext) -> JSON | Deferred:
         response.status_code,
     )
     return Deferred(
-        deadline_seconds=deadline,
+        deadline_seconds=options.callback_timeout_seconds,
         meta={
             "webhook": redact_url(url),
             "status_code": response.status_code,
