@@ -40,8 +40,11 @@ from enrichflow.gc_tuning import tune_gc
 from enrichflow.states import Status, StepType
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sqlalchemy import Connection, Engine
 
+    from enrichflow.api.client_config import Assignments
     from enrichflow.conductor.loop import Conductor, TickReport
     from enrichflow.ingest.loader import IngestReport
 
@@ -609,6 +612,31 @@ config_app = typer.Typer(no_args_is_help=True, help="Clients' settings for workf
 app.add_typer(config_app, name="config")
 
 
+def _settings_merged(
+    values: list[str],
+    database_url: str | None,
+    merge: Callable[[Connection, Assignments], dict[str, Any]],
+) -> dict[str, Any]:
+    """Parse ``KEY=VALUE`` arguments and ``merge`` them in one transaction (migrating the
+    database first); exit 2 naming what is wrong, with nothing written."""
+    from enrichflow.api.client_config import parse_assignments
+    from enrichflow.seed import init_database
+
+    try:
+        changes = parse_assignments(values)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from exc
+    engine = _engine(database_url)
+    try:
+        init_database(engine)
+        with engine.begin() as conn:
+            return merge(conn, changes)
+    except (ConfigError, NotFoundError) as exc:
+        raise _fail(str(exc)) from exc
+    finally:
+        engine.dispose()
+
+
 def _shown(value: Any) -> str:
     return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
 
@@ -629,22 +657,13 @@ def config_set(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Write a client's config for a workflow (values are merged into what is there)."""
-    from enrichflow.api.client_config import client_config_set, parse_assignments, redact_config
-    from enrichflow.seed import init_database
+    from enrichflow.api.client_config import client_config_set, redact_config
 
-    try:
-        changes = parse_assignments(values)
-    except ConfigError as exc:
-        raise _fail(str(exc)) from exc
-    engine = _engine(database_url)
-    try:
-        init_database(engine)
-        with engine.begin() as conn:
-            config = client_config_set(conn, client, workflow, workstream, changes)
-    except (ConfigError, NotFoundError) as exc:
-        raise _fail(str(exc)) from exc
-    finally:
-        engine.dispose()
+    config = _settings_merged(
+        values,
+        database_url,
+        lambda conn, changes: client_config_set(conn, client, workflow, workstream, changes),
+    )
     console.print(f"config of client {client!r} for {workflow} in {workstream}:")
     for key, value in sorted(redact_config(config).items()):
         console.print(f"  {key} = {_shown(value)}")
@@ -706,23 +725,13 @@ def workflow_set(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Change a workflow's options (registry config); batches launched afterwards use them."""
-    from enrichflow.api.client_config import parse_assignments
     from enrichflow.api.workflow_config import workflow_config_set
-    from enrichflow.seed import init_database
 
-    try:
-        changes = parse_assignments(values)
-    except ConfigError as exc:
-        raise _fail(str(exc)) from exc
-    engine = _engine(database_url)
-    try:
-        init_database(engine)
-        with engine.begin() as conn:
-            config = workflow_config_set(conn, workflow, workstream, changes)
-    except (ConfigError, NotFoundError) as exc:
-        raise _fail(str(exc)) from exc
-    finally:
-        engine.dispose()
+    config = _settings_merged(
+        values,
+        database_url,
+        lambda conn, changes: workflow_config_set(conn, workflow, workstream, changes),
+    )
     console.print(f"options of workflow {workflow} in {workstream}:")
     for key, value in sorted(config.items()):
         console.print(f"  {key} = {_shown(value)}")
