@@ -39,12 +39,9 @@ import httpx
 import psutil
 from sqlalchemy import insert, select, text
 
+from _async_batch import async_batch, sent_state
 from enrichflow.db.engine import make_engine, now_ms
 from enrichflow.db.models import (
-    Batch,
-    BatchItem,
-    BatchStep,
-    Client,
     EnrichmentResult,
     WorkflowState,
 )
@@ -53,7 +50,6 @@ from enrichflow.webhooks.signing import callback_token
 
 PG_BASE = os.environ.get("ENRICHFLOW_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
 SECRET = "bench-callbacks-secret"
-STEP = "enrich_company_via_waterfall_in_clay"
 
 
 def free_port() -> int:
@@ -68,69 +64,10 @@ def create_states(url: str, n: int) -> list[int]:
     init_database(engine)
     now = now_ms()
     with engine.begin() as conn:
-        client_id = conn.execute(
-            insert(Client).values(name="bench").returning(Client.id)
-        ).scalar_one()
-        batch_id = conn.execute(
-            insert(Batch)
-            .values(
-                client_id=client_id,
-                workstream_slug="apollo_scrape",
-                blueprint=[{"step_name": STEP}],
-                column_map={},
-                headers=["i"],
-                status="RUNNING",
-                item_count=n,
-            )
-            .returning(Batch.id)
-        ).scalar_one()
-        conn.execute(
-            insert(BatchStep).values(
-                batch_id=batch_id,
-                position=0,
-                step_name=STEP,
-                type="ASYNC",
-                handler="webhook",
-                max_attempts=3,
-                lease_ms=60_000,
-                backoff_base_ms=2000,
-                backoff_max_ms=600_000,
-                callback_timeout_ms=86_400_000,
-                concurrency=10,
-                config={},
-            )
-        )
-        conn.execute(
-            insert(BatchItem),
-            [
-                {"batch_id": batch_id, "row_number": i + 2, "original_data": [str(i)]}
-                for i in range(n)
-            ],
-        )
-        item_ids = list(
-            conn.execute(
-                select(BatchItem.id).where(BatchItem.batch_id == batch_id).order_by(BatchItem.id)
-            ).scalars()
-        )
+        batch_id, item_ids = async_batch(conn, n, {})
         conn.execute(
             insert(WorkflowState),
-            [
-                {
-                    "batch_id": batch_id,
-                    "item_id": item_id,
-                    "step_name": STEP,
-                    "step_index": 0,
-                    "status": "IN_PROGRESS",
-                    "attempt": 1,
-                    "retry_floor": 0,
-                    "not_before": now,
-                    "lease_until": now + 86_400_000,
-                    "meta": {"sent": True},
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for item_id in item_ids
-            ],
+            [sent_state(batch_id, item_id, now, {"sent": True}) for item_id in item_ids],
         )
         ids = list(
             conn.execute(

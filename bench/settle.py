@@ -33,21 +33,17 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, insert, select, text, update
 
+from _async_batch import STEP, async_batch, sent_state
 from _databases import scratch_engine
 from enrichflow.db.callbacks import callback_complete, followers_settle, leaders_finished
 from enrichflow.db.engine import now_ms
 from enrichflow.db.models import (
-    Batch,
-    BatchItem,
-    BatchStep,
-    Client,
     EnrichmentResult,
     StepDedupe,
     WorkflowState,
 )
 from enrichflow.seed import init_database
 
-STEP = "enrich_company_via_waterfall_in_clay"
 ws = WorkflowState.__table__
 
 
@@ -56,53 +52,10 @@ def build(engine: Engine, n: int, per_key: int) -> tuple[list[int], dict[int, li
     init_database(engine)
     now = now_ms()
     with engine.begin() as conn:
-        client_id = conn.execute(
-            insert(Client).values(name="bench").returning(Client.id)
-        ).scalar_one()
-        batch_id = conn.execute(
-            insert(Batch)
-            .values(
-                client_id=client_id,
-                workstream_slug="apollo_scrape",
-                blueprint=[{"step_name": STEP}],
-                column_map={},
-                headers=["i"],
-                status="RUNNING",
-                item_count=n,
-            )
-            .returning(Batch.id)
-        ).scalar_one()
-        conn.execute(
-            insert(BatchStep).values(
-                batch_id=batch_id,
-                position=0,
-                step_name=STEP,
-                type="ASYNC",
-                handler="webhook",
-                max_attempts=3,
-                lease_ms=60_000,
-                backoff_base_ms=2000,
-                backoff_max_ms=600_000,
-                callback_timeout_ms=86_400_000,
-                concurrency=10,
-                config={"dedupe_by": "company_domain"},
-            )
-        )
-        conn.execute(
-            insert(BatchItem),
-            [
-                {"batch_id": batch_id, "row_number": i + 2, "original_data": [str(i)]}
-                for i in range(n)
-            ],
-        )
-        item_ids = list(
-            conn.execute(
-                select(BatchItem.id).where(BatchItem.batch_id == batch_id).order_by(BatchItem.id)
-            ).scalars()
-        )
+        batch_id, item_ids = async_batch(conn, n, {"dedupe_by": "company_domain"})
         conn.execute(
             insert(WorkflowState),
-            [_state(batch_id, item_id, now, {"sent": True}) for item_id in item_ids[::per_key]],
+            [sent_state(batch_id, item_id, now, {"sent": True}) for item_id in item_ids[::per_key]],
         )
         leaders = list(
             conn.execute(select(ws.c.id).where(ws.c.batch_id == batch_id).order_by(ws.c.id))
@@ -124,8 +77,9 @@ def build(engine: Engine, n: int, per_key: int) -> tuple[list[int], dict[int, li
         conn.execute(
             insert(WorkflowState),
             [
-                _state(batch_id, item_id, now, {"dedupe_by": "company_domain"})
-                | {"waiting_on": leaders[i // per_key]}
+                sent_state(
+                    batch_id, item_id, now, {"dedupe_by": "company_domain"}, leaders[i // per_key]
+                )
                 for i, item_id in enumerate(item_ids)
                 if i % per_key
             ],
@@ -142,24 +96,6 @@ def build(engine: Engine, n: int, per_key: int) -> tuple[list[int], dict[int, li
     for sid, leader in rows:
         followers.setdefault(int(leader), []).append(int(sid))
     return leaders, followers
-
-
-def _state(batch_id: int, item_id: int, now: int, meta: dict[str, object]) -> dict[str, object]:
-    return {
-        "batch_id": batch_id,
-        "waiting_on": None,
-        "item_id": item_id,
-        "step_name": STEP,
-        "step_index": 0,
-        "status": "IN_PROGRESS",
-        "attempt": 1,
-        "retry_floor": 0,
-        "not_before": now,
-        "lease_until": now + 86_400_000,
-        "meta": meta,
-        "created_at": now,
-        "updated_at": now,
-    }
 
 
 def timed(
