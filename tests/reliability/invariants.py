@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 
+from enrichflow.db.engine import reading
 from enrichflow.db.models import Batch, BatchItem, EnrichmentResult, WorkflowState
 from enrichflow.export import write_export
 
@@ -31,7 +32,7 @@ def check_invariants(engine: Engine, batch_id: int, input_rows: int) -> dict[str
     * the batch has as many items as the input had rows;
     * the export has one row per item.
     """
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         steps = len(conn.execute(select(Batch.blueprint).where(Batch.id == batch_id)).scalar_one())
         items = conn.execute(
             select(func.count()).where(BatchItem.batch_id == batch_id)
@@ -108,7 +109,7 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
 
 
 def count_status(engine: Engine, batch_id: int, status: str) -> int:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return int(
             conn.execute(
                 select(func.count()).where(ws.c.batch_id == batch_id, ws.c.status == status)
@@ -117,5 +118,5 @@ def count_status(engine: Engine, batch_id: int, status: str) -> int:
 
 
 def batch_status(engine: Engine, batch_id: int) -> str:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return str(conn.execute(select(Batch.status).where(Batch.id == batch_id)).scalar_one())
