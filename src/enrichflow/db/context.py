@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Text, and_, cast, select
@@ -144,6 +145,9 @@ class RowLayout:
         return lambda cells: [cells[i] or None if i is not None else None for i in at]
 
 
+_NO_RESULTS: Mapping[str, JSON] = MappingProxyType({})
+"""An item without earlier results: one shared, read-only mapping instead of a dict each."""
+
 IDENTITY_COLUMNS = (
     "company_name",
     "company_domain",
@@ -226,11 +230,14 @@ class ChunkData:
         return ItemIdentity(*self._rows[item_id][3:])
 
     def results(self, item_id: int) -> Mapping[str, JSON]:
-        with self._lock:  # a handler may read contexts from several threads
-            if self._results is None:
-                with reading(self._engine) as conn:
-                    self._results = results_load(conn, self._item_ids)
-        return self._results.get(item_id, {})
+        loaded = self._results
+        if loaded is None:  # the lock only until the load: every later call is a dict look-up
+            with self._lock:  # a handler may read contexts from several threads
+                if self._results is None:
+                    with reading(self._engine) as conn:
+                        self._results = results_load(conn, self._item_ids)
+                loaded = self._results
+        return loaded.get(item_id, _NO_RESULTS)
 
 
 # One row: the item ids, and each item's results as one JSON object ``{step: payload}``,
