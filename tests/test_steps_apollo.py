@@ -10,7 +10,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+import pytest
+from sqlalchemy import Engine, event, func, select
+from sqlalchemy.exc import IntegrityError
 
 from enrichflow.conductor.loop import Conductor
 from enrichflow.db.models import Batch, BatchItem, Company, FinalLead, Person, PersonWorkHistory
@@ -367,3 +369,55 @@ def test_split_row_without_domain_joins_the_named_company(engine: Engine, tmp_pa
     (result,) = split_raw_apollo_scrape_data_into_two_tables([later])  # a later chunk
     assert isinstance(result, dict) and result["company_key"] == "domain:globex.co.uk"
     assert sorted(companies_of(engine, batch_id)) == ["domain:globex.co.uk"]
+
+
+def test_split_sends_a_known_company_only_when_it_brings_a_value(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """A company an earlier chunk of this process wrote is not upserted again unless the chunk
+    fills one of its empty columns (the statements sent to the database are recorded)."""
+    batch_id, ids = launched(engine, tmp_path)
+    globex = {"company_name": "Globex", "website": "globex.co.uk"}
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    def companies_upserted(fields: Mapping[str, str], item: int) -> int:
+        statements.clear()
+        (outcome,) = split_raw_apollo_scrape_data_into_two_tables(
+            [context(engine, batch_id, item, fields)]
+        )
+        assert isinstance(outcome, dict)
+        return sum(s.startswith("INSERT INTO companies") for s in statements)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert companies_upserted(globex, ids[0]) == 1
+        assert companies_upserted(globex | {"industry": "Mining"}, ids[1]) == 1  # fills
+        assert companies_upserted(globex | {"industry": "Retail"}, ids[2]) == 0  # no gain
+        assert companies_upserted(globex, ids[3]) == 0
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    company = companies_of(engine, batch_id)["domain:globex.co.uk"]
+    assert company.industry == "Mining"
+    with engine.connect() as conn:
+        linked = conn.execute(select(Person.company_id).where(Person.item_id.in_(ids[:4])))
+        assert set(linked.scalars()) == {company.id}
+
+
+def test_split_recovers_when_a_known_company_was_deleted(engine: Engine, tmp_path: Path) -> None:
+    """Companies are never deleted by enrichflow; if someone deletes one by hand, the chunk that
+    trusted the remembered id fails on the foreign key (nothing silent) and its retry, which no
+    longer trusts any remembered id, writes the company again."""
+    batch_id, ids = launched(engine, tmp_path)
+    globex = {"company_name": "Globex", "website": "globex.co.uk"}
+    split_raw_apollo_scrape_data_into_two_tables([context(engine, batch_id, ids[0], globex)])
+    with engine.begin() as conn:
+        conn.execute(Company.__table__.delete().where(Company.batch_id == batch_id))
+    chunk = [context(engine, batch_id, ids[1], globex)]
+    with pytest.raises(IntegrityError):
+        split_raw_apollo_scrape_data_into_two_tables(chunk)
+    (outcome,) = split_raw_apollo_scrape_data_into_two_tables(chunk)
+    company = companies_of(engine, batch_id)["domain:globex.co.uk"]
+    assert isinstance(outcome, dict) and outcome["company_id"] == company.id

@@ -17,6 +17,8 @@ another transaction committed while we waited on it).
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -407,14 +409,63 @@ class _CompanyPart(NamedTuple):
     name_key: str | None
     columns: tuple[Any, ...]
     """In ``COMPANY_COLUMNS`` order."""
+    filled: int
+    """Bit ``i`` set when ``columns[i]`` has a value (``_filled``), computed once per part."""
 
 
 def _company_part(
     match_key: str | None, domain: str | None, columns: tuple[Any, ...]
 ) -> _CompanyPart:
     return _CompanyPart(
-        match_key, domain, company_key(domain, None), company_key(None, match_key), columns
+        match_key,
+        domain,
+        company_key(domain, None),
+        company_key(None, match_key),
+        columns,
+        _filled(columns),
     )
+
+
+def _filled(columns: Iterable[Any]) -> int:
+    return sum(1 << i for i, value in enumerate(columns) if value is not None)
+
+
+class _StoredCompanies:
+    """The companies this process saw committed, per engine: (batch id, company key) -> (id,
+    ``_filled`` mask of the columns known to hold a value).
+
+    Stored companies only ever gain values (the split's upsert is fill-only and nothing else
+    writes them, nor deletes them while their batch exists), so a company known here to which
+    a chunk brings no value for an empty column needs no upsert: the id is known and the upsert
+    would change nothing. Colleagues of a company usually sit in different chunks: on the
+    100,000-row benchmark the split upserted 1,529 of the chunks' 76,900 company rows instead
+    of all of them, and took 0.925 of the time. Entries are added only after the chunk's
+    transaction commits; a failed split transaction forgets the engine's entries, so its retry
+    trusts no remembered id (a company deleted by hand fails one chunk on the foreign key).
+    """
+
+    LIMIT = 200_000
+    """Entries per engine before it starts over (a memory bound, about 40 MB)."""
+
+    def __init__(self) -> None:
+        self._by_engine: weakref.WeakKeyDictionary[
+            Engine, dict[tuple[int, str], tuple[int, int]]
+        ] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def of(self, engine: Engine) -> dict[tuple[int, str], tuple[int, int]]:
+        with self._lock:
+            known = self._by_engine.get(engine)
+            if known is None or len(known) > self.LIMIT:
+                known = self._by_engine[engine] = {}
+            return known
+
+    def forget(self, engine: Engine) -> None:
+        with self._lock:
+            self._by_engine.pop(engine, None)
+
+
+_STORED_COMPANIES = _StoredCompanies()
 
 
 @lru_cache(maxsize=16384)
@@ -654,35 +705,68 @@ def split_raw_apollo_scrape_data_into_two_tables(
         or company.name_key
         for ctx, (company, _) in zip(contexts, values, strict=True)
     ]
-    with _engine(contexts).begin() as conn:
-        _join_named_domains(conn, contexts, values, keys)
-        # the first row of a company wins; later rows fill what it lacks
-        company_rows: dict[tuple[int, str], tuple[list[Any], tuple[Any, ...]]] = {}
-        for ctx, key, (company, _) in zip(contexts, keys, values, strict=True):
-            if key is None:
-                continue
-            columns = company.columns
-            have = company_rows.get((ctx.batch_id, key))
-            if have is None:
-                company_rows[(ctx.batch_id, key)] = ([ctx.batch_id, key, *columns], columns)
-            elif have[1] is not columns:  # not the same cached company
-                row = have[0]
-                for index, value in enumerate(columns, 2):
-                    if row[index] is None and value is not None:
-                        row[index] = value
-        ordered = [company_rows[k][0] for k in sorted(company_rows)]
-        company_ids = {
-            (batch_id, ckey): cid for cid, batch_id, ckey in _bulk_upsert(conn, _COMPANIES, ordered)
-        }
-        people_rows = []
-        for ctx, key, (_, person) in zip(contexts, keys, values, strict=True):
-            person[-1] = company_ids[(ctx.batch_id, key)] if key else None
-            people_rows.append(person)
-        person_ids: dict[int, int] = dict(_bulk_upsert(conn, _PEOPLE, people_rows))
+    engine = _engine(contexts)
+    known = _STORED_COMPANIES.of(engine)
+    try:
+        with engine.begin() as conn:
+            _join_named_domains(conn, contexts, values, keys)
+            company_ids, written = _upsert_companies(conn, contexts, values, keys, known)
+            people_rows = []
+            for ctx, key, (_, person) in zip(contexts, keys, values, strict=True):
+                person[-1] = company_ids[(ctx.batch_id, key)] if key else None
+                people_rows.append(person)
+            person_ids: dict[int, int] = dict(_bulk_upsert(conn, _PEOPLE, people_rows))
+    except BaseException:
+        _STORED_COMPANIES.forget(engine)
+        raise
+    known.update(written)
     return [
         {"company_id": person[-1], "person_id": person_ids[ctx.item_id], "company_key": key}
         for ctx, key, (_, person) in zip(contexts, keys, values, strict=True)
     ]
+
+
+def _upsert_companies(
+    conn: Connection,
+    contexts: Sequence[StepContext],
+    values: Sequence[tuple[_CompanyPart, list[Any]]],
+    keys: list[str | None],
+    known: Mapping[tuple[int, str], tuple[int, int]],
+) -> tuple[dict[tuple[int, str], int], dict[tuple[int, str], tuple[int, int]]]:
+    """The id of each company of the chunk, upserting those ``known`` does not make a no-op;
+    and the entries to remember once the transaction commits."""
+    # the first row of a company wins; later rows fill what it lacks
+    company_rows: dict[tuple[int, str], tuple[list[Any], _CompanyPart]] = {}
+    merged: set[tuple[int, str]] = set()
+    for ctx, key, (company, _) in zip(contexts, keys, values, strict=True):
+        if key is None:
+            continue
+        have = company_rows.get((ctx.batch_id, key))
+        if have is None:
+            company_rows[(ctx.batch_id, key)] = ([ctx.batch_id, key, *company.columns], company)
+        elif have[1] is not company:  # not the same cached company
+            merged.add((ctx.batch_id, key))
+            row = have[0]
+            for index, value in enumerate(company.columns, 2):
+                if row[index] is None and value is not None:
+                    row[index] = value
+    company_ids: dict[tuple[int, str], int] = {}
+    filled: dict[tuple[int, str], int] = {}
+    upsert = []
+    for company_key_, (row, company) in company_rows.items():
+        mask = _filled(row[2:]) if company_key_ in merged else company.filled
+        stored = known.get(company_key_)
+        if stored is not None and stored[1] | mask == stored[1]:
+            company_ids[company_key_] = stored[0]
+            continue
+        filled[company_key_] = mask | (stored[1] if stored else 0)
+        upsert.append(row)
+    upsert.sort(key=itemgetter(0, 1))  # the order concurrent chunks lock rows in (Postgres)
+    written = {}
+    for cid, batch_id, ckey in _bulk_upsert(conn, _COMPANIES, upsert):
+        company_ids[(batch_id, ckey)] = cid
+        written[(batch_id, ckey)] = (cid, filled[(batch_id, ckey)])
+    return company_ids, written
 
 
 def _join_named_domains(
