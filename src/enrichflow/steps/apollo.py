@@ -619,18 +619,18 @@ def _split_row(ctx: StepContext) -> tuple[_CompanyPart, list[Any]]:
         country,
     ) = cells[:_PERSON_AT]
     if NAME_STEP not in results and DOMAIN_STEP not in results:
-        # the identity columns only where a cell is empty: building them is a cost per row
-        email = cells[_PERSON_AT] or ctx.identity.email or ""
+        identity = ctx.identity
+        email = cells[_PERSON_AT] or identity.email or ""
         _, at, mail_tail = email.rpartition("@")
         company = _company_from_cells(
-            raw_name or ctx.identity.company_name,
+            raw_name or identity.company_name,
             short_name,
-            website or ctx.identity.company_domain,
+            website or identity.company_domain,
             mail_tail if at else email,
             bool(at),
             linkedin_url,
             industry,
-            None if clean_cell(industry) else ctx.identity.industry,
+            identity.industry,
             employees,
             annual_revenue,
             total_funding,
