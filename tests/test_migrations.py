@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from alembic import command
@@ -13,7 +14,14 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
 
 from enrichflow.db.engine import make_engine
-from enrichflow.db.migrate import MIGRATIONS, alembic_config, upgrade
+from enrichflow.db.migrate import (
+    MIGRATIONS,
+    alembic_config,
+    at_head,
+    head_of,
+    head_revision,
+    upgrade,
+)
 from enrichflow.db.models import Base
 
 HEAD = ScriptDirectory(str(MIGRATIONS)).get_current_head()
@@ -184,3 +192,41 @@ def test_waiting_followers_get_their_leader_column(empty_engine: Engine) -> None
         columns = {c["name"] for c in inspect(conn).get_columns("workflow_states")}
         indexes = {ix["name"] for ix in inspect(conn).get_indexes("workflow_states")}
     assert "waiting_on" not in columns and "ix_workflow_states_waiting" not in indexes
+
+
+def test_the_head_read_from_the_files_is_alembics() -> None:
+    assert head_revision() == HEAD
+
+
+def test_a_tree_that_is_not_plain_leaves_the_head_to_alembic(tmp_path: Path) -> None:
+    def tree(*files: str) -> Path:
+        versions = tmp_path / f"tree{len(list(tmp_path.iterdir()))}"
+        versions.mkdir()
+        for n, body in enumerate(files):
+            (versions / f"{n:04d}.py").write_text(body, encoding="utf-8")
+        return versions
+
+    first = 'revision = "a"\ndown_revision = None\n'
+    assert head_of(tree(first, 'revision: str = "b"\ndown_revision: str | None = "a"\n')) == "b"
+    assert head_of(tree(first, 'revision = "b"\ndown_revision = ("a", "c")\n')) is None  # merge
+    assert (
+        head_of(
+            tree(
+                first,
+                'revision = "b"\ndown_revision = "a"\n',
+                'revision = "c"\ndown_revision = "a"\n',
+            )
+        )
+        is None
+    )  # two heads
+    assert head_of(tree(first, "down_revision = None\n")) is None  # no revision line
+
+
+def test_an_older_database_is_migrated_and_a_current_one_left_alone(empty_engine: Engine) -> None:
+    assert not at_head(empty_engine)
+    upgrade(empty_engine, "0007")
+    assert not at_head(empty_engine)
+    upgrade(empty_engine)
+    assert at_head(empty_engine)
+    with empty_engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == HEAD

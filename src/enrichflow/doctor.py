@@ -26,14 +26,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, select
 
 from enrichflow.config import Settings
 from enrichflow.db.bulk import may_skip_foreign_key_checks
 from enrichflow.db.engine import is_postgres
-from enrichflow.db.migrate import MIGRATIONS
+from enrichflow.db.migrate import MIGRATIONS, current_revision, head_revision
 from enrichflow.db.models import (
     Client,
     ClientWorkflowConfig,
@@ -61,11 +59,17 @@ def failing(checks: Sequence[Check]) -> list[Check]:
 
 
 def _head() -> str | None:
-    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    """The tree's head, from its files; Alembic's own reading only when they are not plain."""
+    head = head_revision()
+    if head is None:
+        from alembic.script import ScriptDirectory
+
+        head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    return head
 
 
 def check_database(conn: Connection) -> Check:
-    current = MigrationContext.configure(conn).get_current_revision()
+    current = current_revision(conn)
     head = _head()
     if current == head:
         return Check("database", True, f"reachable, migrated to {head}")
