@@ -12,7 +12,9 @@ write is an ``INSERT ... ON CONFLICT`` on a unique key, so a re-run, a retry or 
 naming the same company never duplicates a row; company keys are written in sorted order so two
 chunks inserting the same companies at once on Postgres wait on each other instead of
 deadlocking, and the ids are read back with a ``SELECT`` after the upsert (which sees a row
-another transaction committed while we waited on it).
+another transaction committed while we waited on it). The split sends only the companies a
+chunk adds or fills: those this process already committed unchanged keep their remembered
+id (``_StoredCompanies``).
 """
 
 from __future__ import annotations
@@ -752,18 +754,18 @@ def _upsert_companies(
                     row[index] = value
     company_ids: dict[tuple[int, str], int] = {}
     filled: dict[tuple[int, str], int] = {}
-    upsert = []
-    for company_key_, (row, company) in company_rows.items():
-        mask = _filled(row[2:]) if company_key_ in merged else company.filled
-        stored = known.get(company_key_)
+    to_write = []
+    for batch_key, (row, company) in company_rows.items():
+        mask = _filled(row[2:]) if batch_key in merged else company.filled
+        stored = known.get(batch_key)
         if stored is not None and stored[1] | mask == stored[1]:
-            company_ids[company_key_] = stored[0]
+            company_ids[batch_key] = stored[0]
             continue
-        filled[company_key_] = mask | (stored[1] if stored else 0)
-        upsert.append(row)
-    upsert.sort(key=itemgetter(0, 1))  # the order concurrent chunks lock rows in (Postgres)
+        filled[batch_key] = mask | (stored[1] if stored else 0)
+        to_write.append(row)
+    to_write.sort(key=itemgetter(0, 1))  # the order concurrent chunks lock rows in (Postgres)
     written = {}
-    for cid, batch_id, ckey in _bulk_upsert(conn, _COMPANIES, upsert):
+    for cid, batch_id, ckey in _bulk_upsert(conn, _COMPANIES, to_write):
         company_ids[(batch_id, ckey)] = cid
         written[(batch_id, ckey)] = (cid, filled[(batch_id, ckey)])
     return company_ids, written
