@@ -447,7 +447,8 @@ class _StoredCompanies:
     """
 
     LIMIT = 200_000
-    """Entries per engine before it starts over (a memory bound, about 40 MB)."""
+    """Entries per engine before it starts over: a memory bound, about 55 MB with keys of 40
+    characters (measured with tracemalloc)."""
 
     def __init__(self) -> None:
         self._by_engine: weakref.WeakKeyDictionary[
