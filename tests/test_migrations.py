@@ -195,7 +195,7 @@ def test_waiting_followers_get_their_leader_column(empty_engine: Engine) -> None
 
 
 def test_the_head_read_from_the_files_is_alembics() -> None:
-    assert head_revision() == HEAD
+    assert head_of(MIGRATIONS / "versions") == head_revision() == HEAD
 
 
 def test_a_tree_that_is_not_plain_leaves_the_head_to_alembic(tmp_path: Path) -> None:

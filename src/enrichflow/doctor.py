@@ -31,7 +31,7 @@ from sqlalchemy import Connection, Engine, select
 from enrichflow.config import Settings
 from enrichflow.db.bulk import may_skip_foreign_key_checks
 from enrichflow.db.engine import is_postgres
-from enrichflow.db.migrate import MIGRATIONS, current_revision, head_revision
+from enrichflow.db.migrate import current_revision, head_revision
 from enrichflow.db.models import (
     Client,
     ClientWorkflowConfig,
@@ -58,19 +58,9 @@ def failing(checks: Sequence[Check]) -> list[Check]:
     return [c for c in checks if not c.ok]
 
 
-def _head() -> str | None:
-    """The tree's head, from its files; Alembic's own reading only when they are not plain."""
-    head = head_revision()
-    if head is None:
-        from alembic.script import ScriptDirectory
-
-        head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
-    return head
-
-
 def check_database(conn: Connection) -> Check:
     current = current_revision(conn)
-    head = _head()
+    head = head_revision()
     if current == head:
         return Check("database", True, f"reachable, migrated to {head}")
     if current is None:

@@ -30,8 +30,14 @@ _REVISION_LINE = re.compile(
 
 @lru_cache(maxsize=1)
 def head_revision() -> str | None:
-    """The single head of this package's migration tree (``head_of``)."""
-    return head_of(MIGRATIONS / "versions")
+    """The head of this package's migration tree: read from its files (``head_of``), and by
+    Alembic only when they do not say it plainly."""
+    head = head_of(MIGRATIONS / "versions")
+    if head is None:
+        from alembic.script import ScriptDirectory
+
+        head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    return head
 
 
 def head_of(versions: Path) -> str | None:
