@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import IntegrityError
 
 from enrichflow.db.bulk import LARGE_LOAD_ROWS, may_skip_foreign_key_checks, new_parents_only
@@ -18,6 +17,7 @@ from enrichflow.doctor import check_bulk_loads
 from enrichflow.ingest.loader import ingest_csv
 from enrichflow.launch import launch
 from enrichflow.seed import APOLLO
+from statements_sent import statements_sent
 
 PLAIN_ROLE = "ef_plain_loader"
 LEADS = "First Name,Last Name,Email,Company\nAnn,Lee,ann@acme.com,Acme\nBob,Ray,bob@beta.io,Beta\n"
@@ -76,20 +76,12 @@ def test_checks_are_skipped_inside_the_block_only(pg_engine: Engine) -> None:
 def _load(engine: Engine, path: Path) -> tuple[list[tuple[object, ...]], int]:
     """Ingest and launch ``path``; the items with their first states, and how many times the
     checks were switched off on the way."""
-    switched: list[str] = []
-
-    def watch(*args: Any) -> None:
-        if "'session_replication_role', 'replica'" in args[2]:
-            switched.append(args[2])
-
-    event.listen(engine, "before_cursor_execute", watch)
-    try:
+    with statements_sent(engine) as sent:
         report = ingest_csv(engine, path)
         batch_id = launch(
             engine, "acme", APOLLO, report.upload_id, steps=["noop"], create_client=True
         )
-    finally:
-        event.remove(engine, "before_cursor_execute", watch)
+    switched = [sql for sql, _ in sent if "'session_replication_role', 'replica'" in sql]
     with engine.connect() as conn:
         rows = [
             tuple(row)

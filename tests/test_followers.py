@@ -12,7 +12,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine, event, insert, select, update
+from sqlalchemy import Engine, insert, select, update
 
 from enrichflow.conductor.loop import Conductor
 from enrichflow.db.callbacks import callback_complete, followers_settle, leaders_finished
@@ -26,6 +26,7 @@ from enrichflow.db.models import (
     WorkflowState,
 )
 from enrichflow.executors.local import LocalExecutor
+from statements_sent import statements_sent
 
 STEP = "enrich_company_via_waterfall_in_clay"
 ws = WorkflowState.__table__
@@ -253,20 +254,15 @@ def test_follower_look_ups_are_index_probes(sqlite_template: Path, tmp_path: Pat
     shutil.copy(sqlite_template, tmp_path / "plans.db")
     engine = make_engine(f"sqlite:///{tmp_path / 'plans.db'}")
     c = company(engine)
-    statements: list[tuple[str, object]] = []
-
-    def capture(_conn: object, _cursor: object, sql: str, params: object, *_: object) -> None:
-        if "waiting_on" in sql and not sql.lstrip().upper().startswith("INSERT"):
-            statements.append((sql, params))
-
-    event.listen(engine, "before_cursor_execute", capture)
-    try:
-        with engine.connect() as conn, conn.begin() as transaction:
-            callback_complete(conn, c.leader, 1, {"employees": 1}, now_ms())
-            followers_settle(conn, leaders_finished(conn), now_ms())
-            transaction.rollback()
-    finally:
-        event.remove(engine, "before_cursor_execute", capture)
+    with statements_sent(engine) as sent, engine.connect() as conn, conn.begin() as transaction:
+        callback_complete(conn, c.leader, 1, {"employees": 1}, now_ms())
+        followers_settle(conn, leaders_finished(conn), now_ms())
+        transaction.rollback()
+    statements = [
+        (sql, params)
+        for sql, params in sent
+        if "waiting_on" in sql and not sql.lstrip().upper().startswith("INSERT")
+    ]
     assert len(statements) == 2, statements  # the callback's followers, the settle's leaders
     with engine.connect() as conn:
         for sql, params in statements:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 
 from enrichflow.conductor.loop import Conductor
@@ -25,6 +25,7 @@ from enrichflow.steps.apollo import (
     split_raw_apollo_scrape_data_into_two_tables,
 )
 from enrichflow.steps.base import ItemIdentity, StepContext
+from statements_sent import statements_sent
 
 SPLIT = "split_raw_apollo_scrape_data_into_two_tables"
 CONSOLIDATE = "consolidate_final_leads"
@@ -378,27 +379,19 @@ def test_split_sends_a_known_company_only_when_it_brings_a_value(
     fills one of its empty columns (the statements sent to the database are recorded)."""
     batch_id, ids = launched(engine, tmp_path)
     globex = {"company_name": "Globex", "website": "globex.co.uk"}
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
 
     def companies_upserted(fields: Mapping[str, str], item: int) -> int:
-        statements.clear()
-        (outcome,) = split_raw_apollo_scrape_data_into_two_tables(
-            [context(engine, batch_id, item, fields)]
-        )
+        with statements_sent(engine) as sent:
+            (outcome,) = split_raw_apollo_scrape_data_into_two_tables(
+                [context(engine, batch_id, item, fields)]
+            )
         assert isinstance(outcome, dict)
-        return sum(s.startswith("INSERT INTO companies") for s in statements)
+        return sum(sql.startswith("INSERT INTO companies") for sql, _ in sent)
 
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        assert companies_upserted(globex, ids[0]) == 1
-        assert companies_upserted(globex | {"industry": "Mining"}, ids[1]) == 1  # fills
-        assert companies_upserted(globex | {"industry": "Retail"}, ids[2]) == 0  # no gain
-        assert companies_upserted(globex, ids[3]) == 0
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+    assert companies_upserted(globex, ids[0]) == 1
+    assert companies_upserted(globex | {"industry": "Mining"}, ids[1]) == 1  # fills
+    assert companies_upserted(globex | {"industry": "Retail"}, ids[2]) == 0  # no gain
+    assert companies_upserted(globex, ids[3]) == 0
     company = companies_of(engine, batch_id)["domain:globex.co.uk"]
     assert company.industry == "Mining"
     with engine.connect() as conn:
