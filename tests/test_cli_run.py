@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 import enrichflow.cli as cli
 from enrichflow.api.dashboard.service import webhook_sources_near_limit
+from enrichflow.cli import root
 from enrichflow.db.engine import make_engine
 from enrichflow.db.models import (
     Batch,
@@ -32,14 +33,14 @@ def _dispose_cli_engines(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The CLI never disposes its engines; do it here so pooled connections are closed before
     the test database is dropped (and no ResourceWarning fires at garbage collection)."""
     made: list[Engine] = []
-    real = cli.make_engine
+    real = root.make_engine
 
     def tracking(url: str, **kwargs: Any) -> Engine:
         engine = real(url, **kwargs)
         made.append(engine)
         return engine
 
-    monkeypatch.setattr(cli, "make_engine", tracking)
+    monkeypatch.setattr(root, "make_engine", tracking)
     yield
     for engine in made:
         engine.dispose()
