@@ -16,6 +16,14 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import Engine
+from typer.testing import CliRunner
+
+from enrichflow.cli import app
+from enrichflow.config import Settings
+from enrichflow.doctor import run_checks
+from enrichflow.errors import ConfigError
+from enrichflow.webhooks.ratelimit import reset_limits
+from enrichflow.webhooks.sandbox import create_sandbox_app
 from test_async_pipeline import (
     COMPANY,
     Service,
@@ -25,14 +33,6 @@ from test_async_pipeline import (
     start,
     states,
 )
-from typer.testing import CliRunner
-
-from enrichflow.cli import app
-from enrichflow.config import Settings
-from enrichflow.doctor import run_checks
-from enrichflow.errors import ConfigError
-from enrichflow.webhooks.ratelimit import reset_limits
-from enrichflow.webhooks.sandbox import create_sandbox_app
 from webhooks.webhook_servers import UvicornThread
 
 
