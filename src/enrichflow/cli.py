@@ -110,21 +110,13 @@ def init(database_url: DatabaseUrl = None) -> None:
 
 
 def _executor(engine: Engine, port: int | None = None, kind: str | None = None) -> Any:
-    """The executor (``--executor`` or ENRICHFLOW_EXECUTOR): the local one with the handlers'
-    services (built in one place: :func:`enrichflow.api.runtime.build_services`; ``port`` is
-    where callbacks are served), or Modal."""
-    from enrichflow.api.runtime import build_services, public_url_for
-    from enrichflow.executors.local import LocalExecutor
+    """The executor (``--executor`` or ENRICHFLOW_EXECUTOR), built where every conductor's is
+    (:func:`enrichflow.conductor.assembly.executor_for`); ``port`` is where callbacks are served."""
+    from enrichflow.api.runtime import public_url_for
+    from enrichflow.conductor.assembly import executor_for
 
     settings = get_settings()
-    if (kind or settings.executor) == "modal":
-        from enrichflow.executors.modal import ModalExecutor
-
-        return ModalExecutor(
-            engine, settings.modal_app, max_containers=settings.modal_max_containers
-        )
-    services = build_services(engine, settings, public_url_for(settings, port))
-    return LocalExecutor(engine, settings.workers, services)
+    return executor_for(engine, settings, kind, public_url_for(settings, port))
 
 
 ExecutorOption = Annotated[
@@ -134,10 +126,9 @@ ExecutorOption = Annotated[
 
 
 def _conductor(engine: Engine, executor: Any) -> Conductor:
-    from enrichflow.conductor.loop import Conductor
+    from enrichflow.conductor.assembly import conductor_for
 
-    settings = get_settings()
-    return Conductor(engine, executor, settings.chunk_size, settings.poll_interval)
+    return conductor_for(engine, executor, get_settings())
 
 
 class _Interrupt:
@@ -546,7 +537,6 @@ def serve(
     """Serve the dashboard (/clients), the JSON API (/api/), callbacks (/callbacks/TOKEN)
     and /healthz, and run the conductor."""
     from enrichflow.api.runtime import public_url_for, serve_forever
-    from enrichflow.executors.local import LocalExecutor
     from enrichflow.seed import init_database
 
     _error_reporting()
@@ -562,13 +552,7 @@ def serve(
         f"serving on http://{host}:{port}; callbacks are sent to "
         f"{public_url_for(settings, port)}/callbacks/…"
     )
-    serve_forever(
-        engine,
-        settings,
-        host,
-        port,
-        lambda services: LocalExecutor(engine, settings.workers, services),
-    )
+    serve_forever(engine, settings, host, port)
 
 
 @app.command()
