@@ -22,7 +22,8 @@ import pytest
 from sqlalchemy import Engine, select
 
 from enrichflow.api.app import create_app
-from enrichflow.api.client_config import client_config_set, parse_assignments
+from enrichflow.catalog.assignments import parse_assignments
+from enrichflow.catalog.client_configs import client_config_set
 from enrichflow.conductor.assembly import conductor_for, executor_for
 from enrichflow.conductor.loop import Conductor
 from enrichflow.config import Settings, get_settings

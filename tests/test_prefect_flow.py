@@ -28,7 +28,8 @@ import pytest
 from sqlalchemy import Engine, select, text, update
 
 from enrichflow.api.app import create_app
-from enrichflow.api.client_config import client_config_set, parse_assignments
+from enrichflow.catalog.assignments import parse_assignments
+from enrichflow.catalog.client_configs import client_config_set
 from enrichflow.config import Settings
 from enrichflow.db.engine import make_engine
 from enrichflow.db.models import EnrichmentResult, WorkflowState

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from enrichflow.api.runtime import build_services
 from enrichflow.conductor.loop import Conductor, PhaseRunner, run_directly
 from enrichflow.conductor.reaper import ReaperSettings
 from enrichflow.config import Settings
 from enrichflow.errors import ConfigError
 from enrichflow.executors.local import LocalExecutor
 from enrichflow.executors.modal import ModalExecutor
+from enrichflow.services import build_services
 
 __all__ = ["conductor_for", "executor_for"]
 
