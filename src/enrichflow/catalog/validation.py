@@ -42,6 +42,8 @@ workflow's."""
 LIST_OPTIONS = frozenset({"fields"})
 """Options whose value is a list of names, so ``KEY=VALUE`` on the command line means a list."""
 
+MAX_NUMBER = 1_000_000_000
+"""The largest numeric option: larger ones overflow the snapshot's columns and timers."""
 DEFAULT_MAX_PAYLOAD_BYTES = 102_400
 DEFAULT_CALLBACK_TIMEOUT = 86_400.0
 
@@ -74,15 +76,22 @@ STEP_KEYS = frozenset(
 """Options every step has: the launch snapshots them into ``batch_steps``."""
 
 
+def _too_large(value: Any) -> str:
+    big = isinstance(value, int | float) and not isinstance(value, bool) and value > MAX_NUMBER
+    return f" (at most {MAX_NUMBER:,})" if big else ""
+
+
 def _number(config: Mapping[str, Any], key: str, default: float, where: str) -> float:
     value = config.get(key, default)
     if (
         isinstance(value, bool)
         or not isinstance(value, int | float)
         or not math.isfinite(value)
-        or value <= 0
+        or not 0 < value <= MAX_NUMBER
     ):
-        raise ConfigError(f"{where}: config {key!r} must be a positive number, got {value!r}")
+        raise ConfigError(
+            f"{where}: config {key!r} must be a positive number, got {value!r}{_too_large(value)}"
+        )
     return float(value)
 
 
@@ -125,8 +134,14 @@ class WebhookOptions(NamedTuple):
 
 def _whole(config: Mapping[str, Any], name: str, default: int) -> int:
     value = config.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 1:
-        raise ConfigError(f"workflow option {name!r} must be a number >= 1, got {value!r}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 1 <= value <= MAX_NUMBER
+    ):
+        raise ConfigError(
+            f"workflow option {name!r} must be a number from 1 to {MAX_NUMBER:,}, got {value!r}"
+        )
     return int(value)
 
 
@@ -136,9 +151,11 @@ def _positive(config: Mapping[str, Any], name: str, default: float) -> float:
         isinstance(value, bool)
         or not isinstance(value, int | float)
         or not math.isfinite(value)
-        or value <= 0
+        or not 0 < value <= MAX_NUMBER
     ):
-        raise ConfigError(f"workflow option {name!r} must be a positive number, got {value!r}")
+        raise ConfigError(
+            f"workflow option {name!r} must be a positive number, got {value!r}{_too_large(value)}"
+        )
     return float(value)
 
 
