@@ -213,7 +213,8 @@ class WebhookTarget:
 
     def usage(self, counts: Mapping[str, int]) -> str:
         return ", ".join(
-            f"{redact_url(url)} {counts.get(url_key(url), 0):,}/{self.limit:,}" for url in self.urls
+            f"#{n} {redact_url(url)} {counts.get(url_key(url), 0):,}/{self.limit:,}"
+            for n, url in enumerate(self.urls, 1)
         )
 
     def add_url_command(self) -> str:
