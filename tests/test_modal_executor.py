@@ -22,6 +22,7 @@ from sqlalchemy import Engine, select
 from enrichflow.conductor.loop import Conductor
 from enrichflow.db.models import Batch, WorkflowState
 from enrichflow.executors.modal import FUNCTION_NAME, ModalExecutor
+from enrichflow.steps.plugins import discover
 from handlers_for_tests import COUNTER, make_batch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -107,6 +108,16 @@ def test_app_module_builds_without_contacting_modal() -> None:
     assert modal_app.web_function is not None
     assert FUNCTION_NAME == "run_chunk"
     assert callable(modal_app.run_chunk) and callable(modal_app.web)
+
+
+def test_the_image_carries_the_step_plugins_this_environment_loads() -> None:
+    """The container has the plugins' source but no installed entry points, so the image
+    names every plugin module in ENRICHFLOW_PLUGINS; requirements skip enrichflow itself."""
+    layers = modal_app.plugin_layers(discover("team_steps.scoring"))
+    assert layers.packages == ["enrichflow_title_length", "team_steps"]
+    assert layers.env == {"ENRICHFLOW_PLUGINS": "enrichflow_title_length,team_steps.scoring"}
+    assert layers.requirements == []
+    assert modal_app.plugin_layers([]) == modal_app.PluginLayers([], [], {})
 
 
 def test_spawn_raising_puts_states_back_then_fails_them(
