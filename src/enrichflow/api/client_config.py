@@ -19,8 +19,8 @@ from sqlalchemy import Connection, Row, insert, select, update
 from enrichflow.db.models import Client, ClientWorkflowConfig, EnrichmentRegistry
 from enrichflow.errors import ConfigError, NotFoundError
 from enrichflow.launch import client_get_or_create
+from enrichflow.steps.webhook import CLIENT_KEYS
 from enrichflow.webhooks.redact import redact_url
-from enrichflow.webhooks.sender import CLIENT_KEYS
 
 __all__ = [
     "Assignments",

@@ -17,7 +17,7 @@ from enrichflow.api.client_config import Assignments, merge_config, registry_row
 from enrichflow.db.models import EnrichmentRegistry
 from enrichflow.errors import ConfigError, PermanentStepError
 from enrichflow.launch import step_row
-from enrichflow.webhooks.sender import CLIENT_KEYS, webhook_options
+from enrichflow.steps.webhook import CLIENT_KEYS, webhook_options
 
 __all__ = ["typed_value", "workflow_config_get", "workflow_config_set"]
 

@@ -37,13 +37,13 @@ from enrichflow.db.models import (
     Workstream,
 )
 from enrichflow.db.queries import batch_counts, states_retry_failed, status_in
+from enrichflow.defaults import DEFAULT_MAX_SUBMISSIONS
 from enrichflow.errors import ConfigError, NotFoundError
 from enrichflow.ingest.loader import IngestReport, ingest_csv
 from enrichflow.launch import launch, resolve_steps
 from enrichflow.seed import BUILTIN_PIPELINES
 from enrichflow.states import BatchStatus, Status, StepType
 from enrichflow.webhooks.ledger import sources_near_limit
-from enrichflow.webhooks.sender import DEFAULT_MAX_SUBMISSIONS
 
 STATUSES = [s.value for s in Status]
 STATUS_COLORS = {
