@@ -127,3 +127,43 @@ def test_validity_anywhere_agrees_with_phonenumbers(
 @given(st.text(alphabet="0123456789 \t\u00a0\u2003\x1c.-/()+", max_size=20))
 def test_layout_removal_is_the_regex(text: str) -> None:
     assert contact._without_layout(text) == contact._LAYOUT_RE.sub("", text)
+
+
+def _phone_texts() -> list[tuple[str, str | None]]:
+    """Every phone input of the labelled corpus, as the cached step sees it."""
+    from pathlib import Path
+
+    from enrichflow.normalize._text import clean_cell
+    from enrichflow.normalize.corpus import load_cases
+    from enrichflow.normalize.geo import country_code
+
+    corpus = Path(__file__).parent / "data" / "normalization_cases.csv"
+    found: list[tuple[str, str | None]] = []
+    for case in load_cases(corpus):
+        text = clean_cell(case.input) if case.normalizer == "phone" else None
+        if text:
+            region = country_code(case.extra) if case.extra else None
+            plain = contact._PLAIN_PHONE_RE.fullmatch(text)
+            found.append((contact._without_layout(text) if plain else text, region))
+    return found
+
+
+@pytest.mark.parametrize(("text", "region"), _phone_texts())
+def test_public_phone_path_gives_what_the_private_path_gives(text: str, region: str | None) -> None:
+    private = contact._normalize_phone_cached.__wrapped__(text, region)
+    assert contact._normalize_phone_public(text, region) == private
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.sampled_from(["+1", "+44", "+39", "+49", "+33", "+7", "+61", "+800", "+55", "00", ""]),
+    st.sampled_from(_EXAMPLES) | st.text(alphabet="0123456789", min_size=0, max_size=14),
+    st.text(alphabet="0123456789", max_size=3),
+    st.sampled_from([None, *_REGIONS]),
+)
+def test_public_phone_path_agrees_on_generated_numbers(
+    prefix: str, body: str, tail: str, region: str | None
+) -> None:
+    text = prefix + body + tail
+    private = contact._normalize_phone_cached.__wrapped__(text, region)
+    assert contact._normalize_phone_public(text, region) == private, (text, region)

@@ -231,6 +231,34 @@ def _is_valid_for_region(number: phonenumbers.PhoneNumber, region: str) -> bool:
     )
 
 
+def _normalize_phone_public(text: str, region: str | None) -> str | None:
+    """``_normalize_phone_cached`` through phonenumbers' public API only (parse, then
+    is_valid_number_for_region in the expected region, else is_valid_number)."""
+    digits = _PHONE_JUNK_RE.sub("", text)
+    if len(digits.lstrip("+")) < 6:
+        return None
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    candidates: list[tuple[str, str | None]] = [(text, region)]
+    if not text.startswith("+"):
+        if region is None:
+            candidates.append(("+" + text, None))
+        elif region != "US" and digits.startswith("1") and len(digits) == 11:
+            candidates.append(("+" + digits, None))
+    for candidate, reg in candidates:
+        try:
+            number = phonenumbers.parse(candidate, reg)
+        except phonenumbers.NumberParseException:
+            continue
+        if (
+            reg is not None
+            and number.country_code == phonenumbers.country_code_for_region(reg)
+            and phonenumbers.is_valid_number_for_region(number, reg)
+        ) or phonenumbers.is_valid_number(number):
+            return str(phonenumbers.format_number(number, _E164))
+    return None
+
+
 def normalize_phone(raw: str | None, country_code: str | None = None) -> str | None:
     """Return the phone number in E.164 (``+15109443940``) or None if junk/invalid.
 

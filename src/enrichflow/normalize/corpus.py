@@ -1,7 +1,9 @@
 """Evaluation of the labelled normalization corpus (shared by tests and bench/quality.py).
 
 Corpus format: CSV with columns ``normalizer,input,extra,expected``; lines starting with
-``#`` are comments. An empty cell stands for None / empty. Multi-part values use ``|``:
+``#`` are comments, and ``# section: NAME`` puts the cases after it in section NAME
+(``real-export``: patterns taken from public Apollo exports). An empty cell stands for
+None / empty. Multi-part values use ``|``:
 
 * ``company``: input = name, extra = short name (Company Name for Emails),
   expected = ``name|match_key``
@@ -56,6 +58,7 @@ class Case:
     input: str
     extra: str
     expected: str
+    section: str = ""
 
 
 @dataclass(slots=True)
@@ -132,10 +135,16 @@ EVALUATORS: dict[str, Callable[[Case], str]] = {
 def load_cases(path: str | Path) -> list[Case]:
     """Read the corpus, skipping ``#`` comment lines; unknown normalizers raise ValueError."""
     lines = Path(path).read_text(encoding="utf-8").splitlines()
-    numbered = [(no, line) for no, line in enumerate(lines, start=1) if not line.startswith("#")]
-    reader = csv.DictReader(line for _, line in numbered)
+    numbered: list[tuple[int, str, str]] = []
+    section = ""
+    for no, line in enumerate(lines, start=1):
+        if line.startswith("# section:"):
+            section = line.removeprefix("# section:").strip()
+        elif not line.startswith("#"):
+            numbered.append((no, line, section))
+    reader = csv.DictReader(line for _, line, _ in numbered)
     cases: list[Case] = []
-    for (no, _), row in zip(numbered[1:], reader, strict=False):
+    for (no, _, section), row in zip(numbered[1:], reader, strict=False):
         name = row["normalizer"].strip()
         if name not in EVALUATORS:
             raise ValueError(f"line {no}: unknown normalizer {name!r}")
@@ -146,6 +155,7 @@ def load_cases(path: str | Path) -> list[Case]:
                 input=row["input"] or "",
                 extra=row["extra"] or "",
                 expected=row["expected"] or "",
+                section=section,
             )
         )
     return cases
