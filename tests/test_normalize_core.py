@@ -55,6 +55,54 @@ def test_core_values() -> None:
     assert out["total_funding"] is None
     assert out["keywords"] == ["ai", "saas"]
     assert out["technologies"] == ["Salesforce", "HubSpot"]
+    # No Email Status column: the syntax decides, and no status is reported.
+    assert out["email_status"] is None
+    assert (out["phone_type"], out["mobile_phone"]) == ("mobile", "+15109443940")
+    assert out["corporate_phone"] == "+442079460958"
+    assert out["direct_phone"] is None and out["phone_extension"] is None
+    assert out["state_code"] == "US-CA"
+    assert out["company_state_code"] is None
+
+
+@pytest.mark.parametrize(
+    ("status", "catch_all", "expected"),
+    [
+        ("Verified", "Not Catch-all", ("verified", True)),
+        ("Likely to engage", None, ("verified", True)),
+        ("Verified", "Catch-all", ("catch_all", False)),
+        ("Extrapolated", None, ("guessed", False)),
+        ("Unverified", None, ("unverified", False)),
+        ("", None, ("unknown", False)),
+    ],
+)
+def test_email_status_decides_email_valid(
+    status: str, catch_all: str | None, expected: tuple[str, bool]
+) -> None:
+    row = ROW | {"email_status": status}
+    if catch_all is not None:
+        row["email_catch_all_status"] = catch_all
+    out = normalize_core_values(row)
+    assert (out["email_status"], out["email_valid"]) == expected
+    assert out["email"] == "alan.turing@acme.com"  # the address itself is still given
+
+
+def test_apollo_phones_and_state_codes() -> None:
+    row = ROW | {
+        "phone_mobile": "",
+        "phone_other": "'+1 818-555-0118 ext 159",
+        "phone_corporate": "'+1 818-555-0145",
+        "company_phone": "'+1 818-555-0145",
+        "company_country": "Canada",
+        "company_state": "British Columbia",
+    }
+    out = normalize_core_values(row)
+    assert (out["phone"], out["phone_type"], out["phone_extension"]) == (
+        "+18185550118",
+        "other",
+        "159",
+    )
+    assert out["corporate_phone"] == "+18185550145"
+    assert out["company_state_code"] == "CA-BC"
 
 
 def test_best_phone_priority_and_country_fallback() -> None:

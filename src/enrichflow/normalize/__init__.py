@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enrichflow.normalize.company import CompanyName, normalize_company_name
-from enrichflow.normalize.contact import EmailResult, normalize_email, normalize_phone
+from enrichflow.normalize.contact import EmailResult, normalize_email
 from enrichflow.normalize.core import normalize_core_values
 from enrichflow.normalize.domain import (
     DomainResult,
@@ -19,6 +19,13 @@ from enrichflow.normalize.linkedin import (
 )
 from enrichflow.normalize.numbers import parse_bool, parse_int_amount, parse_list
 from enrichflow.normalize.person import PersonName, normalize_person_name
+from enrichflow.normalize.phone import (
+    Phone,
+    PhoneChoice,
+    choose_phones,
+    normalize_phone,
+    parse_phone,
+)
 from enrichflow.normalize.seniority import department_from_title, normalize_seniority
 
 __all__ = [
@@ -26,6 +33,9 @@ __all__ = [
     "DomainResult",
     "EmailResult",
     "PersonName",
+    "Phone",
+    "PhoneChoice",
+    "choose_phones",
     "company_domain",
     "country_code",
     "department_from_title",
@@ -42,5 +52,6 @@ __all__ = [
     "parse_bool",
     "parse_int_amount",
     "parse_list",
+    "parse_phone",
     "registrable_domain",
 ]

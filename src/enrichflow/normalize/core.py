@@ -13,17 +13,19 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from enrichflow.normalize._text import clean_cell
-from enrichflow.normalize.contact import normalize_email, normalize_phone
-from enrichflow.normalize.geo import country_code
+from enrichflow.normalize.contact import email_status, email_valid, normalize_email
+from enrichflow.normalize.geo import country_code, state_code
 from enrichflow.normalize.linkedin import (
     normalize_linkedin_company_url,
     normalize_linkedin_person_url,
 )
 from enrichflow.normalize.numbers import parse_int_amount, parse_list
 from enrichflow.normalize.person import normalize_person_name
+from enrichflow.normalize.phone import choose_phones
 from enrichflow.normalize.seniority import department_from_title, normalize_seniority
 
-# Phone columns in order of preference for the single best `phone`.
+# The phone columns the split reads for a person's phone before the core values exist;
+# the core values choose with `phone.choose_phones`.
 PHONE_FIELDS = ("phone_work_direct", "phone_mobile", "phone_corporate", "phone", "company_phone")
 
 OUTPUT_KEYS = (
@@ -35,11 +37,18 @@ OUTPUT_KEYS = (
     "department",
     "email",
     "email_valid",
+    "email_status",
     "phone",
+    "phone_type",
+    "phone_extension",
+    "direct_phone",
+    "mobile_phone",
+    "corporate_phone",
     "phones",
     "person_linkedin_url",
     "city",
     "state",
+    "state_code",
     "country_code",
     "company_linkedin_url",
     "employees",
@@ -47,6 +56,7 @@ OUTPUT_KEYS = (
     "total_funding",
     "company_city",
     "company_state",
+    "company_state_code",
     "company_country_code",
     "keywords",
     "technologies",
@@ -73,6 +83,7 @@ class _Company(NamedTuple):
     total_funding: int | None
     city: str | None
     state: str | None
+    state_code: str | None
     country_code: str | None
     keywords: tuple[str, ...]
     technologies: tuple[str, ...]
@@ -92,14 +103,17 @@ def _company_values(
 ) -> _Company:
     """The company-level outputs: every colleague repeats them, so they are cached together
     (lists as tuples, copied by the caller so no two results share a list)."""
+    company_state = clean_cell(state)
+    company_country = country_code(clean_cell(country))
     return _Company(
         normalize_linkedin_company_url(linkedin_url),
         parse_int_amount(employees),
         parse_int_amount(annual_revenue),
         parse_int_amount(total_funding),
         clean_cell(city),
-        clean_cell(state),
-        country_code(clean_cell(country)),
+        company_state,
+        state_code(company_state, company_country),
+        company_country,
         tuple(parse_list(keywords)),
         tuple(parse_list(technologies)),
     )
@@ -132,7 +146,12 @@ def normalize_core_values(fields: Mapping[str, str | None]) -> dict[str, object]
     person = normalize_person_name(get("first_name"), get("last_name"), get("person_name"))
     title, seniority, department = _role(get("title"), get("seniority"), get("departments"))
     email = normalize_email(get("email"))
-    email_valid: bool | None = email.valid if email.email is not None else None
+    # No status column at all: the address's syntax alone decides whether it is valid.
+    status = (
+        email_status(get("email_status"), get("email_catch_all_status"))
+        if "email_status" in fields or "email_catch_all_status" in fields
+        else None
+    )
 
     city, state, person_country = person_place(get("city"), get("state"), get("country"))
     company = _company_values(
@@ -147,19 +166,7 @@ def normalize_core_values(fields: Mapping[str, str | None]) -> dict[str, object]
         get("technologies"),
     )
     company_country = company.country_code
-    phone_region = person_country or company_country
-
-    phones: dict[str, str | None] = {}
-    best: str | None = None
-    for key in PHONE_FIELDS:
-        if key not in fields:
-            continue
-        # Company switchboards are in the company's country first.
-        region = (company_country or person_country) if key == "company_phone" else phone_region
-        value = normalize_phone(fields[key], region)
-        phones[key] = value
-        if best is None and value is not None:
-            best = value
+    phones = choose_phones(fields, person_country, company_country)
 
     return {
         "first_name": person.first_name,
@@ -169,12 +176,19 @@ def normalize_core_values(fields: Mapping[str, str | None]) -> dict[str, object]
         "seniority": seniority,
         "department": department,
         "email": email.email if email.valid else None,
-        "email_valid": email_valid,
-        "phone": best,
-        "phones": phones,
+        "email_valid": email_valid(email, status),
+        "email_status": status if email.email is not None else None,
+        "phone": phones.phone,
+        "phone_type": phones.phone_type,
+        "phone_extension": phones.phone_extension,
+        "direct_phone": phones.direct_phone,
+        "mobile_phone": phones.mobile_phone,
+        "corporate_phone": phones.corporate_phone,
+        "phones": phones.by_field,
         "person_linkedin_url": normalize_linkedin_person_url(get("linkedin_url")),
         "city": city,
         "state": state,
+        "state_code": state_code(state, person_country),
         "country_code": person_country,
         "company_linkedin_url": company.linkedin_url,
         "employees": company.employees,
@@ -182,6 +196,7 @@ def normalize_core_values(fields: Mapping[str, str | None]) -> dict[str, object]
         "total_funding": company.total_funding,
         "company_city": company.city,
         "company_state": company.state,
+        "company_state_code": company.state_code,
         "company_country_code": company_country,
         "keywords": list(company.keywords),
         "technologies": list(company.technologies),

@@ -20,6 +20,13 @@ None / empty. Multi-part values use ``|``:
 * ``bool``: expected ``true``/``false``
 * ``seniority``: input = Apollo value, extra = title, expected level
 * ``department``: input = title, expected department
+* ``state_code``: input = state/province, extra = country, expected ISO 3166-2 code
+* ``email_status``: input = Email Status cell, extra = catch-all status cell, expected status
+* ``email_valid``: input = e-mail, extra = Email Status cell (``<absent>``: the file has no
+  status column), expected ``true``/``false`` (empty when there is no address)
+* ``phone_choice``: input = ``field=cell`` pairs joined with ``;`` (fields: direct, mobile,
+  other, home, corporate, company, phone), extra = country, expected
+  ``phone|type|extension``
 """
 
 from __future__ import annotations
@@ -30,20 +37,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from enrichflow.normalize.company import normalize_company_name
-from enrichflow.normalize.contact import normalize_email, normalize_phone
+from enrichflow.normalize.contact import email_status, email_valid, normalize_email
 from enrichflow.normalize.domain import (
     company_domain,
     is_free_mail_domain,
     is_non_company_site,
     registrable_domain,
 )
-from enrichflow.normalize.geo import country_code
+from enrichflow.normalize.geo import country_code, state_code
 from enrichflow.normalize.linkedin import (
     normalize_linkedin_company_url,
     normalize_linkedin_person_url,
 )
 from enrichflow.normalize.numbers import parse_bool, parse_int_amount, parse_list
 from enrichflow.normalize.person import normalize_person_name
+from enrichflow.normalize.phone import choose_phones, normalize_phone
 from enrichflow.normalize.seniority import department_from_title, normalize_seniority
 
 TARGET_ACCURACY = 0.99
@@ -112,6 +120,30 @@ def _email(case: Case) -> str:
     return f"{_fmt(result.email)}|{_fmt(result.valid)}"
 
 
+def _email_valid(case: Case) -> str:
+    status = None if case.extra == "<absent>" else email_status(_opt(case.extra))
+    return _fmt(email_valid(normalize_email(_opt(case.input)), status))
+
+
+_PHONE_FIELDS = {
+    "direct": "phone_work_direct",
+    "mobile": "phone_mobile",
+    "other": "phone_other",
+    "home": "phone_home",
+    "corporate": "phone_corporate",
+    "company": "company_phone",
+    "phone": "phone",
+}
+
+
+def _phone_choice(case: Case) -> str:
+    cells = dict(pair.split("=", 1) for pair in case.input.split(";") if pair)
+    fields = {_PHONE_FIELDS[name.strip()]: cell for name, cell in cells.items()}
+    country = country_code(_opt(case.extra))
+    choice = choose_phones(fields, country, country)
+    return f"{_fmt(choice.phone)}|{_fmt(choice.phone_type)}|{_fmt(choice.phone_extension)}"
+
+
 EVALUATORS: dict[str, Callable[[Case], str]] = {
     "company": _company,
     "domain": lambda c: _fmt(registrable_domain(c.input)),
@@ -129,6 +161,10 @@ EVALUATORS: dict[str, Callable[[Case], str]] = {
     "bool": lambda c: _fmt(parse_bool(_opt(c.input))),
     "seniority": lambda c: _fmt(normalize_seniority(_opt(c.input), _opt(c.extra))),
     "department": lambda c: _fmt(department_from_title(_opt(c.input))),
+    "state_code": lambda c: _fmt(state_code(_opt(c.input), _opt(c.extra))),
+    "email_status": lambda c: email_status(_opt(c.input), _opt(c.extra)),
+    "email_valid": _email_valid,
+    "phone_choice": _phone_choice,
 }
 
 
