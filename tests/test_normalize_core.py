@@ -164,3 +164,18 @@ def test_clean_cell(raw: str | None, cleaned: str | None) -> None:
     """Whitespace of every kind collapses, Excel's apostrophe goes, null tokens become None,
     and text that only starts like a null token stays."""
     assert clean_cell(raw) == cleaned
+
+
+def test_text_repair_runs_before_cleaning_and_costs_ascii_nothing() -> None:
+    assert clean_cell("  CafÃ© Brasil ") == "Café Brasil"
+    assert clean_cell("Â© Acme") == "© Acme"  # the sign survives repair; removing it is later
+    assert clean_cell("Müller") == "Müller"  # proper text is left alone
+    row = ROW | {"first_name": "FranÃ§ois", "city": "SÃ£o Paulo", "country": "Brazil",
+                 "state": "SÃ£o Paulo"}  # fmt: skip
+    out = normalize_core_values(row)
+    assert (out["first_name"], out["city"], out["state_code"]) == ("François", "São Paulo", "BR-SP")
+
+
+def test_apollo_departments_cell_is_read_function_first() -> None:
+    out = normalize_core_values(ROW | {"title": "VP", "departments": "C-Suite, Marketing"})
+    assert (out["seniority"], out["department"]) == ("vp", "marketing")

@@ -15,6 +15,7 @@ from typing import NamedTuple
 from enrichflow.normalize._text import clean_cell
 from enrichflow.normalize.contact import email_status, email_valid, normalize_email
 from enrichflow.normalize.geo import country_code, state_code
+from enrichflow.normalize.keywords import parse_keywords
 from enrichflow.normalize.linkedin import (
     normalize_linkedin_company_url,
     normalize_linkedin_person_url,
@@ -22,7 +23,11 @@ from enrichflow.normalize.linkedin import (
 from enrichflow.normalize.numbers import parse_int_amount, parse_list
 from enrichflow.normalize.person import normalize_person_name
 from enrichflow.normalize.phone import choose_phones
-from enrichflow.normalize.seniority import department_from_title, normalize_seniority
+from enrichflow.normalize.seniority import (
+    department_from_apollo,
+    department_from_title,
+    normalize_seniority,
+)
 
 # The phone columns the split reads for a person's phone before the core values exist;
 # the core values choose with `phone.choose_phones`.
@@ -66,16 +71,6 @@ OUTPUT_KEYS = (
 )
 
 
-def _departments_value(raw: str | None) -> str | None:
-    """Apollo's ``Departments`` column ("master_engineering_technical, ...") -> first entry."""
-    for item in parse_list(raw):
-        key = item.lower().replace(" ", "_").replace("-", "_")
-        for prefix in ("master_",):
-            key = key.removeprefix(prefix)
-        return key or None
-    return None
-
-
 class _Company(NamedTuple):
     linkedin_url: str | None
     employees: int | None
@@ -114,7 +109,7 @@ def _company_values(
         company_state,
         state_code(company_state, company_country),
         company_country,
-        tuple(parse_list(keywords)),
+        tuple(parse_keywords(keywords)),
         tuple(parse_list(technologies)),
     )
 
@@ -136,7 +131,7 @@ def _role(
     title = clean_cell(raw_title)
     department = department_from_title(title) if title else None
     if department is None:
-        department = _departments_value(departments)
+        department = department_from_apollo(departments)
     return title, normalize_seniority(clean_cell(seniority), title), department
 
 

@@ -24,6 +24,8 @@ None / empty. Multi-part values use ``|``:
 * ``email_status``: input = Email Status cell, extra = catch-all status cell, expected status
 * ``email_valid``: input = e-mail, extra = Email Status cell (``<absent>``: the file has no
   status column), expected ``true``/``false`` (empty when there is no address)
+* ``keywords``: input = Keywords cell, expected tags joined with ``|``
+* ``text_repair``: input = a cell, expected the cell after mojibake repair and trimming
 * ``phone_choice``: input = ``field=cell`` pairs joined with ``;`` (fields: direct, mobile,
   other, home, corporate, company, phone), extra = country, expected
   ``phone|type|extension``
@@ -36,6 +38,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from enrichflow.normalize._text import clean_cell
 from enrichflow.normalize.company import normalize_company_name
 from enrichflow.normalize.contact import email_status, email_valid, normalize_email
 from enrichflow.normalize.domain import (
@@ -45,6 +48,7 @@ from enrichflow.normalize.domain import (
     registrable_domain,
 )
 from enrichflow.normalize.geo import country_code, state_code
+from enrichflow.normalize.keywords import parse_keywords
 from enrichflow.normalize.linkedin import (
     normalize_linkedin_company_url,
     normalize_linkedin_person_url,
@@ -165,6 +169,8 @@ EVALUATORS: dict[str, Callable[[Case], str]] = {
     "email_status": lambda c: email_status(_opt(c.input), _opt(c.extra)),
     "email_valid": _email_valid,
     "phone_choice": _phone_choice,
+    "keywords": lambda c: "|".join(parse_keywords(_opt(c.input))),
+    "text_repair": lambda c: _fmt(clean_cell(_opt(c.input))),
 }
 
 
@@ -214,4 +220,71 @@ def evaluate(cases: Iterable[Case]) -> dict[str, Score]:
             score.correct += 1
         else:
             score.failures.append((case, actual))
+    return scores
+
+
+# Apollo headers that ingest/aliases.py does not map yet, with the canonical names the core
+# values read them under.
+_UNALIASED_HEADERS = {
+    "Other Phone": "phone_other",
+    "Home Phone": "phone_home",
+    "Primary Email Catch-all Status": "email_catch_all_status",
+    "Catch-all Status": "email_catch_all_status",
+}
+SAMPLE_FIELDS = (
+    "company_name",
+    "company_domain",
+    "first_name",
+    "last_name",
+    "email",
+    "email_status",
+    "email_valid",
+    "phone",
+    "phone_type",
+    "phone_extension",
+    "corporate_phone",
+    "seniority",
+    "department",
+    "state_code",
+    "country_code",
+    "company_state_code",
+    "company_country_code",
+    "keywords",
+)
+
+
+def load_export_sample(path: str | Path) -> list[dict[str, str]]:
+    """Rows of an Apollo-shaped CSV whose ``expected <field>`` columns hold the labels."""
+    with Path(path).open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def evaluate_export_sample(rows: Iterable[dict[str, str]]) -> dict[str, Score]:
+    """Score every field of `SAMPLE_FIELDS` on rows read the way a run reads an export:
+    headers mapped to canonical fields, then the company name, domain and core values."""
+    from enrichflow.ingest.aliases import map_headers
+    from enrichflow.normalize.core import normalize_core_values
+
+    scores = {name: Score(name) for name in SAMPLE_FIELDS}
+    for line, row in enumerate(rows, start=2):
+        headers = [header for header in row if not header.startswith("expected ")]
+        canonical = map_headers(headers).canonical
+        fields = {name: row[header] for name, header in canonical.items()}
+        fields |= {name: row[h] for h, name in _UNALIASED_HEADERS.items() if h in row}
+        values = dict(normalize_core_values(fields))
+        values["company_name"] = normalize_company_name(
+            fields.get("company_name"), fields.get("company_name_for_emails") or None
+        ).name
+        values["company_domain"] = company_domain(fields.get("website"), fields.get("email")).domain
+        values["keywords"] = "|".join(values["keywords"])  # type: ignore[arg-type]
+        for name in SAMPLE_FIELDS:
+            expected = row[f"expected {name}"]
+            actual = _fmt(values[name])
+            score = scores[name]
+            score.cases += 1
+            if actual == expected:
+                score.correct += 1
+            else:
+                case = Case(line, name, row.get("Title", ""), "", expected, "export-sample")
+                score.failures.append((case, actual))
     return scores
