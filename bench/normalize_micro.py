@@ -37,13 +37,17 @@ def corpus_inputs(corpus: Path) -> dict[str, list[tuple[str, str]]]:
     return found
 
 
+# Caches of tables built once per process or per country, not per value seen.
+_TABLES = frozenset({"_subdivisions"})
+
+
 def clear_caches() -> None:
-    """Every ``lru_cache`` of the loaded enrichflow.normalize modules, emptied."""
+    """Every per-value ``lru_cache`` of the loaded enrichflow.normalize modules, emptied."""
     for name, module in list(sys.modules.items()):
         if not name.startswith("enrichflow.normalize") or module is None:
             continue
-        for value in vars(module).values():
-            if isinstance(value, functools._lru_cache_wrapper):
+        for key, value in vars(module).items():
+            if isinstance(value, functools._lru_cache_wrapper) and key not in _TABLES:
                 value.cache_clear()
 
 

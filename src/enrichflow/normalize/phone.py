@@ -91,19 +91,17 @@ def parse_phone(raw: str | None, country_code: str | None = None) -> Phone:
     region = to_country_code(country_code) if country_code else None
     if region == "XK":
         region = None
-    extension = None
-    if not text.isdigit():
-        found = _EXTENSION_RE.search(text)
-        if found is not None and found.start() > 0:
-            extension = found.group(1)
-            text = text[: found.start()]
     if _PLAIN_PHONE_RE.fullmatch(text):
         # Only digits and layout characters: one canonical cache key for all spellings.
-        text = _without_layout(text)
-    phone = _parse_cached(text, region)
-    if extension is None or phone.e164 is None:
-        return phone
-    return Phone(phone.e164, extension)
+        return _parse_cached(_without_layout(text), region)
+    found = _EXTENSION_RE.search(text)
+    if found is None or found.start() == 0:
+        return _parse_cached(text, region)
+    number = text[: found.start()]
+    if _PLAIN_PHONE_RE.fullmatch(number):
+        number = _without_layout(number)
+    phone = _parse_cached(number, region)
+    return phone if phone.e164 is None else Phone(phone.e164, found.group(1))
 
 
 def normalize_phone(raw: str | None, country_code: str | None = None) -> str | None:
@@ -152,37 +150,41 @@ def choose_phones(
     Person lines are read in the person's country first, company lines in the company's."""
     person_region = person_country or company_country
     company_region = company_country or person_country
-    parsed: dict[str, Phone] = {}
-    for field in ALL_PHONE_FIELDS:
-        if field in fields:
-            region = company_region if field in COMPANY_PHONE_FIELDS else person_region
-            parsed[field] = parse_phone(fields[field], region)
-    by_field = {field: phone.e164 for field, phone in parsed.items()}
-    corporate = by_field.get("phone_corporate") or by_field.get("company_phone")
-    chosen: tuple[Phone, str | None] | None = None
+    by_field: dict[str, str | None] = {}
+    chosen: Phone | None = None
+    chosen_type: str | None = None
     for field, line_type in PERSON_PHONE_FIELDS:
-        phone = parsed.get(field, _NO_PHONE)
-        if phone.e164 is not None:
-            chosen = (phone, line_type)
-            break
+        if field in fields:
+            phone = parse_phone(fields[field], person_region)
+            by_field[field] = phone.e164
+            if chosen is None and phone.e164 is not None:
+                chosen, chosen_type = phone, line_type
+    generic = _NO_PHONE
+    if GENERIC_PHONE_FIELD in fields:
+        generic = parse_phone(fields[GENERIC_PHONE_FIELD], person_region)
+        by_field[GENERIC_PHONE_FIELD] = generic.e164
+    company_line = _NO_PHONE
+    for field in COMPANY_PHONE_FIELDS:
+        if field in fields:
+            phone = parse_phone(fields[field], company_region)
+            by_field[field] = phone.e164
+            if company_line.e164 is None:
+                company_line = phone
     if chosen is None:
-        generic = parsed.get(GENERIC_PHONE_FIELD, _NO_PHONE)
-        company_numbers = {by_field.get(field) for field in COMPANY_PHONE_FIELDS}
-        if generic.e164 is not None and generic.e164 not in company_numbers:
-            chosen = (generic, "other")
-        else:
-            for field in (*COMPANY_PHONE_FIELDS, GENERIC_PHONE_FIELD):
-                phone = parsed.get(field, _NO_PHONE)
-                if phone.e164 is not None:
-                    chosen = (phone, "corporate")
-                    break
-    best, kind = chosen if chosen is not None else (_NO_PHONE, None)
+        if generic.e164 is not None and generic.e164 not in (
+            by_field.get("phone_corporate"),
+            by_field.get("company_phone"),
+        ):
+            chosen, chosen_type = generic, "other"
+        elif company_line.e164 is not None or generic.e164 is not None:
+            chosen = company_line if company_line.e164 is not None else generic
+            chosen_type = "corporate"
     return PhoneChoice(
-        phone=best.e164,
-        phone_type=kind,
-        phone_extension=best.extension,
+        phone=chosen.e164 if chosen is not None else None,
+        phone_type=chosen_type,
+        phone_extension=chosen.extension if chosen is not None else None,
         direct_phone=by_field.get("phone_work_direct"),
         mobile_phone=by_field.get("phone_mobile"),
-        corporate_phone=corporate,
+        corporate_phone=company_line.e164,
         by_field=by_field,
     )
