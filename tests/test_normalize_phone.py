@@ -1,7 +1,8 @@
 from __future__ import annotations
 
+import phonenumbers
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from enrichflow.normalize import Phone, choose_phones, normalize_phone, parse_phone, phone
@@ -104,3 +105,21 @@ def test_person_lines_read_in_the_persons_country_company_lines_in_the_companys(
                            "AU", "GB")  # fmt: skip
     assert choice.mobile_phone == "+61412670118"
     assert choice.corporate_phone == "+442079460321"
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.sampled_from(["1", "44", "39", "49", "33", "7", "61", "54", "800", "882", "979", "0", "28"])
+    | st.text(alphabet="0123456789", min_size=1, max_size=3),
+    st.text(alphabet="0123456789", min_size=0, max_size=17),
+)
+def test_plus_digits_shortcut_gives_what_parse_gives(code: str, rest: str) -> None:
+    """Country codes with and without national prefixes (0, NANP's 1, Argentina's pattern)."""
+    text = f"+{code}{rest}"
+    try:
+        expected: phonenumbers.PhoneNumber | None = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException:
+        expected = None
+    if phone._PLUS_DIGITS_RE.fullmatch(text):
+        shortcut = phone._parse_plus_digits(text)
+        assert shortcut is None or shortcut == expected, text

@@ -6,6 +6,11 @@ all spellings of one number share a cache entry; placeholders and invalid number
 An extension (``ext 286``, ``ext. 286``, ``x286``, ``extension 286``) is split off first and
 returned on its own.
 
+A number written ``+<digits>`` (most of an export's, once its layout is stripped) is read
+without parse's generic front end when that front end could change nothing: the country code
+is taken as parse takes it, and the number goes to parse itself whenever the rest starts with
+0 or with the country's national prefix (which parse might strip); tests compare the two.
+
 The lead's ``phone`` is the person's own line when there is one (work direct, then mobile,
 then other, then home), else a generic phone column that is not the company's number, else the
 company's (corporate) line: a switchboard reaches the person last.
@@ -50,6 +55,48 @@ def _without_layout(text: str) -> str:
     return "".join(text.split()).replace(".", "").replace("-", "").replace("/", "")
 
 
+_PLUS_DIGITS_RE = re.compile(r"\+[1-9][0-9]{2,19}")
+
+
+@lru_cache(maxsize=1024)
+def _national_prefix(country_code: int) -> tuple[bool, re.Pattern[str] | None]:
+    """(whether phonenumbers has metadata for the calling code, the pattern of the national
+    prefix it strips from a number of that code, if any)."""
+    region = phonenumbers.region_code_for_country_code(country_code)
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(country_code, region)
+    if metadata is None:
+        return False, None
+    prefix = metadata.national_prefix_for_parsing
+    return True, re.compile(prefix) if prefix else None
+
+
+def _parse_plus_digits(text: str) -> phonenumbers.PhoneNumber | None:
+    """What ``phonenumbers.parse(text)`` gives for ``+<digits>``, or None to let parse decide
+    (see the module docstring)."""
+    for size in (1, 2, 3):
+        country_code = int(text[1 : size + 1])
+        if country_code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            break
+    else:
+        return None
+    national = text[size + 1 :]
+    if not 2 <= len(national) <= 17 or national[0] == "0":
+        return None
+    known, prefix = _national_prefix(country_code)
+    if not known or (prefix is not None and prefix.match(national)):
+        return None
+    return phonenumbers.PhoneNumber(country_code=country_code, national_number=int(national))
+
+
+def _parse(text: str, region: str | None) -> phonenumbers.PhoneNumber:
+    """``phonenumbers.parse(text, region)``; ``+<digits>`` mostly without its front end."""
+    if _PLUS_DIGITS_RE.fullmatch(text):
+        number = _parse_plus_digits(text)
+        if number is not None:
+            return number
+    return phonenumbers.parse(text, region)
+
+
 @lru_cache(maxsize=65536)
 def _parse_cached(text: str, region: str | None) -> Phone:
     """The number in ``text`` (layout already stripped when it was plain), valid in
@@ -68,7 +115,7 @@ def _parse_cached(text: str, region: str | None) -> Phone:
             candidates.append(("+" + digits, None))
     for candidate, reg in candidates:
         try:
-            number = phonenumbers.parse(candidate, reg)
+            number = _parse(candidate, reg)
         except phonenumbers.NumberParseException:
             continue
         # The expected region first: finding the region of a +1 number walks every NANP region.
