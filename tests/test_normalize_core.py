@@ -57,9 +57,7 @@ def test_core_values() -> None:
     assert out["technologies"] == ["Salesforce", "HubSpot"]
     # No Email Status column: the syntax decides, and no status is reported.
     assert out["email_status"] is None
-    assert (out["phone_type"], out["mobile_phone"]) == ("mobile", "+15109443940")
-    assert out["corporate_phone"] == "+442079460958"
-    assert out["direct_phone"] is None and out["phone_extension"] is None
+    assert (out["phone_type"], out["phone_extension"]) == ("mobile", None)
     assert out["state_code"] == "US-CA"
     assert out["company_state_code"] is None
 
@@ -101,7 +99,8 @@ def test_apollo_phones_and_state_codes() -> None:
         "other",
         "159",
     )
-    assert out["corporate_phone"] == "+18185550145"
+    assert out["phones"]["phone_corporate"] == "+18185550145"
+    assert out["phones"]["phone_other"] == "+18185550118"
     assert out["company_state_code"] == "CA-BC"
 
 

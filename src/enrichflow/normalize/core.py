@@ -4,6 +4,10 @@ Input is a mapping keyed by canonical field names (already mapped from CSV heade
 keys mean the column is absent. Output is a flat dict; every value is None when absent or
 unusable (lists are empty instead). All sub-normalizers are pure and cached, which keeps
 this at several thousand rows per second on one core.
+
+``phones`` holds the E.164 of every phone column present, by canonical field: the direct line
+is ``phone_work_direct``, the mobile ``phone_mobile``, the corporate line ``phone_corporate``
+or else ``company_phone`` (`phone.PhoneChoice` names them so).
 """
 
 from __future__ import annotations
@@ -42,18 +46,11 @@ OUTPUT_KEYS = (
     "department",
     "email",
     "email_valid",
-    "email_status",
     "phone",
-    "phone_type",
-    "phone_extension",
-    "direct_phone",
-    "mobile_phone",
-    "corporate_phone",
     "phones",
     "person_linkedin_url",
     "city",
     "state",
-    "state_code",
     "country_code",
     "company_linkedin_url",
     "employees",
@@ -61,13 +58,18 @@ OUTPUT_KEYS = (
     "total_funding",
     "company_city",
     "company_state",
-    "company_state_code",
     "company_country_code",
     "keywords",
     "technologies",
     "industry",
     "apollo_contact_id",
     "apollo_account_id",
+    # Last, so that readers of the earlier keys (SQLite's JSON paths scan in order) pay little.
+    "email_status",
+    "phone_type",
+    "phone_extension",
+    "state_code",
+    "company_state_code",
 )
 
 
@@ -172,18 +174,11 @@ def normalize_core_values(fields: Mapping[str, str | None]) -> dict[str, object]
         "department": department,
         "email": email.email if email.valid else None,
         "email_valid": email_valid(email, status),
-        "email_status": status if email.email is not None else None,
         "phone": phones.phone,
-        "phone_type": phones.phone_type,
-        "phone_extension": phones.phone_extension,
-        "direct_phone": phones.direct_phone,
-        "mobile_phone": phones.mobile_phone,
-        "corporate_phone": phones.corporate_phone,
         "phones": phones.by_field,
         "person_linkedin_url": normalize_linkedin_person_url(get("linkedin_url")),
         "city": city,
         "state": state,
-        "state_code": state_code(state, person_country),
         "country_code": person_country,
         "company_linkedin_url": company.linkedin_url,
         "employees": company.employees,
@@ -191,7 +186,6 @@ def normalize_core_values(fields: Mapping[str, str | None]) -> dict[str, object]
         "total_funding": company.total_funding,
         "company_city": company.city,
         "company_state": company.state,
-        "company_state_code": company.state_code,
         "company_country_code": company_country,
         "keywords": list(company.keywords),
         "technologies": list(company.technologies),
@@ -199,4 +193,9 @@ def normalize_core_values(fields: Mapping[str, str | None]) -> dict[str, object]
         "industry": clean_cell(get("industry")),
         "apollo_contact_id": clean_cell(get("apollo_contact_id")),
         "apollo_account_id": clean_cell(get("apollo_account_id")),
+        "email_status": status if email.email is not None else None,
+        "phone_type": phones.phone_type,
+        "phone_extension": phones.phone_extension,
+        "state_code": state_code(state, person_country),
+        "company_state_code": company.state_code,
     }
