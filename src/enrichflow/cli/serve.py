@@ -18,7 +18,6 @@ def serve(
     """Serve the dashboard (/clients), the JSON API (/api/), callbacks (/callbacks/TOKEN)
     and /healthz, and run the conductor."""
     from enrichflow.api.server import serve_forever
-    from enrichflow.executors.local import LocalExecutor
     from enrichflow.seed import init_database
     from enrichflow.services import public_url_for
 
@@ -35,10 +34,4 @@ def serve(
         f"serving on http://{host}:{port}; callbacks are sent to "
         f"{public_url_for(settings, port)}/callbacks/…"
     )
-    serve_forever(
-        engine,
-        settings,
-        host,
-        port,
-        lambda services: LocalExecutor(engine, settings.workers, services),
-    )
+    serve_forever(engine, settings, host, port)
