@@ -12,6 +12,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from enrichflow.ingest.aliases import map_headers
 from enrichflow.normalize.corpus import (
     TARGET_ACCURACY,
     Score,
@@ -56,7 +57,9 @@ def main(argv: list[str]) -> int:
     corpus_met = report("normalizer", evaluate(cases), verbose)
     rows = load_export_sample(SAMPLE)
     print(f"\nApollo-shaped export sample: {len(rows)} rows, {SAMPLE.name}")
-    sample_met = report("field", evaluate_export_sample(rows), verbose)
+    mapped = map_headers(list(rows[0])).canonical
+    canonical_of = {header: name for name, header in mapped.items()}
+    sample_met = report("field", evaluate_export_sample(rows, canonical_of), verbose)
     return 0 if corpus_met and sample_met else 1
 
 

@@ -34,7 +34,7 @@ None / empty. Multi-part values use ``|``:
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -259,18 +259,19 @@ def load_export_sample(path: str | Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def evaluate_export_sample(rows: Iterable[dict[str, str]]) -> dict[str, Score]:
+def evaluate_export_sample(
+    rows: Iterable[dict[str, str]], canonical_of: Mapping[str, str]
+) -> dict[str, Score]:
     """Score every field of `SAMPLE_FIELDS` on rows read the way a run reads an export:
-    headers mapped to canonical fields, then the company name, domain and core values."""
-    from enrichflow.ingest.aliases import map_headers
+    headers mapped to canonical fields (`canonical_of`: header -> name, the ingest's
+    mapping, which this layer may not import), then the company name, domain and core
+    values."""
     from enrichflow.normalize.core import normalize_core_values
 
+    names = dict(canonical_of) | _UNALIASED_HEADERS
     scores = {name: Score(name) for name in SAMPLE_FIELDS}
     for line, row in enumerate(rows, start=2):
-        headers = [header for header in row if not header.startswith("expected ")]
-        canonical = map_headers(headers).canonical
-        fields = {name: row[header] for name, header in canonical.items()}
-        fields |= {name: row[h] for h, name in _UNALIASED_HEADERS.items() if h in row}
+        fields = {names[header]: cell for header, cell in row.items() if header in names}
         values = dict(normalize_core_values(fields))
         values["company_name"] = normalize_company_name(
             fields.get("company_name"), fields.get("company_name_for_emails") or None
