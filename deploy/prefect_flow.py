@@ -38,7 +38,7 @@ from enrichflow.conductor.loop import Conductor
 from enrichflow.config import get_settings
 from enrichflow.db.engine import make_engine, reading
 from enrichflow.db.models import Batch
-from enrichflow.db.queries import (
+from enrichflow.db.states import (
     batches_rollup,
     conductor_work_pending,
     states_advance,

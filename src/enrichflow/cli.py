@@ -165,7 +165,7 @@ def _drive(
     ``serve_on``: also serve the callback endpoint there while it runs (ASYNC steps)."""
     from enrichflow.api.runtime import CallbackServer
     from enrichflow.db.models import Batch, BatchStep
-    from enrichflow.db.queries import batch_counts
+    from enrichflow.db.states import batch_counts
 
     executor = _executor(engine, serve_on[1] if serve_on else None)
     conductor = _conductor(engine, executor)
@@ -255,7 +255,7 @@ def _require_batch(conn: Connection, batch_id: int) -> None:
 
 def _summary(engine: Engine, batch_id: int) -> dict[str, Any]:
     from enrichflow.db.models import Batch, WorkflowState
-    from enrichflow.db.queries import batch_counts, status_in
+    from enrichflow.db.states import batch_counts, status_in
 
     with reading(engine) as conn:
         batch = conn.execute(select(Batch.__table__).where(Batch.id == batch_id)).one()
@@ -447,7 +447,7 @@ def retry(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Move FAILED states back to PENDING with a fresh attempt budget."""
-    from enrichflow.db.queries import states_retry_failed
+    from enrichflow.db.states import states_retry_failed
 
     engine = _engine(database_url)
     with engine.begin() as conn:

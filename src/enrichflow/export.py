@@ -21,9 +21,9 @@ from typing import Any, TextIO, cast
 from sqlalchemy import ColumnElement, Connection, Engine, Table, func, or_, select
 
 from enrichflow.db.context import IDENTITY_COLUMNS, RowLayout
+from enrichflow.db.dialect import id_in
 from enrichflow.db.engine import reading
 from enrichflow.db.models import Batch, BatchItem, EnrichmentResult, FinalLead, WorkflowState
-from enrichflow.db.queries import id_in
 from enrichflow.db.statistics import statistics_refresh
 from enrichflow.errors import InputError
 from enrichflow.normalize._text import clean_cell

@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from enrichflow.db.context import ChunkData, RowLayout, StepSetting, step_setting_load
 from enrichflow.db.engine import now_ms, reading
-from enrichflow.db.queries import (
+from enrichflow.db.states import (
     BatchStepInfo,
     Claim,
     RecordReport,

@@ -19,27 +19,25 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, exists, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from enrichflow.conductor.wakeups import NotifyListener, listener_for
-from enrichflow.db.callbacks import followers_settle, leaders_finished
 from enrichflow.db.engine import now_ms, reading, urgent
 from enrichflow.db.models import Batch
-from enrichflow.db.queries import (
-    BatchStepInfo,
+from enrichflow.db.states import (
+    batch_steps_with_work,
     batches_rollup,
-    bs,
     conductor_work_pending,
+    followers_settle,
+    leaders_finished,
     states_advance,
     states_claim,
     states_reap,
-    status_in,
-    ws,
 )
 from enrichflow.db.statistics import statistics_refresh
 from enrichflow.executors.base import Executor
-from enrichflow.states import BatchStatus, Status
+from enrichflow.states import BatchStatus
 
 log = logging.getLogger(__name__)
 
@@ -246,24 +244,6 @@ class Conductor:
             return running is None and not self.executor.busy()
 
         self.run(finished, on_tick)
-
-
-def batch_steps_with_work(conn: Connection, now: int) -> list[BatchStepInfo]:
-    """Steps of RUNNING batches that have a PENDING state runnable at ``now``, later steps
-    first (items flow through the pipeline instead of queueing at step 0)."""
-    runnable = exists().where(
-        ws.c.batch_id == bs.c.batch_id,
-        ws.c.step_index == bs.c.position,
-        status_in(Status.PENDING),
-        ws.c.not_before <= now,
-    )
-    rows = conn.execute(
-        select(bs)
-        .join(Batch, Batch.id == bs.c.batch_id)
-        .where(Batch.status == BatchStatus.RUNNING.value, runnable)
-        .order_by(bs.c.batch_id, bs.c.position.desc())
-    ).mappings()
-    return [BatchStepInfo(**dict(r)) for r in rows]
 
 
 def _first_line(exc: BaseException) -> str:

@@ -32,9 +32,9 @@ from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, te
 from sqlalchemy.schema import Table
 
 from enrichflow.db import jsoncodec
+from enrichflow.db.dialect import id_in, sqlite_rows_per_statement
 from enrichflow.db.engine import is_postgres, reading
 from enrichflow.db.models import Company, FinalLead, Person, PersonWorkHistory
-from enrichflow.db.queries import id_in, sqlite_rows_per_statement
 from enrichflow.normalize._text import clean_cell
 from enrichflow.normalize.company import normalize_company_name
 from enrichflow.normalize.contact import normalize_email

@@ -36,7 +36,7 @@ from enrichflow.db.models import (
     WorkflowState,
     Workstream,
 )
-from enrichflow.db.queries import batch_counts, states_retry_failed, status_in
+from enrichflow.db.states import batch_counts, states_retry_failed, status_in
 from enrichflow.errors import ConfigError, NotFoundError
 from enrichflow.ingest.loader import IngestReport, ingest_csv
 from enrichflow.launch import launch, resolve_steps
