@@ -230,3 +230,45 @@ def test_an_older_database_is_migrated_and_a_current_one_left_alone(empty_engine
     assert at_head(empty_engine)
     with empty_engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == HEAD
+
+
+def test_company_workflow_gets_dedupe_and_states_a_key_column(empty_engine: Engine) -> None:
+    """0009 turns de-duplication on (``dedupe_by: company``) for the company-level Clay
+    workflow where it was unset, leaves a set value (even ``off``) and other workflows alone,
+    and adds the indexed ``dedupe_key`` column; the downgrade drops the column and index."""
+    upgrade(empty_engine, "0008")
+    registry = (
+        "INSERT INTO enrichment_registry (id, slug, workstream_slug, name, type, handler, "
+        "config, created_at) VALUES "
+    )
+    with empty_engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO workstreams (id, slug, name) VALUES (1, 'w1', 'W1'), (2, 'w2', 'W2')"
+            )
+        )
+        conn.execute(
+            text(
+                registry + "(1, 'enrich_company_via_waterfall_in_clay', 'w1', 'C', 'ASYNC', "
+                """'webhook', '{"burst": 20}', '2026-01-01'), """
+                "(2, 'enrich_company_via_waterfall_in_clay', 'w2', 'C', 'ASYNC', 'webhook', "
+                """'{"dedupe_by": "off"}', '2026-01-01'), """
+                "(3, 'enrich_person_via_waterfall_in_clay', 'w1', 'P', 'ASYNC', 'webhook', "
+                """'{}', '2026-01-01')"""
+            )
+        )
+    upgrade(empty_engine, "0009")
+    with empty_engine.connect() as conn:
+        configs = conn.execute(text("SELECT config FROM enrichment_registry ORDER BY id")).all()
+        indexes = {ix["name"] for ix in inspect(conn).get_indexes("workflow_states")}
+    loaded = [c if isinstance(c, dict) else json.loads(c) for (c,) in configs]
+    assert loaded == [{"burst": 20, "dedupe_by": "company"}, {"dedupe_by": "off"}, {}]
+    assert "ix_workflow_states_reuse" in indexes
+
+    cfg = alembic_config(empty_engine)
+    with empty_engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0008")
+    with empty_engine.connect() as conn:
+        columns = {c["name"] for c in inspect(conn).get_columns("workflow_states")}
+    assert "dedupe_key" not in columns

@@ -59,8 +59,16 @@ REGISTRY: dict[str, tuple[str, StepType, str, dict[str, Any], str]] = {
         "Enrich company via waterfall in Clay",
         StepType.ASYNC,
         "webhook",
-        {"concurrency": 10, "batch_size": 25, "rate_per_second": 10, "burst": 20},
-        "Sends the company to the client's Clay table; completes on Clay's callback.",
+        {
+            "concurrency": 10,
+            "batch_size": 25,
+            "rate_per_second": 10,
+            "burst": 20,
+            "dedupe_by": "company",
+        },
+        "Sends each company once (de-duplicated by its normalized domain, LinkedIn page or name, "
+        "and reused from the client's results of the last 30 days) to the client's Clay table; "
+        "completes on Clay's callback.",
     ),
     "enrich_person_via_waterfall_in_clay": (
         "Enrich person via waterfall in Clay",

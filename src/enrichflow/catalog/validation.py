@@ -28,6 +28,7 @@ __all__ = [
     "client_config_check",
     "dedupe_by_option",
     "fields_option",
+    "reuse_days_option",
     "step_limits",
     "webhook_options",
     "webhook_urls",
@@ -130,6 +131,11 @@ class WebhookOptions(NamedTuple):
     callback_timeout_seconds: float
     fields: tuple[str, ...] | None
     dedupe_by: str | None
+    reuse_days: float
+    """How old a COMPLETED result of the same de-duplication key may be to be reused instead
+    of a send (0: never reuse)."""
+    reuse_across_clients: bool
+    """Reuse results paid for by other clients too (off: a client's results are its own)."""
 
 
 def _whole(config: Mapping[str, Any], name: str, default: int) -> int:
@@ -172,22 +178,62 @@ def fields_option(config: Mapping[str, Any]) -> tuple[str, ...] | None:
     return tuple(value)
 
 
+DEDUPE_OFF = frozenset({"off", "none"})
+"""``dedupe_by`` values that turn de-duplication off explicitly."""
+DEFAULT_REUSE_DAYS = 30.0
+"""The reuse window of a de-duplicated (company-level) workflow when it sets none."""
+MAX_REUSE_DAYS = 3650
+
+
 def dedupe_by_option(config: Mapping[str, Any]) -> str | None:
-    """``dedupe_by``: the field whose value de-duplicates sends (None: no de-duplication)."""
+    """``dedupe_by``: the field whose value de-duplicates sends (None: no de-duplication;
+    ``company`` is the normalized company key, ``off`` or ``none`` turn it off)."""
     value = config.get("dedupe_by")
-    if value is None:
+    if value is None or value is False:
         return None
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(
-            "workflow option 'dedupe_by' must be a field name (company_domain, website or "
-            f"step.field), got {value!r}"
+            "workflow option 'dedupe_by' must be a field name (company, company_domain, website "
+            f"or step.field) or off, got {value!r}"
         )
-    return value.strip()
+    name = value.strip()
+    return None if name.casefold() in DEDUPE_OFF else name
+
+
+def reuse_days_option(config: Mapping[str, Any], dedupe_by: str | None) -> float:
+    """``reuse_days``: the reuse window; by default 30 days when the workflow de-duplicates
+    (company-level), 0 otherwise (a person is not shared between rows)."""
+    default = DEFAULT_REUSE_DAYS if dedupe_by is not None else 0.0
+    value = config.get("reuse_days", default)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not 0 <= value <= MAX_REUSE_DAYS
+    ):
+        raise ConfigError(
+            f"workflow option 'reuse_days' must be a number of days from 0 to {MAX_REUSE_DAYS}, "
+            f"got {value!r}"
+        )
+    if value and dedupe_by is None:
+        raise ConfigError(
+            "workflow option 'reuse_days' needs a de-duplication key: set dedupe_by too "
+            "(dedupe_by=company for company-level workflows)"
+        )
+    return float(value)
+
+
+def _flag(config: Mapping[str, Any], name: str) -> bool:
+    value = config.get(name, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"workflow option {name!r} must be true or false, got {value!r}")
+    return value
 
 
 def webhook_options(config: Mapping[str, Any]) -> WebhookOptions:
     """Every option of a Clay (``webhook``) workflow, checked: :class:`ConfigError` naming the
     first bad one. The handler reads its options through this before every send."""
+    dedupe = dedupe_by_option(config)
     return WebhookOptions(
         _whole(config, "max_payload_bytes", DEFAULT_MAX_PAYLOAD_BYTES),
         _whole(config, "max_submissions", DEFAULT_MAX_SUBMISSIONS),
@@ -198,7 +244,9 @@ def webhook_options(config: Mapping[str, Any]) -> WebhookOptions:
         _positive(config, "timeout_seconds", 30.0),
         _positive(config, "callback_timeout_seconds", DEFAULT_CALLBACK_TIMEOUT),
         fields_option(config),
-        dedupe_by_option(config),
+        dedupe,
+        reuse_days_option(config, dedupe),
+        _flag(config, "reuse_across_clients"),
     )
 
 

@@ -257,6 +257,7 @@ _LEASED = text("status IN ('QUEUED', 'IN_PROGRESS')")
 _UNADVANCED = text("status IN ('COMPLETED', 'SKIPPED') AND advanced_at IS NULL")
 _FAILED = text("status = 'FAILED'")
 _WAITING = text("waiting_on IS NOT NULL")
+_KEYED = text("dedupe_key IS NOT NULL")
 
 
 class WorkflowState(Base):
@@ -316,6 +317,15 @@ class WorkflowState(Base):
             postgresql_where=_WAITING,
             sqlite_where=_WAITING,
         ),
+        # reuse across batches: a key's completed states of a workflow, newest last
+        Index(
+            "ix_workflow_states_reuse",
+            "step_name",
+            "dedupe_key",
+            "updated_at",
+            postgresql_where=_KEYED,
+            sqlite_where=_KEYED,
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -338,6 +348,9 @@ class WorkflowState(Base):
     waiting_on: Mapped[int | None] = mapped_column(BigInteger)
     """De-duplication follower: the leader's state, whose result this one takes (set when the
     wait is recorded; see ``db.states.followers``)."""
+    dedupe_key: Mapped[str | None] = mapped_column(String(500))
+    """The de-duplication key of a ``dedupe_by`` step's state, so later batches find a result
+    to reuse by an index range (``db.states.reuse``)."""
     created_at: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)
 

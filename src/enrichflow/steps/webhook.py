@@ -24,9 +24,12 @@ Workflow config (all optional):
 * ``max_submissions`` (50000) — lifetime submissions per webhook URL; a warning is logged
   for every 1% of it used from 90% on.
 * ``callback_timeout_seconds`` (86400) — the deadline of the returned :class:`Deferred`.
-* ``dedupe_by`` — company-level de-duplication: an identity field (``company_domain``), a
-  canonical field (``website``) or ``step.field`` of an earlier result
-  (``normalize_company_domain.company_domain``). Within a batch, the first item with a given
+* ``dedupe_by`` — company-level de-duplication: ``company`` (the normalized company domain,
+  else company LinkedIn page, else name match key: :func:`enrichflow.steps.clay_values.company_key`;
+  the seeded company workflow's setting), a payload identity field (``company_domain``, by its
+  normalized value), a canonical field (``website``) or ``step.field`` of an earlier result
+  (``normalize_company_domain.company_domain``); ``off`` or ``none`` turn it off.
+  Within a batch, the first item with a given
   (trimmed, case-folded) value sends; the others send nothing and wait on it
   (``Deferred(waiting_on=<leader state id>)``), or take its result at once
   when it already landed. See :mod:`enrichflow.db.states.followers` for how they complete or fail.
@@ -36,13 +39,15 @@ Payload (one JSON object, compact UTF-8)::
 
     {"item_id": 1, "batch_id": 2, "step": "find_people", "workstream": "outbound",
      "row_number": 7, "callback_url": "https://…/callbacks/<signed token>",
-     "company_name": …, "company_domain": …, "linkedin_url": …, "industry": …,
-     "person_name": …, "email": …, "title": …,          # identity fields, null when unknown
+     "company_name": …, "company_domain": …, "company_linkedin_url": …,
+     "linkedin_url": …, "industry": …, "person_name": …, "first_name": …,
+     "last_name": …, "email": …, "title": …,   # identity fields, null when unknown
      "results": {"<earlier step slug>": {…}, …},
      "original_data": {"<input column>": …, …}}
 
 The control fields and the identity fields are always sent (Clay columns map to
-top-level keys). Without ``fields`` all of ``original_data`` and all earlier ``results``
+top-level keys); each identity field is the normalization steps' value when they produced one,
+else the raw cell (:func:`enrichflow.steps.clay_values.payload_values`). Without ``fields`` all of ``original_data`` and all earlier ``results``
 are sent. With ``fields`` (a list of strings) only the ``original_data`` keys named in
 it and only the ``results`` of the step slugs named in it are sent; a name may match an
 input column, a step slug or both, and names matching neither are ignored (rows may lack
@@ -83,6 +88,7 @@ from enrichflow.db.states import DedupeDecision, dedupe_key_text
 from enrichflow.defaults import DEFAULT_MAX_SUBMISSIONS
 from enrichflow.errors import ConfigError, PermanentStepError
 from enrichflow.steps.base import Deferred, StepContext
+from enrichflow.steps.clay_values import COMPANY_KEY, company_key, payload_values
 from enrichflow.steps.registry import handler
 from enrichflow.types import JSON, ItemIdentity
 from enrichflow.webhooks.http import encode_json, post_json, shared_client
@@ -132,7 +138,11 @@ class DedupeLeaders(Protocol):
         ...
 
 
-_IDENTITY_FIELDS = frozenset(ItemIdentity._fields)
+_IDENTITY_FIELDS = frozenset(ItemIdentity._fields) | {
+    "company_linkedin_url",
+    "first_name",
+    "last_name",
+}
 
 
 def _where(ctx: StepContext) -> str:
@@ -189,7 +199,7 @@ def build_payload(ctx: StepContext, callback: str) -> dict[str, Any]:
         "row_number": ctx.row_number,
         "callback_url": callback,
     }
-    payload.update(ctx.identity._asdict())
+    payload.update(payload_values(ctx))
     payload["results"] = {
         slug: dict(result)
         for slug, result in ctx.results.items()
@@ -239,11 +249,14 @@ def _warn_if_filling(ctx: StepContext, url: str, count: int, limit: int) -> None
 
 
 def dedupe_value(ctx: StepContext, name: str) -> Any:
-    """The value ``dedupe_by`` names: an identity field (``company_domain``), else a canonical
-    field (``website``), else ``step.field`` of an earlier step's result
+    """The value ``dedupe_by`` names: ``company`` (the normalized company key), a payload
+    identity field (``company_domain``: its normalized value), else a canonical field
+    (``website``), else ``step.field`` of an earlier step's result
     (``normalize_company_domain.company_domain``)."""
+    if name == COMPANY_KEY:
+        return company_key(ctx)
     if name in _IDENTITY_FIELDS:
-        value = getattr(ctx.identity, name)
+        value = payload_values(ctx).get(name)
         if value:
             return value
     if name in ctx.fields:
