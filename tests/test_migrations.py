@@ -243,9 +243,7 @@ def test_company_workflow_gets_dedupe_and_states_a_key_column(empty_engine: Engi
     )
     with empty_engine.begin() as conn:
         conn.execute(
-            text(
-                "INSERT INTO workstreams (id, slug, name) VALUES (1, 'w1', 'W1'), (2, 'w2', 'W2')"
-            )
+            text("INSERT INTO workstreams (id, slug, name) VALUES (1, 'w1', 'W1'), (2, 'w2', 'W2')")
         )
         conn.execute(
             text(
