@@ -32,10 +32,13 @@ from enrichflow.steps.registry import has_handler
 ANALYZE_AFTER_ITEMS = 10_000
 
 
-def step_row(registry: Any, position: int) -> dict[str, Any]:
+def step_row(registry: Any, position: int, fresh: bool = False) -> dict[str, Any]:
     """The ``batch_steps`` row snapshotting one registry row; :class:`ConfigError` naming the
-    option when the workflow could not run with its options."""
+    option when the workflow could not run with its options. ``fresh``: a Clay workflow sends
+    every item (or its de-duplication leader) again, reusing no earlier batch's result."""
     config = dict(registry.config or {})
+    if fresh and registry.handler == "webhook":
+        config["reuse_days"] = 0
     limits = workflow_options_check(
         registry.handler, config, registry.slug, registry.workstream_slug
     )
@@ -153,13 +156,15 @@ def launch(
     settings: Settings | None = None,
     executor: str | None = None,
     plan: LaunchPlan | None = None,
+    fresh: bool = False,
 ) -> int:
     """Create a RUNNING batch over every row of ``upload_id``; returns the batch id.
 
     Refuses with :class:`ConfigError` when :func:`check_launch` fails, before writing anything:
     a batch that cannot run (e.g. an ASYNC step without its webhook) is never created.
     ``plan``: the steps a :func:`check_launch` of this launch already resolved (the preflight
-    runs again; the registry is not read again).
+    runs again; the registry is not read again). ``fresh``: reuse no earlier batch's Clay
+    results (``reuse_days`` is 0 in this batch's snapshot).
     """
     with engine.begin() as conn:
         plan = check_launch(conn, client, workstream, pipeline, steps, settings, executor, plan)
@@ -172,7 +177,7 @@ def launch(
         )
         if client_id is None:
             raise ConfigError(f"unknown client {client!r}")
-        step_rows = [step_row(r, i) for i, r in enumerate(plan.steps)]
+        step_rows = [step_row(r, i, fresh) for i, r in enumerate(plan.steps)]
         blueprint = [{k: v for k, v in row.items() if k != "position"} for row in step_rows]
         batch_id = int(
             conn.execute(

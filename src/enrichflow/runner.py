@@ -22,16 +22,25 @@ from enrichflow.db.states import (
     Claim,
     DedupeDecision,
     RecordReport,
+    ReusableResult,
     StepOutcome,
     batch_step_load,
     dedupe_join,
     outcomes_record,
+    results_reusable,
     states_heartbeat,
     states_start,
 )
 from enrichflow.errors import PermanentStepError, StepError
 from enrichflow.states import Status
-from enrichflow.steps.base import ChunkHandler, Deferred, Handler, Skip, StepContext
+from enrichflow.steps.base import (
+    ChunkHandler,
+    Completed,
+    Deferred,
+    Handler,
+    Skip,
+    StepContext,
+)
 from enrichflow.steps.registry import get_handler, is_chunk_handler
 
 log = logging.getLogger(__name__)
@@ -57,10 +66,32 @@ class DatabaseDedupeLeaders:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.chunk: Sequence[StepContext] = ()
+        """The contexts of the chunk being run, whose keys one reuse look-up covers."""
+        self._reusable: dict[int, ReusableResult] | None = None
 
     def join(self, batch_id: int, step_name: str, key: str, state_id: int) -> DedupeDecision:
         with self.engine.begin() as conn:
             return dedupe_join(conn, batch_id, step_name, key, state_id)
+
+    def reusable(
+        self,
+        ctx: StepContext,
+        key_of: Callable[[StepContext], str | None],
+        since_ms: int,
+        across_clients: bool,
+    ) -> ReusableResult | None:
+        """The earlier result ``ctx``'s key can reuse. The first call looks up the keys of the
+        whole chunk in one statement; the others read its answer."""
+        if self._reusable is None:
+            contexts = self.chunk if ctx in self.chunk else (*self.chunk, ctx)
+            keys = {c.state_id: key for c in contexts if (key := key_of(c)) is not None}
+            with reading(self.engine) as conn:
+                found = results_reusable(
+                    conn, ctx.batch_id, ctx.step, set(keys.values()), since_ms, across_clients
+                )
+            self._reusable = {sid: found[key] for sid, key in keys.items() if key in found}
+        return self._reusable.get(ctx.state_id)
 
 
 def describe_error(exc: BaseException) -> str:
@@ -144,8 +175,10 @@ def run_claims(
             pending = []
         last_flush = time.monotonic()
 
-    services = {**services, "engine": engine, "dedupe_leaders": DatabaseDedupeLeaders(engine)}
+    leaders = DatabaseDedupeLeaders(engine)
+    services = {**services, "engine": engine, "dedupe_leaders": leaders}
     contexts = [_context(setting, c, chunk, services, step_log) for c in running]
+    leaders.chunk = contexts
     if is_chunk_handler(setting.handler):
         pending.extend(_call_chunk(handler, contexts, running, clock))  # type: ignore[arg-type]
         running = []
@@ -260,6 +293,14 @@ def _outcome(result: object, claim: Claim, clock: Callable[[], int]) -> StepOutc
         return StepOutcome(claim, Status.COMPLETED, payload=result)
     if isinstance(result, Skip):
         return StepOutcome(claim, Status.SKIPPED, error=result.reason)
+    if isinstance(result, Completed):
+        return StepOutcome(
+            claim,
+            Status.COMPLETED,
+            payload=result.payload,
+            meta=result.meta,
+            waiting_on=result.waiting_on,
+        )
     if isinstance(result, Deferred):
         return StepOutcome(
             claim,
@@ -272,6 +313,6 @@ def _outcome(result: object, claim: Claim, clock: Callable[[], int]) -> StepOutc
         return StepOutcome(
             claim,
             Status.FAILED,
-            error=f"handler returned {type(result).__name__}, expected a dict, Skip or Deferred",
+            error=f"handler returned {type(result).__name__}, expected a dict, Skip, Deferred or Completed",
         )
     return StepOutcome(claim, Status.COMPLETED, payload=result)

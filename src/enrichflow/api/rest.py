@@ -172,6 +172,8 @@ class LaunchIn(Strict):
     workstream: Slug
     pipeline: Name
     client_id: int | None = Field(None, ge=1, le=MAX_ID)
+    fresh: bool = False
+    """Send to Clay again rather than reuse earlier batches' results."""
 
 
 class BatchOut(BaseModel):
@@ -368,6 +370,7 @@ def batch_launch(body: LaunchIn, request: Request) -> Any:
         body.pipeline,
         body.client_id,
         request.app.state.settings,
+        fresh=body.fresh,
     )
     request.app.state.wake()
     return service.batch_detail(engine, batch_id)

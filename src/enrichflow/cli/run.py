@@ -198,6 +198,10 @@ def run(
     ] = None,
     as_json: JsonFlag = False,
     database_url: DatabaseUrl = None,
+    fresh: Annotated[
+        bool,
+        typer.Option("--fresh", help="Send to Clay again: reuse no earlier batch's Clay results."),
+    ] = False,
     host: Annotated[
         str, typer.Option(help="Interface for the callback endpoint (ASYNC steps only).")
     ] = "127.0.0.1",
@@ -233,6 +237,7 @@ def run(
             step_list,
             create_client=True,
             plan=plan,
+            fresh=fresh,
         )
     except (ConfigError, InputError, NotFoundError) as exc:
         raise fail(str(exc)) from exc

@@ -21,6 +21,7 @@ from enrichflow.types import JSON, ItemIdentity
 __all__ = [
     "JSON",
     "ChunkHandler",
+    "Completed",
     "Deferred",
     "Handler",
     "ItemIdentity",
@@ -204,7 +205,17 @@ class Deferred:
     waiting_on: int | None = None
 
 
-Outcome = JSON | Skip | Deferred
+@dataclass(frozen=True, slots=True)
+class Completed:
+    """A result that was not fetched for this item: ``meta`` (stored on the state) says where it
+    came from, e.g. a reused earlier result; ``waiting_on``, the same batch's leader it copies."""
+
+    payload: JSON
+    meta: JSON
+    waiting_on: int | None = None
+
+
+Outcome = JSON | Skip | Deferred | Completed
 Handler = Callable[[StepContext], Outcome]
 ChunkHandler = Callable[[Sequence[StepContext]], Sequence[Outcome | Exception]]
 """A handler that takes a whole chunk at once (one bulk write instead of one per item): it

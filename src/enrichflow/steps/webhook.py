@@ -71,6 +71,7 @@ import math
 import shlex
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import httpx
@@ -78,19 +79,18 @@ import httpx
 from enrichflow.catalog.validation import (
     CLIENT_KEYS,
     WebhookOptions,
-    dedupe_by_option,
     fields_option,
     webhook_options,
     webhook_urls,
 )
 from enrichflow.db.engine import now_ms
-from enrichflow.db.states import DedupeDecision, dedupe_key_text
+from enrichflow.db.states import DedupeDecision, ReusableResult, dedupe_key_text
 from enrichflow.defaults import DEFAULT_MAX_SUBMISSIONS
 from enrichflow.errors import ConfigError, PermanentStepError
-from enrichflow.steps.base import Deferred, StepContext
+from enrichflow.steps.base import Completed, Deferred, StepContext
 from enrichflow.steps.clay_values import COMPANY_KEY, company_key, payload_values
 from enrichflow.steps.registry import handler
-from enrichflow.types import JSON, ItemIdentity
+from enrichflow.types import ItemIdentity
 from enrichflow.webhooks.http import encode_json, post_json, shared_client
 from enrichflow.webhooks.ledger import has_room, url_key
 from enrichflow.webhooks.ratelimit import concurrency_slot, limiter_for
@@ -111,6 +111,7 @@ __all__ = [
 ]
 
 AUTH_HEADER = "x-clay-webhook-auth"
+MS_PER_DAY = 86_400_000
 WARN_FRACTION = 0.9
 _T = TypeVar("_T")
 
@@ -135,6 +136,17 @@ class DedupeLeaders(Protocol):
 
     def join(self, batch_id: int, step_name: str, key: str, state_id: int) -> DedupeDecision:
         """Make ``state_id`` the leader of ``key`` unless another state already is; who is."""
+        ...
+
+    def reusable(
+        self,
+        ctx: StepContext,
+        key_of: Callable[[StepContext], str | None],
+        since_ms: int,
+        across_clients: bool,
+    ) -> ReusableResult | None:
+        """An earlier batch's COMPLETED result for ``ctx``'s key (``key_of``), paid for at or
+        after ``since_ms`` by the same client (any client with ``across_clients``)."""
         ...
 
 
@@ -248,6 +260,10 @@ def _warn_if_filling(ctx: StepContext, url: str, count: int, limit: int) -> None
         )
 
 
+def _key_of(name: str, ctx: StepContext) -> str | None:
+    return dedupe_key_text(dedupe_value(ctx, name))
+
+
 def dedupe_value(ctx: StepContext, name: str) -> Any:
     """The value ``dedupe_by`` names: ``company`` (the normalized company key), a payload
     identity field (``company_domain``: its normalized value), else a canonical field
@@ -267,10 +283,11 @@ def dedupe_value(ctx: StepContext, name: str) -> Any:
     return None
 
 
-def _dedupe(ctx: StepContext, deadline: float) -> JSON | Deferred | None:
+def _dedupe(ctx: StepContext, options: WebhookOptions) -> Completed | Deferred | None:
     """Company-level de-duplication (``dedupe_by``): ``None`` when this item sends (no key,
-    or it is the leader); the leader's result when it already landed; else a wait on it."""
-    name = _checked(dedupe_by_option, ctx.workflow_config)
+    or it leads it); an earlier batch's result within ``reuse_days``; the leader's result when
+    it already landed; else a wait on the leader."""
+    name = options.dedupe_by
     if name is None:
         return None
     key = dedupe_key_text(dedupe_value(ctx, name))
@@ -281,6 +298,18 @@ def _dedupe(ctx: StepContext, deadline: float) -> JSON | Deferred | None:
         raise PermanentStepError(
             "the dedupe_leaders service is not configured (needed by dedupe_by)"
         )
+    if options.reuse_days > 0:
+        since = now_ms() - int(options.reuse_days * MS_PER_DAY)
+        earlier = leaders.reusable(ctx, partial(_key_of, name), since, options.reuse_across_clients)
+        if earlier is not None:
+            return Completed(
+                dict(earlier.payload),
+                meta={
+                    "reused_from": earlier.state_id,
+                    "reused_from_batch": earlier.batch_id,
+                    "dedupe_key": key,
+                },
+            )
     decision = leaders.join(ctx.batch_id, ctx.step, key, ctx.state_id)
     if decision.leads(ctx.state_id) or decision.leader_status is None:
         return None
@@ -292,19 +321,23 @@ def _dedupe(ctx: StepContext, deadline: float) -> JSON | Deferred | None:
             key,
             decision.leader_state_id,
         )
-        return dict(decision.payload)
+        return Completed(
+            dict(decision.payload),
+            meta={"dedupe_by": name},
+            waiting_on=decision.leader_state_id,
+        )
     remaining = 0.0
     if decision.leader_lease_until is not None:
         remaining = (decision.leader_lease_until - now_ms()) / 1000
     return Deferred(
-        deadline_seconds=max(deadline, remaining),
+        deadline_seconds=max(options.callback_timeout_seconds, remaining),
         meta={"dedupe_by": name},
         waiting_on=decision.leader_state_id,
     )
 
 
 @handler("webhook")
-def send_webhook(ctx: StepContext) -> JSON | Deferred:
+def send_webhook(ctx: StepContext) -> Completed | Deferred:
     """Send the item to the client's Clay webhook; the result arrives by callback."""
     options: WebhookOptions = _checked(webhook_options, ctx.workflow_config)
     urls = _webhook_urls(ctx)
@@ -331,7 +364,7 @@ def send_webhook(ctx: StepContext) -> JSON | Deferred:
         )
 
     # Company-level de-duplication comes before any submission is counted or sent.
-    shared = _dedupe(ctx, options.callback_timeout_seconds)
+    shared = _dedupe(ctx, options)
     if shared is not None:
         return shared
 

@@ -284,8 +284,10 @@ def batch_launch(
     pipeline: str,
     client_id: int | None = None,
     settings: Settings | None = None,
+    fresh: bool = False,
 ) -> int:
-    """Launch after the preflight, checked against the serving app's ``settings``."""
+    """Launch after the preflight, checked against the serving app's ``settings``; ``fresh``:
+    reuse no earlier Clay result."""
     detail = upload_detail(engine, upload_id, preview=0)
     owner = detail["client_id"] if client_id is None else client_id
     if owner is None:
@@ -299,6 +301,7 @@ def batch_launch(
         upload_id,
         pipeline=pipeline,
         settings=settings,
+        fresh=fresh,
     )
 
 

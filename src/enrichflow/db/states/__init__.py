@@ -46,6 +46,7 @@ from enrichflow.db.states.reads import (
 from enrichflow.db.states.reap import DispatchFailure, states_dispatch_failed, states_reap
 from enrichflow.db.states.results import results_insert
 from enrichflow.db.states.retry import states_retry_failed
+from enrichflow.db.states.reuse import ReusableResult, results_reusable
 from enrichflow.db.states.rollup import batches_rollup, conductor_work_pending
 
 __all__ = [
@@ -58,6 +59,7 @@ __all__ = [
     "DispatchFailure",
     "FinishedLeader",
     "RecordReport",
+    "ReusableResult",
     "StepOutcome",
     "batch_counts",
     "batch_step_load",
@@ -73,6 +75,7 @@ __all__ = [
     "leaders_finished",
     "outcomes_record",
     "results_insert",
+    "results_reusable",
     "states_advance",
     "states_claim",
     "states_create_first",

@@ -116,6 +116,9 @@ def dedupe_join(
         )
     ).one()
     leader_id, status, lease_until, leader_item = row
+    if leader_id == state_id:
+        # The key this state pays for, found by later batches' reuse (``db.states.reuse``).
+        conn.execute(update(ws).where(ws.c.id == state_id).values(dedupe_key=key))
     payload = None
     if status == Status.COMPLETED.value:
         payload = conn.execute(

@@ -177,6 +177,18 @@ def _finish(
         if (c := o.claim).state_id in won
     ]
     results_insert(conn, result_rows, now)
+    noted = [
+        {"sid": o.claim.state_id, "meta": o.meta, "leader": o.waiting_on}
+        for o in completed
+        if o.meta is not None and o.claim.state_id in won
+    ]
+    if noted:
+        conn.execute(
+            update(ws)
+            .where(ws.c.id == bindparam("sid"))
+            .values(meta=bindparam("meta"), waiting_on=bindparam("leader")),
+            noted,
+        )
     skip_rows = [
         {"sid": o.claim.state_id, "meta": {"skip_reason": o.error}}
         for o in skipped

@@ -1,0 +1,145 @@
+"""Clay credits end to end on SQLite and Postgres, with the sandbox as Clay (real HTTP sender,
+real callback receiver on loopback): each company is sent once per batch, paid results are
+reused by the same client's later batches, and never by another client's unless it opts in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine
+
+from enrichflow.normalize.company import normalize_company_name
+from enrichflow.webhooks.sandbox import enrich_row
+from test_async_pipeline import (  # noqa: F401 (fixtures)
+    COMPANY,
+    Service,
+    _fresh_limits,
+    batch_status,
+    results_of,
+    sandbox,
+    service,
+    set_webhook,
+    start,
+    states,
+    tune,
+)
+from webhooks.webhook_servers import UvicornThread
+
+STEPS = ["normalize_company_name", "normalize_company_domain", COMPANY]
+TABLE = "company-table"
+
+
+def people(companies: range, per_company: int | None = None, total: int | None = None) -> list[str]:
+    """Rows of people spread over ``companies``; the Website cell of one company is written
+    several ways, which the normalized domain makes one."""
+    count = total if total is not None else len(companies) * (per_company or 1)
+    sites = ["https://www.acme{c}.com/", "acme{c}.com", "http://acme{c}.com/about", "ACME{c}.COM"]
+    rows = []
+    for i in range(count):
+        c = companies[i % len(companies)]
+        site = sites[i % len(sites)].format(c=c)
+        rows.append(f"P{i},L{i},p{i}@acme{c}.com,Acme {c} Inc.,{site},CEO")
+    return rows
+
+
+def expected(company: int) -> dict[str, Any]:
+    """The company result an item of ``company`` would have had if sent on its own."""
+    name = normalize_company_name(f"Acme {company} Inc.", None).name
+    row = {"company_name": name, "company_domain": f"acme{company}.com"}
+    return {k: v for k, v in enrich_row(TABLE, row).items() if k != "item_id"}
+
+
+def received(sandbox_url: str) -> int:
+    with httpx.Client() as client:
+        return int(client.get(f"{sandbox_url}/stats").json()["received"])
+
+
+def run_batch(
+    engine: Engine,
+    tmp_path: Path,
+    service: Service,  # noqa: F811
+    rows: list[str],
+    client: str,
+) -> int:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    batch_id = start(engine, tmp_path, STEPS, rows, client=client)
+    service.drive(batch_id, timeout=240)
+    assert batch_status(engine, batch_id) == "COMPLETED"
+    return batch_id
+
+
+def check_results(engine: Engine, batch_id: int, rows: list[str]) -> list[Any]:
+    """Every item ends with its company's result; the batch's company states."""
+    company_states = states(engine, batch_id, COMPANY)
+    results = results_of(engine, batch_id, COMPANY)
+    assert len(results) == len(rows) == len(company_states)
+    by_item = {s.item_id: s for s in company_states}
+    for n, (item_id, payload) in enumerate(sorted(results.items())):
+        company = int(rows[n].split(",")[3].split()[1])
+        assert {k: v for k, v in payload.items() if k != "item_id"} == expected(company), item_id
+        assert by_item[item_id].status == "COMPLETED"
+    return company_states
+
+
+def test_reuse_sends_each_company_once_per_client(
+    engine: Engine,
+    tmp_path: Path,
+    service: Service,  # noqa: F811
+    sandbox: UvicornThread,  # noqa: F811
+) -> None:
+    for client in ("acme", "globex"):
+        set_webhook(engine, client, COMPANY, f"{sandbox.url}/webhook/{TABLE}")
+    tune(engine, COMPANY)
+
+    first_rows = people(range(60), total=500)
+    first = run_batch(engine, tmp_path / "a", service, first_rows, "acme")
+    assert received(sandbox.url) == 60
+    first_states = check_results(engine, first, first_rows)
+    assert sum(1 for s in first_states if s.dedupe_key is not None) == 60
+    assert {s.dedupe_key for s in first_states if s.dedupe_key} == {
+        f"domain:acme{c}.com" for c in range(60)
+    }
+
+    second_rows = people(range(70), per_company=1)
+    second = run_batch(engine, tmp_path / "b", service, second_rows, "acme")
+    assert received(sandbox.url) == 70
+    second_states = check_results(engine, second, second_rows)
+    reused = [s for s in second_states if s.meta and "reused_from" in s.meta]
+    assert len(reused) == 60
+    leaders = {s.id: s for s in first_states if s.dedupe_key}
+    for state in reused:
+        source = leaders[state.meta["reused_from"]]
+        assert state.meta["reused_from_batch"] == first
+        assert state.meta["dedupe_key"] == source.dedupe_key
+
+    other = run_batch(engine, tmp_path / "c", service, second_rows, "globex")
+    assert received(sandbox.url) == 140
+    other_states = check_results(engine, other, second_rows)
+    assert not [s for s in other_states if s.meta and "reused_from" in s.meta]
+    assert sum(1 for s in other_states if s.dedupe_key is not None) == 70
+
+
+def test_across_clients_opt_in_and_fresh(
+    engine: Engine,
+    tmp_path: Path,
+    service: Service,  # noqa: F811
+    sandbox: UvicornThread,  # noqa: F811
+) -> None:
+    for client in ("acme", "globex"):
+        set_webhook(engine, client, COMPANY, f"{sandbox.url}/webhook/{TABLE}")
+    rows = people(range(5), per_company=2)
+    tune(engine, COMPANY)
+    run_batch(engine, tmp_path / "a", service, rows, "acme")
+    assert received(sandbox.url) == 5
+
+    tune(engine, COMPANY, reuse_across_clients=True)
+    shared = run_batch(engine, tmp_path / "b", service, rows, "globex")
+    assert received(sandbox.url) == 5
+    assert all(s.meta and "reused_from" in s.meta for s in check_results(engine, shared, rows))
+
+    tune(engine, COMPANY, reuse_days=0)
+    again = run_batch(engine, tmp_path / "c", service, rows, "acme")
+    assert received(sandbox.url) == 10
+    check_results(engine, again, rows)
