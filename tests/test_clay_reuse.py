@@ -8,8 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
+from enrichflow.catalog.batch_reports import batch_summary
+from enrichflow.catalog.credits import client_credits, upload_batches
+from enrichflow.db.models import Batch
 from enrichflow.normalize.company import normalize_company_name
 from enrichflow.webhooks.sandbox import enrich_row
 from test_async_pipeline import (  # noqa: F401 (fixtures)
@@ -119,6 +122,19 @@ def test_reuse_sends_each_company_once_per_client(
     other_states = check_results(engine, other, second_rows)
     assert not [s for s in other_states if s.meta and "reused_from" in s.meta]
     assert sum(1 for s in other_states if s.dedupe_key is not None) == 70
+
+    with engine.connect() as conn:
+        spent = {b: batch_summary(conn, b)["credits"][COMPANY] for b in (first, second, other)}
+        by_client = client_credits(conn)
+        upload = conn.execute(select(Batch.upload_id).where(Batch.id == first)).scalar_one()
+        assert upload_batches(conn, upload) == [first]
+    assert spent[first] == {"sent": 60, "deduplicated": 440, "reused": 0}
+    assert spent[second] == {"sent": 10, "deduplicated": 0, "reused": 60}
+    assert spent[other] == {"sent": 70, "deduplicated": 0, "reused": 0}
+    assert sorted(by_client.values(), key=lambda c: c["reused"]) == [
+        {"sent": 70, "deduplicated": 0, "reused": 0},
+        {"sent": 70, "deduplicated": 440, "reused": 60},
+    ]
 
 
 def test_across_clients_opt_in_and_fresh(

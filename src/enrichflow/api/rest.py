@@ -57,11 +57,19 @@ class ClientIn(Strict):
     name: Name
 
 
+class CreditsOut(BaseModel):
+    sent: int
+    deduplicated: int
+    reused: int
+
+
 class ClientOut(BaseModel):
     id: int
     name: str
     created_at: datetime | None = None
     batch_count: int = 0
+    credits: CreditsOut | None = None
+    """Clay items sent, de-duplicated and reused over all the client's batches."""
 
 
 class PipelineIn(Strict):
@@ -222,6 +230,14 @@ class BatchDetail(BatchOut):
     eta_seconds: float | None
     failed: list[FailedOut]
     stuck: list[StuckOut]
+    credits: dict[str, CreditsOut] = {}
+    """Clay step -> items sent, de-duplicated and reused."""
+
+
+class LaunchOut(BatchDetail):
+    earlier_batches: list[int]
+    """Batches already launched over the same upload: this launch pays again for what reuse
+    does not cover."""
 
 
 class RetryIn(Strict):
@@ -359,10 +375,12 @@ def batches(request: Request, client_id: IdQuery = None) -> Any:
     return service.batches_list(_engine(request), client_id)
 
 
-@router.post("/batches", response_model=BatchDetail, status_code=201)
+@router.post("/batches", response_model=LaunchOut, status_code=201)
 def batch_launch(body: LaunchIn, request: Request) -> Any:
-    """Launch a pipeline (saved for the client, or built in) over an upload."""
+    """Launch a pipeline (saved for the client, or built in) over an upload;
+    ``earlier_batches`` lists the batches that already ran over it."""
     engine = _engine(request)
+    earlier = service.upload_batches(engine, body.upload_id)
     batch_id = service.batch_launch(
         engine,
         body.upload_id,
@@ -373,7 +391,7 @@ def batch_launch(body: LaunchIn, request: Request) -> Any:
         fresh=body.fresh,
     )
     request.app.state.wake()
-    return service.batch_detail(engine, batch_id)
+    return {**service.batch_detail(engine, batch_id), "earlier_batches": earlier}
 
 
 @router.get("/batches/{batch_id}", response_model=BatchDetail)

@@ -9,6 +9,7 @@ from typing import Any, TypedDict
 from sqlalchemy import Connection, and_, func, or_, select
 
 from enrichflow.catalog.batches import batch_get, batch_steps_list
+from enrichflow.catalog.credits import Credits, batch_credits
 from enrichflow.db.models import BatchItem, WorkflowState
 from enrichflow.db.states import batch_counts, status_in
 from enrichflow.errors import NotFoundError
@@ -43,6 +44,8 @@ class BatchSummary(TypedDict):
     status: str
     items: int
     steps: dict[str, dict[str, int]]
+    credits: dict[str, Credits]
+    """Clay step -> items sent, de-duplicated and reused."""
     failed: list[FailedState]
 
 
@@ -64,6 +67,7 @@ def batch_summary(conn: Connection, batch_id: int) -> BatchSummary:
         status=batch["status"],
         items=batch["item_count"],
         steps={step.name: counts.get(step.name, {}) for step in batch_steps_list(conn, batch_id)},
+        credits=batch_credits(conn, batch_id),
         failed=[FailedState(item_id=i, step=s, error=e) for i, s, e in failed],
     )
 

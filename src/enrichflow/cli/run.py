@@ -156,6 +156,11 @@ def print_summary(summary: dict[str, Any]) -> None:
     for step, counts in summary["steps"].items():
         table.add_row(step, *[str(counts.get(s, 0) or "") for s in statuses])
     console.print(table)
+    for step, spent in summary.get("credits", {}).items():
+        console.print(
+            f"{step}: {spent['sent']:,} sent to Clay, {spent['deduplicated']:,} de-duplicated, "
+            f"{spent['reused']:,} reused from earlier batches"
+        )
     for f in summary["failed"]:
         console.print(f"[red]item {f['item_id']}[/] failed at [bold]{f['step']}[/]: {f['error']}")
 

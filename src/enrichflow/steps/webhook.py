@@ -34,6 +34,10 @@ Workflow config (all optional):
   (``Deferred(waiting_on=<leader state id>)``), or take its result at once
   when it already landed. See :mod:`enrichflow.db.states.followers` for how they complete or fail.
   Items without a value send normally.
+* ``reuse_days`` (30 with ``dedupe_by``, else 0) — an item whose key a COMPLETED state of this
+  workflow and workstream, of the same client, sent for within that many days completes with
+  its result and sends nothing (``db.states.reuse``); the state's meta names the source.
+* ``reuse_across_clients`` (false) — reuse other clients' results too.
 
 Payload (one JSON object, compact UTF-8)::
 

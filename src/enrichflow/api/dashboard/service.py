@@ -19,6 +19,7 @@ from enrichflow.catalog import (
     batch_reports,
     batches,
     clients,
+    credits,
     pipelines,
     registry,
     uploads,
@@ -58,9 +59,12 @@ STATUS_COLORS = {
 # --------------------------------------------------------------------------- clients
 
 
-def clients_list(engine: Engine) -> list[clients.ClientRow]:
+def clients_list(engine: Engine) -> list[dict[str, Any]]:
+    """Every client, with its Clay items sent, de-duplicated and reused over all batches."""
+    none = credits.Credits(sent=0, deduplicated=0, reused=0)
     with reading(engine) as conn:
-        return clients.clients_list(conn)
+        spent = credits.client_credits(conn)
+        return [{**c, "credits": spent.get(c["id"], none)} for c in clients.clients_list(conn)]
 
 
 def client_create(engine: Engine, name: str) -> clients.ClientRow:
@@ -305,6 +309,12 @@ def batch_launch(
     )
 
 
+def upload_batches(engine: Engine, upload_id: int) -> list[int]:
+    """The batches already launched over ``upload_id`` (a relaunch warns with them)."""
+    with reading(engine) as conn:
+        return credits.upload_batches(conn, upload_id)
+
+
 def batches_list(engine: Engine, client_id: int | None = None) -> list[batches.BatchRow]:
     with reading(engine) as conn:
         return batches.batches_list(conn, client_id)
@@ -345,6 +355,7 @@ def batch_detail(engine: Engine, batch_id: int, now: int | None = None) -> dict[
         steps = batches.batch_steps_list(conn, batch_id)
         last_step = steps[-1].name if steps else ""
         read = batch_reports.batch_progress(conn, batch_id, last_step, now)
+        spent = credits.batch_credits(conn, batch_id)
     counts, done_items = read.counts, read.done_items
     first_ms, last_ms = read.first_finished_ms, read.last_finished_ms
     items = int(r["item_count"] or 0)
@@ -381,6 +392,7 @@ def batch_detail(engine: Engine, batch_id: int, now: int | None = None) -> dict[
             }
             for s in rows
         ],
+        "credits": spent,
         "throughput_per_second": None if rate is None else round(rate, 2),
         "eta_seconds": None if eta is None else round(eta, 1),
         "failed": [

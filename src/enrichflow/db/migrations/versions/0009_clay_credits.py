@@ -7,7 +7,6 @@ databases are seeded.
 
 Revision ID: 0009
 Revises: 0008
-Create Date: 2026-12-06 22:00:00
 """
 
 from __future__ import annotations

@@ -1,0 +1,83 @@
+"""What Clay cost and what it saved, per batch and step and per client: items sent, items
+de-duplicated (took a same-batch leader's result) and items reused (took an earlier batch's).
+The CLI's ``status``, the batch API and the dashboard read these functions."""
+
+from __future__ import annotations
+
+import typing
+from typing import TypedDict
+
+from sqlalchemy import Connection, Table, and_, case, func, select
+
+from enrichflow.db.models import Batch, BatchStep, WorkflowState
+from enrichflow.db.states import status_in
+from enrichflow.states import Status
+
+__all__ = ["Credits", "batch_credits", "client_credits", "upload_batches"]
+
+ws = typing.cast(Table, WorkflowState.__table__)
+bs = typing.cast(Table, BatchStep.__table__)
+batches = typing.cast(Table, Batch.__table__)
+
+
+class Credits(TypedDict):
+    sent: int
+    deduplicated: int
+    reused: int
+
+
+def _sums() -> list[typing.Any]:
+    # A reuse's meta names its source; a same-batch duplicate records its leader in
+    # ``waiting_on``; every other item that completed or waits for its callback was sent (the
+    # send's own meta may never be written when the callback beats it).
+    reused = ws.c.meta["reused_from"].as_string().is_not(None)
+    follower = ws.c.waiting_on.is_not(None)
+    sent = and_(status_in(Status.COMPLETED, Status.IN_PROGRESS), ~follower, ~reused)
+    return [
+        func.coalesce(func.sum(case((sent, 1), else_=0)), 0),
+        func.coalesce(func.sum(case((follower, 1), else_=0)), 0),
+        func.coalesce(func.sum(case((reused, 1), else_=0)), 0),
+    ]
+
+
+def _clay_states() -> typing.Any:
+    return ws.join(
+        bs,
+        and_(bs.c.batch_id == ws.c.batch_id, bs.c.position == ws.c.step_index),
+    )
+
+
+def batch_credits(conn: Connection, batch_id: int) -> dict[str, Credits]:
+    """Clay (``webhook``) step name -> items sent, de-duplicated and reused in the batch."""
+    rows = conn.execute(
+        select(bs.c.step_name, *_sums())
+        .select_from(_clay_states())
+        .where(ws.c.batch_id == batch_id, bs.c.handler == "webhook")
+        .group_by(bs.c.step_name)
+    )
+    return {
+        name: Credits(sent=int(s), deduplicated=int(d), reused=int(r)) for name, s, d, r in rows
+    }
+
+
+def client_credits(conn: Connection) -> dict[int, Credits]:
+    """client id -> items sent, de-duplicated and reused by Clay steps over all its batches."""
+    rows = conn.execute(
+        select(batches.c.client_id, *_sums())
+        .select_from(_clay_states().join(batches, batches.c.id == ws.c.batch_id))
+        .where(bs.c.handler == "webhook")
+        .group_by(batches.c.client_id)
+    )
+    return {
+        int(cid): Credits(sent=int(s), deduplicated=int(d), reused=int(r)) for cid, s, d, r in rows
+    }
+
+
+def upload_batches(conn: Connection, upload_id: int) -> list[int]:
+    """The ids of the batches already launched over ``upload_id``, oldest first (a relaunch
+    warns with them: it would pay again for what reuse does not cover)."""
+    return list(
+        conn.execute(
+            select(batches.c.id).where(batches.c.upload_id == upload_id).order_by(batches.c.id)
+        ).scalars()
+    )
