@@ -12,7 +12,8 @@ code   when                                        body
 413    the body is larger than                     ``{"status": "too_large", ...}``
        ``callback_max_bytes`` (Content-Length or
        the bytes actually streamed)
-422    the body is not JSON, not an object, or     ``{"status": "invalid_body", ...}``
+422    the body is not JSON, not an object, is     ``{"status": "invalid_body", ...}``
+       nested deeper than :data:`MAX_DEPTH`, or
        holds what cannot be stored (NaN, ``\\u0000``)
 404    no ASYNC state has that id and attempt      ``{"status": "not_found"}``
 409    the state changed while the callback was    ``{"status": "conflict"}``
@@ -63,7 +64,7 @@ from enrichflow.db.callbacks import CallbackOutcome, CallbackReport, callbacks_c
 from enrichflow.db.engine import now_ms
 from enrichflow.webhooks.signing import InvalidCallbackToken, verify_callback_token
 
-__all__ = ["CallbackWriter", "callback_writer", "router"]
+__all__ = ["MAX_DEPTH", "CallbackWriter", "callback_writer", "router"]
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,23 @@ def _check_storable(value: Any) -> None:
             stack.extend(item)
 
 
+MAX_DEPTH = 64
+"""The deepest nesting of objects and arrays a callback body may have (the body itself is
+level 1); the JSON encoder that stores results stops at a few hundred levels."""
+_TOO_DEEP = f"the JSON is nested too deeply (more than {MAX_DEPTH} levels)"
+
+
+def _check_depth(value: Any) -> None:
+    """Refuse nesting deeper than :data:`MAX_DEPTH`, walking containers without recursion."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise _BadBody(_TOO_DEEP)
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+
+
 def parse_payload(body: bytes) -> dict[str, Any]:
     """The callback body as a JSON object; :class:`ValueError` saying why it is not one."""
     try:
@@ -127,11 +145,13 @@ def parse_payload(body: bytes) -> dict[str, Any]:
     except _BadBody:
         raise
     except RecursionError:
-        raise _BadBody("the JSON is nested too deeply") from None
+        raise _BadBody(_TOO_DEEP) from None
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
         raise _BadBody(f"the body is not JSON ({type(exc).__name__})") from None
     if not isinstance(value, dict):
         raise _BadBody(f"the body must be a JSON object, not {type(value).__name__}")
+    if body.count(b"{") + body.count(b"[") > MAX_DEPTH:  # fewer brackets cannot nest deeper
+        _check_depth(value)
     if b"\\u" in body:
         _check_storable(value)
     return value

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Row, insert, select, update
 from enrichflow.db.models import Client, ClientWorkflowConfig, EnrichmentRegistry
 from enrichflow.errors import ConfigError, NotFoundError
 from enrichflow.launch import client_get_or_create
+from enrichflow.webhooks.egress import literal_target_problem
 from enrichflow.webhooks.redact import redact_url
 from enrichflow.webhooks.sender import CLIENT_KEYS
 
@@ -84,6 +85,9 @@ def _check_url(key: str, value: str) -> None:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{key} must be an http(s) URL, got {redact_url(value)!r}")
+    problem = literal_target_problem(value)
+    if problem is not None:
+        raise ConfigError(f"{key} {redact_url(value)}: {problem}")
 
 
 def merge_config(current: dict[str, Any], changes: Assignments) -> dict[str, Any]:

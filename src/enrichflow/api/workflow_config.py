@@ -17,6 +17,7 @@ from enrichflow.api.client_config import Assignments, merge_config, registry_row
 from enrichflow.db.models import EnrichmentRegistry
 from enrichflow.errors import ConfigError, PermanentStepError
 from enrichflow.launch import step_row
+from enrichflow.webhooks.http_step import check_url_template
 from enrichflow.webhooks.sender import CLIENT_KEYS, webhook_options
 
 __all__ = ["typed_value", "workflow_config_get", "workflow_config_set"]
@@ -73,6 +74,11 @@ def workflow_config_set(
     if row.handler == "webhook":
         try:
             webhook_options(config)  # what the handler reads before every send
+        except PermanentStepError as exc:
+            raise ConfigError(f"workflow {workflow!r}: {exc}") from exc
+    if row.handler == "http" and "url" in config:
+        try:
+            check_url_template(config["url"])  # a CSV cell must not choose the host
         except PermanentStepError as exc:
             raise ConfigError(f"workflow {workflow!r}: {exc}") from exc
     conn.execute(

@@ -4,7 +4,9 @@ Workflow config (registry; never secrets):
 
 * ``url`` (required) — a template, e.g. ``"https://api.example.com/companies/{company_domain}"``.
   Substituted values are percent-encoded (``quote(value, safe="")``), so a placeholder
-  fills one path segment or query value.
+  fills one path segment or query value. Placeholders may fill only the path, query and
+  fragment: the scheme, host and port are written out, so a CSV cell cannot choose where the
+  request goes (:func:`check_url_template`, at ``workflow set`` and before every call).
 * ``method`` (``"POST"``) — GET, POST, PUT, PATCH or DELETE. GET and DELETE send no body.
 * ``headers`` — ``{name: template}``; values may use ``{secret:NAME}``.
 * ``body`` — a JSON template: nested dicts/lists whose string values may hold
@@ -40,26 +42,36 @@ Services read: ``http_client`` (optional ``httpx.Client``).
 from __future__ import annotations
 
 import json
+import re
 import string
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import SplitResult, quote, urlsplit
 
 import httpx
 
 from enrichflow.errors import PermanentStepError
 from enrichflow.steps.base import JSON, StepContext
 from enrichflow.steps.registry import handler
+from enrichflow.webhooks.egress import literal_target_problem
 from enrichflow.webhooks.http import positive_option, send_request, shared_client
 from enrichflow.webhooks.ratelimit import concurrency_slot, limiter_for
 from enrichflow.webhooks.redact import excerpt, redact_text, redact_url
 
-__all__ = ["TemplateContext", "call_http", "keep_paths", "render_template"]
+__all__ = [
+    "TemplateContext",
+    "call_http",
+    "check_url_template",
+    "keep_paths",
+    "render_template",
+]
 
 _FORMATTER = string.Formatter()
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 _BODYLESS = frozenset({"GET", "DELETE"})
 _MISSING = object()
+# scheme://authority up to the character that ends the authority, all written out
+_FIXED_ORIGIN = re.compile(r"(?i)(https?)://([^/?#{}]+)[/?#]")
 
 
 class TemplateContext:
@@ -227,6 +239,51 @@ def keep_paths(data: Any, keep: Any) -> JSON:
     return result
 
 
+def _origin(parts: SplitResult) -> tuple[str, str | None, int | None]:
+    return parts.scheme.lower(), parts.hostname, parts.port
+
+
+def check_url_template(template: Any) -> tuple[str, str | None, int | None]:
+    """The ``(scheme, host, port)`` a ``url`` template always sends to; a
+    :class:`PermanentStepError` when it is not an http(s) URL, when a placeholder would fill
+    its scheme, host or port, or when the host is a literal non-public address (unless
+    ``ENRICHFLOW_ALLOW_PRIVATE_TARGETS=1``)."""
+    if not isinstance(template, str) or not template.strip():
+        raise PermanentStepError("workflow option 'url' must be a URL template")
+    template = template.strip()
+    if "{" in template:
+        fixed = _FIXED_ORIGIN.match(template)
+        if fixed is None or "{" in template[: fixed.end()]:
+            raise PermanentStepError(
+                f"url template {redact_url(template)!r}: placeholders may fill the path, query "
+                "and fragment only; write the scheme, host and port out "
+                "(https://api.example.com/companies/{company_domain})"
+            )
+        prefix = template[: fixed.end()]
+    else:
+        prefix = template
+    try:
+        parts = urlsplit(prefix)
+        origin = _origin(parts)
+    except ValueError as exc:
+        raise PermanentStepError(f"url template {redact_url(template)!r}: {exc}") from None
+    if origin[0] not in ("http", "https") or not origin[1]:
+        raise PermanentStepError(
+            f"url template {redact_url(template)!r} must be an http(s) URL with a host"
+        )
+    problem = literal_target_problem(prefix)
+    if problem is not None:
+        raise PermanentStepError(f"url template {redact_url(template)!r}: {problem}")
+    return origin
+
+
+def _rendered_origin(url: str) -> tuple[str, str | None, int | None] | None:
+    try:
+        return _origin(urlsplit(url))
+    except ValueError:
+        return None
+
+
 @handler("http")
 def call_http(ctx: StepContext) -> JSON:
     """Call the configured API for this item and return the kept part of its JSON answer."""
@@ -237,9 +294,15 @@ def call_http(ctx: StepContext) -> JSON:
     url_template = config.get("url")
     if not isinstance(url_template, str) or not url_template:
         raise PermanentStepError(f"workflow {ctx.step!r} has no 'url' template")
+    origin = check_url_template(url_template)
 
     names = TemplateContext(ctx)
-    url = str(render_template(url_template, names, encode=lambda t: quote(t, safe="")))
+    url = str(render_template(url_template.strip(), names, encode=lambda t: quote(t, safe="")))
+    if _rendered_origin(url) != origin:
+        raise PermanentStepError(
+            f"item {ctx.item_id}: the url template's values changed where it sends "
+            f"({redact_url(url)}); placeholders may fill the path, query and fragment only"
+        )
     header_templates = config.get("headers") or {}
     if not isinstance(header_templates, Mapping):
         raise PermanentStepError("workflow option 'headers' must be a {name: value} map")
@@ -262,11 +325,7 @@ def call_http(ctx: StepContext) -> JSON:
     if not isinstance(client, httpx.Client):
         client = shared_client()
 
-    try:
-        host = urlsplit(url).hostname or ""
-    except ValueError:
-        host = ""
-    limit_key = f"http:{ctx.step}:{host}"
+    limit_key = f"http:{ctx.step}:{origin[1]}"
     limiter_for(limit_key, rate, burst).acquire(timeout=wait)
     with concurrency_slot(limit_key, concurrency, timeout=wait):
         response = send_request(
@@ -277,6 +336,7 @@ def call_http(ctx: StepContext) -> JSON:
             headers=headers,
             timeout=timeout,
             secrets=names.secrets_used,
+            target="url",
         )
     ctx.logger.debug(
         "%s %s for item %s: HTTP %d", method, redact_url(url), ctx.item_id, response.status_code
