@@ -361,6 +361,12 @@ def run(
         with reading(engine) as conn:  # refuse before ingesting: no orphan upload
             check_launch(conn, client, workstream, pipeline, step_list)
         report = _ingest_with_progress(engine, csv_path, quiet=as_json)
+        if report.rows == 0:  # the dashboard refuses to launch such an upload too
+            first = "; ".join(f"line {b.line_number}: {b.reason}" for b in report.bad_rows[:5])
+            raise InputError(
+                f"{report.filename} has no readable rows ({len(report.bad_rows):,} unreadable); "
+                f"nothing was launched. First bad lines: {first}"
+            )
         batch_id = launch(
             engine,
             client,

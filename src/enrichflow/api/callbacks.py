@@ -14,7 +14,8 @@ code   when                                        body
        the bytes actually streamed)
 422    the body is not JSON, not an object, is     ``{"status": "invalid_body", ...}``
        nested deeper than :data:`MAX_DEPTH`, or
-       holds what cannot be stored (NaN, ``\\u0000``)
+       holds what cannot be stored (NaN,
+       ``\\u0000``, integers beyond 64 bits)
 404    no ASYNC state has that id and attempt      ``{"status": "not_found"}``
 409    the state changed while the callback was    ``{"status": "conflict"}``
        being recorded; call again
@@ -45,6 +46,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -137,6 +139,23 @@ def _check_depth(value: Any) -> None:
         stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
 
 
+_INT64 = range(-(2**63), 2**63)
+_LONG_NUMBER = re.compile(rb"\d{19}")  # the fewest digits a number outside 64 bits needs
+
+
+def _check_integers(value: Any) -> None:
+    """Integers the database's JSON encoder can store are 64-bit; refuse larger ones."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, int) and not isinstance(item, bool) and item not in _INT64:
+            raise _BadBody("integers must fit in 64 bits (send larger ones as strings)")
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
 def parse_payload(body: bytes) -> dict[str, Any]:
     """The callback body as a JSON object; :class:`ValueError` saying why it is not one."""
     try:
@@ -152,6 +171,8 @@ def parse_payload(body: bytes) -> dict[str, Any]:
         raise _BadBody(f"the body must be a JSON object, not {type(value).__name__}")
     if body.count(b"{") + body.count(b"[") > MAX_DEPTH:  # fewer brackets cannot nest deeper
         _check_depth(value)
+    if _LONG_NUMBER.search(body):
+        _check_integers(value)
     if b"\\u" in body:
         _check_storable(value)
     return value
