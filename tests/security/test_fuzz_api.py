@@ -101,7 +101,9 @@ JSON_LEAVES = (
 )
 JSON_VALUES = st.recursive(
     JSON_LEAVES,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=20,
 )
 RAW_TEXT = st.sampled_from(
@@ -191,7 +193,6 @@ def _fuzz(strategy: Any, label: str, base: str, failures: list[str], answers: li
 
 def test_fuzzed_api_operations_never_answer_5xx(served: Served) -> None:
     import schemathesis  # a test dependency: a missing one fails, never skips
-
     from schemathesis import GenerationMode
 
     with httpx.Client(
@@ -206,9 +207,7 @@ def test_fuzzed_api_operations_never_answer_5xx(served: Served) -> None:
     assert {"/api/uploads", "/api/batches/{batch_id}/retry"} <= {op.path for op in operations}
     for operation in operations:
         known = {
-            name: value
-            for name, value in served.ids.items()
-            if f"{{{name}}}" in operation.path
+            name: value for name, value in served.ids.items() if f"{{{name}}}" in operation.path
         }
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             strategy = operation.as_strategy(mode, path_parameters=known or None)

@@ -171,7 +171,14 @@ def write_file(path: Path, head: bytes, size: int, tail: bytes) -> Path:
 
 def ingest_in_child(sqlite_template: Path, tmp_path: Path, csv_path: Path) -> dict[str, Any]:
     done = subprocess.run(
-        [sys.executable, "-c", INGEST_CHILD, str(sqlite_template), str(tmp_path / "m.db"), str(csv_path)],
+        [
+            sys.executable,
+            "-c",
+            INGEST_CHILD,
+            str(sqlite_template),
+            str(tmp_path / "m.db"),
+            str(csv_path),
+        ],
         capture_output=True,
         text=True,
         timeout=240,
@@ -183,9 +190,7 @@ def ingest_in_child(sqlite_template: Path, tmp_path: Path, csv_path: Path) -> di
 def test_a_200_mb_unterminated_line_is_refused_in_bounded_memory(
     sqlite_template: Path, tmp_path: Path
 ) -> None:
-    path = write_file(
-        tmp_path / "huge.csv", b"Name,Note\nAnn,ok\nBob,", 200 * MB, b"\nCid,fine\n"
-    )
+    path = write_file(tmp_path / "huge.csv", b"Name,Note\nAnn,ok\nBob,", 200 * MB, b"\nCid,fine\n")
     found = ingest_in_child(sqlite_template, tmp_path, path)
     assert found["rows"] == 2
     assert found["bad_count"] == 1
@@ -203,7 +208,7 @@ def test_a_quoted_field_that_never_closes_is_bounded_too(
     line = b"y" * 4000 + b"\n"
     path = tmp_path / "open_quote.csv"
     with path.open("wb") as f:
-        f.write(b"Name,Note\nAnn,ok\nBob,\"")
+        f.write(b'Name,Note\nAnn,ok\nBob,"')
         for _ in range(100 * MB // len(line)):
             f.write(line)
     found = ingest_in_child(sqlite_template, tmp_path, path)

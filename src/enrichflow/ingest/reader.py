@@ -23,6 +23,9 @@ Errors:
   ``next()`` raises.
 * bad records (wrong field count, NUL byte, undecodable byte, oversize field, malformed CSV)
   never raise: they are appended to :attr:`CsvSource.bad_rows` and reading continues.
+  A physical line longer than a record with the longest allowed field can need is skipped
+  up to its line break without being held, and a quoted field is cut off by :mod:`csv`'s own
+  (bounded) field limit, so memory is bounded by the field limit, never by the file.
 """
 
 from __future__ import annotations
