@@ -32,7 +32,7 @@ SECRET = "fuzz-test-secret-0123456789abcdef0123"
 TOKEN = "fuzz-test-api-token-0123456789abcdef"
 CLAY_STEP = "enrich_company_via_waterfall_in_clay"
 FUZZ = settings(
-    max_examples=60,
+    max_examples=50,
     deadline=None,
     phases=[Phase.generate],
     suppress_health_check=list(HealthCheck),
@@ -175,7 +175,7 @@ def _fuzz(strategy: Any, label: str, base: str, failures: list[str], answers: li
     """A hypothesis test calling one operation with generated cases; 5xx are recorded."""
 
     @settings(
-        max_examples=8,
+        max_examples=6,
         deadline=None,
         phases=[Phase.generate],
         suppress_health_check=list(HealthCheck),
