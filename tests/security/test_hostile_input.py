@@ -131,10 +131,11 @@ def test_run_on_a_file_with_no_readable_row_exits_2_and_launches_nothing(
 
 
 # The child reads one file the way `enrichflow run` ingests it and reports its baseline and
-# peak resident memory; ru_maxrss is the kernel's own peak, which sampling could miss.
+# peak resident memory: VmHWM is the kernel's own peak of this program (sampling could miss a
+# spike, and ru_maxrss keeps the peak of the forked test process from before the exec).
 INGEST_CHILD = textwrap.dedent(
     """
-    import json, resource, shutil, sys
+    import json, re, shutil, sys
     import psutil
     from enrichflow.db.engine import make_engine
     from enrichflow.ingest.loader import ingest_csv
@@ -146,7 +147,8 @@ INGEST_CHILD = textwrap.dedent(
         pass
     baseline = psutil.Process().memory_info().rss
     report = ingest_csv(engine, path)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    with open("/proc/self/status") as status:
+        peak = int(re.search(r"VmHWM:\\s+(\\d+) kB", status.read()).group(1)) * 1024
     print(json.dumps({
         "baseline": baseline,
         "peak": peak,
