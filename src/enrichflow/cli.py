@@ -355,6 +355,7 @@ def run(
     step_list = [s.strip() for s in steps.split(",") if s.strip()] if steps else None
     if pipeline is None and not step_list:
         pipeline = DEFAULT_PIPELINE
+    engine: Engine | None = None
     try:
         engine = _engine(database_url)
         init_database(engine)
@@ -377,6 +378,8 @@ def run(
             create_client=True,
         )
     except (ConfigError, InputError, NotFoundError) as exc:
+        if engine is not None:
+            engine.dispose()
         raise _fail(str(exc)) from exc
     if not as_json:
         console.print(
