@@ -15,9 +15,9 @@ __all__ = ["REDACTED", "excerpt", "redact_text", "redact_url", "url_secrets"]
 REDACTED = "[redacted]"
 _ELLIPSIS = "…"
 _URL_RE = re.compile(r"""[A-Za-z][A-Za-z0-9+.\-]*://[^\s"'<>`]+""")
-# Path segments this short are words ("v3", "hooks"); the tokens in a webhook path are longer.
-_MIN_SEGMENT = 8
-_MIN_VALUE = 4
+# Parts this short are words ("v3", "hooks", "c"), which would be cut out of every message; the
+# tokens in a webhook URL are longer.
+_MIN_LENGTH = 8
 
 
 def redact_url(url: str) -> str:
@@ -37,28 +37,22 @@ def redact_url(url: str) -> str:
 
 
 def url_secrets(url: str) -> list[str]:
-    """The parts of ``url`` a server may echo back that :func:`redact_url` hides: the path
-    and query as written and percent-decoded (also with JSON's escaped slashes), each long path
-    segment, each query value, and the user info."""
+    """The parts of ``url`` a server may echo back that :func:`redact_url` hides: the path,
+    its segments, the query, its values and the fragment, as written and percent-decoded (also
+    with JSON's escaped slashes), those of at least eight characters; and the user info."""
     try:
         parts = urlsplit(url.strip())
     except ValueError:
         return []
-    found: list[str] = []
     path = parts.path.strip("/")
-    if path:
-        found.append(path)
-        found.extend(s for s in path.split("/") if len(s) >= _MIN_SEGMENT)
-    if parts.query:
-        found.append(parts.query)
-        found.extend(v for _, v in parse_qsl(parts.query) if len(v) >= _MIN_VALUE)
-    if parts.fragment:
-        found.append(parts.fragment)
-    if "@" in parts.netloc:
-        found.append(parts.netloc.rpartition("@")[0])
+    found = [path, *path.split("/"), parts.query, parts.fragment]
+    found.extend(v for _, v in parse_qsl(parts.query))
     variants = [*found, *(unquote(f) for f in found)]
     variants.extend(v.replace("/", "\\/") for v in list(variants) if "/" in v)
-    return list(dict.fromkeys(v for v in variants if v))
+    kept = [v for v in variants if len(v) >= _MIN_LENGTH]
+    if "@" in parts.netloc:
+        kept.append(parts.netloc.rpartition("@")[0])
+    return list(dict.fromkeys(v for v in kept if v))
 
 
 def _replacement(secret: str) -> str:
