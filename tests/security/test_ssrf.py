@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import Engine, insert, select
 from typer.testing import CliRunner
 
-from enrichflow.api.client_config import client_config_set, parse_assignments
-from enrichflow.api.runtime import build_services
+from enrichflow.catalog.assignments import parse_assignments
+from enrichflow.catalog.client_configs import client_config_set
 from enrichflow.cli import app
 from enrichflow.conductor.loop import Conductor
 from enrichflow.config import Settings
@@ -31,6 +31,7 @@ from enrichflow.executors.local import LocalExecutor
 from enrichflow.ingest.loader import ingest_csv
 from enrichflow.launch import launch
 from enrichflow.seed import APOLLO
+from enrichflow.services import build_services
 from enrichflow.webhooks.egress import EgressRefused, GuardedClient, address_problem
 from enrichflow.webhooks.http_step import call_http, check_url_template
 from enrichflow.webhooks.ratelimit import reset_limits

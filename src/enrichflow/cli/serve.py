@@ -1,0 +1,37 @@
+"""``enrichflow serve``: the dashboard, the JSON API and callbacks, with the conductor."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from enrichflow.cli.root import DatabaseUrl, console, engine_for, error_reporting
+from enrichflow.config import get_settings
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Serve the dashboard (/clients), the JSON API (/api/), callbacks (/callbacks/TOKEN)
+    and /healthz, and run the conductor."""
+    from enrichflow.api.server import serve_forever
+    from enrichflow.seed import init_database
+    from enrichflow.services import public_url_for
+
+    error_reporting()
+    engine = engine_for(database_url)
+    init_database(engine)
+    settings = get_settings()
+    if settings.admin_password is None or not settings.admin_password.get_secret_value():
+        console.print(
+            "[yellow]ENRICHFLOW_ADMIN_PASSWORD is not set: the dashboard refuses every login "
+            "(callbacks and /healthz work)[/]"
+        )
+    console.print(
+        f"serving on http://{host}:{port}; callbacks are sent to "
+        f"{public_url_for(settings, port)}/callbacks/…"
+    )
+    serve_forever(engine, settings, host, port)
