@@ -55,6 +55,11 @@ class Settings(BaseSettings):
         False,
         description="Let webhooks and http steps reach loopback, private and link-local hosts.",
     )
+    plugins: str = Field(
+        "",
+        description="Comma-separated modules imported for their steps, besides the "
+        "enrichflow.steps entry points of installed packages.",
+    )
     sentry_dsn: SecretStr | None = Field(
         None,
         validation_alias=AliasChoices("SENTRY_DSN", "ENRICHFLOW_SENTRY_DSN", "sentry_dsn"),

@@ -32,10 +32,10 @@ from enrichflow.ingest.loader import ingest_csv
 from enrichflow.launch import launch
 from enrichflow.seed import APOLLO
 from enrichflow.services import build_services
+from enrichflow.steps.http import call_http, check_url_template
+from enrichflow.steps.webhook import send_webhook
 from enrichflow.webhooks.egress import EgressRefused, GuardedClient, address_problem
-from enrichflow.webhooks.http_step import call_http, check_url_template
 from enrichflow.webhooks.ratelimit import reset_limits
-from enrichflow.webhooks.sender import send_webhook
 from security.hostile_helpers import private_targets
 from webhooks.webhook_servers import MemoryLedger, Reply, ScriptedServer, make_context
 
