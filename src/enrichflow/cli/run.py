@@ -60,7 +60,7 @@ def drive(
 
     ``serve_on``: also serve the callback endpoint there while it runs (ASYNC steps)."""
     from enrichflow.api.server import CallbackServer
-    from enrichflow.db.queries import batch_counts
+    from enrichflow.db.states import batch_counts
 
     executor = executor_for(engine, serve_on[1] if serve_on else None)
     conductor = conductor_for(engine, executor)
@@ -319,7 +319,7 @@ def retry(
 ) -> None:
     """Move FAILED states back to PENDING with a fresh attempt budget."""
     from enrichflow.catalog.batches import batch_exists
-    from enrichflow.db.queries import states_retry_failed
+    from enrichflow.db.states import states_retry_failed
 
     engine = engine_for(database_url)
     with engine.begin() as conn:

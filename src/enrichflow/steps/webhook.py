@@ -29,7 +29,7 @@ Workflow config (all optional):
   (``normalize_company_domain.company_domain``). Within a batch, the first item with a given
   (trimmed, case-folded) value sends; the others send nothing and wait on it
   (``Deferred(waiting_on=<leader state id>)``), or take its result at once
-  when it already landed. See :mod:`enrichflow.db.callbacks` for how they complete or fail.
+  when it already landed. See :mod:`enrichflow.db.states.followers` for how they complete or fail.
   Items without a value send normally.
 
 Payload (one JSON object, compact UTF-8)::
@@ -71,8 +71,8 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import httpx
 
-from enrichflow.db.callbacks import DedupeDecision, dedupe_key_text
 from enrichflow.db.engine import now_ms
+from enrichflow.db.states import DedupeDecision, dedupe_key_text
 from enrichflow.defaults import DEFAULT_MAX_SUBMISSIONS
 from enrichflow.errors import PermanentStepError
 from enrichflow.steps.base import Deferred, StepContext

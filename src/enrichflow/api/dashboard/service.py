@@ -27,7 +27,7 @@ from enrichflow.catalog.workstreams import WorkstreamRow
 from enrichflow.catalog.workstreams import workstreams_list as _workstreams_list
 from enrichflow.config import Settings
 from enrichflow.db.engine import now_ms, reading
-from enrichflow.db.queries import states_retry_failed
+from enrichflow.db.states import states_retry_failed
 from enrichflow.defaults import DEFAULT_MAX_SUBMISSIONS
 from enrichflow.errors import ConfigError, NotFoundError
 from enrichflow.ingest.loader import IngestReport, ingest_csv
