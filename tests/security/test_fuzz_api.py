@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from enrichflow.api.app import create_app
 from enrichflow.config import Settings
 from enrichflow.db.engine import now_ms
-from enrichflow.db.queries import StepOutcome, outcomes_record, states_claim
+from enrichflow.db.states import StepOutcome, outcomes_record, states_claim
 from enrichflow.states import Status
 from enrichflow.webhooks.signing import callback_token
 from handlers_for_tests import make_batch
