@@ -14,6 +14,7 @@ from enrichflow.catalog.clients import client_get_id, client_get_or_create
 from enrichflow.catalog.pipelines import pipeline_get_steps
 from enrichflow.catalog.registry import RegistryRow, registry_get_many
 from enrichflow.catalog.uploads import upload_get_layout
+from enrichflow.catalog.validation import workflow_options_check
 from enrichflow.catalog.workstreams import workstream_exists, workstreams_list
 from enrichflow.config import Settings
 from enrichflow.db.bulk import new_parents_only
@@ -28,53 +29,22 @@ from enrichflow.seed import BUILTIN_PIPELINES
 from enrichflow.states import BatchStatus, StepType
 from enrichflow.steps.registry import has_handler
 
-
-@dataclass(frozen=True, slots=True)
-class StepDefaults:
-    """Defaults for a workflow's config keys when its registry row leaves them out."""
-
-    max_attempts: int = 3
-    lease_seconds: float = 60.0
-    backoff_base_seconds: float = 2.0
-    backoff_max_seconds: float = 600.0
-    callback_timeout_seconds: float = 86_400.0
-    concurrency: int = 64
-
-
-DEFAULTS = StepDefaults()
-
 ANALYZE_AFTER_ITEMS = 10_000
 
 
-def _number(config: dict[str, Any], key: str, default: float, where: str) -> float:
-    value = config.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigError(f"{where}: config {key!r} must be a positive number, got {value!r}")
-    return float(value)
-
-
 def step_row(registry: Any, position: int) -> dict[str, Any]:
-    """The ``batch_steps`` row snapshotting one registry row."""
-    where = f"workflow {registry.slug!r} in workstream {registry.workstream_slug!r}"
+    """The ``batch_steps`` row snapshotting one registry row; :class:`ConfigError` naming the
+    option when the workflow could not run with its options."""
     config = dict(registry.config or {})
+    limits = workflow_options_check(
+        registry.handler, config, registry.slug, registry.workstream_slug
+    )
     return {
         "position": position,
         "step_name": registry.slug,
         "type": registry.type,
         "handler": registry.handler,
-        "max_attempts": int(_number(config, "max_attempts", DEFAULTS.max_attempts, where)),
-        "lease_ms": int(_number(config, "lease_seconds", DEFAULTS.lease_seconds, where) * 1000),
-        "backoff_base_ms": int(
-            _number(config, "backoff_base_seconds", DEFAULTS.backoff_base_seconds, where) * 1000
-        ),
-        "backoff_max_ms": int(
-            _number(config, "backoff_max_seconds", DEFAULTS.backoff_max_seconds, where) * 1000
-        ),
-        "callback_timeout_ms": int(
-            _number(config, "callback_timeout_seconds", DEFAULTS.callback_timeout_seconds, where)
-            * 1000
-        ),
-        "concurrency": int(_number(config, "concurrency", DEFAULTS.concurrency, where)),
+        **limits,
         "config": config,
     }
 

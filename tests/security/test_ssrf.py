@@ -26,15 +26,20 @@ from enrichflow.cli import app
 from enrichflow.conductor.loop import Conductor
 from enrichflow.config import Settings
 from enrichflow.db.models import EnrichmentRegistry, WorkflowState
-from enrichflow.errors import PermanentStepError, StepError
+from enrichflow.errors import ConfigError, PermanentStepError, StepError
 from enrichflow.executors.local import LocalExecutor
 from enrichflow.ingest.loader import ingest_csv
 from enrichflow.launch import launch
 from enrichflow.seed import APOLLO
 from enrichflow.services import build_services
-from enrichflow.steps.http import call_http, check_url_template
+from enrichflow.steps.http import call_http
 from enrichflow.steps.webhook import send_webhook
-from enrichflow.webhooks.egress import EgressRefused, GuardedClient, address_problem
+from enrichflow.webhooks.egress import (
+    EgressRefused,
+    GuardedClient,
+    address_problem,
+    check_url_template,
+)
 from enrichflow.webhooks.ratelimit import reset_limits
 from security.hostile_helpers import private_targets
 from webhooks.webhook_servers import MemoryLedger, Reply, ScriptedServer, make_context
@@ -104,23 +109,27 @@ def test_address_kinds(address: str, kind: str | None) -> None:
     ("template", "why"),
     [
         ("http://127.0.0.1:{port}/hook", "127.0.0.1 is a loopback address"),
-        ("http://localhost:{port}/hook", "localhost resolves to "),
+        ("http://localhost:{port}/hook", "localhost is a loopback address"),
         ("http://[::1]:{port}/hook", "::1 is a loopback address"),
         ("http://[::ffff:127.0.0.1]:{port}/hook", "::ffff:127.0.0.1 is a loopback address"),
         ("http://0.0.0.0:{port}/hook", "0.0.0.0 is an unspecified address"),
         ("http://169.254.169.254/latest/meta-data/", "169.254.169.254 is a link-local address"),
         ("http://10.0.0.1:5432/", "10.0.0.1 is a private address"),
+        ("http://inside.test:{port}/hook", "inside.test resolves to 127.0.0.1, a loopback"),
     ],
 )
 def test_webhook_to_an_inside_address_is_refused_and_nothing_sent(
-    server: ScriptedServer, template: str, why: str
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch, template: str, why: str
 ) -> None:
+    """A literal address is refused as the URL is read (before a submission is counted); a
+    name only once resolved, as the connection is opened."""
+    monkeypatch.setattr(socket, "getaddrinfo", RebindingDns("inside.test", ["127.0.0.1"]))
     url = template.format(port=server.port)
-    with pytest.raises(EgressRefused) as refused:
+    with pytest.raises(PermanentStepError) as refused:
         send_webhook(webhook_context(url))
     message = str(refused.value)
     assert message.startswith("webhook_url http://"), message
-    assert "refused, nothing was sent" in message and why in message and HINT in message
+    assert why in message and HINT in message, message
     assert "/hook" not in message and "meta-data" not in message
     assert not refused.value.retryable
     assert server.requests == []
@@ -134,10 +143,14 @@ def test_the_same_webhook_is_sent_when_private_targets_are_allowed(
     assert [r.path for r in server.requests] == ["/hook"]
 
 
-def test_a_client_passed_in_is_vetted_too(server: ScriptedServer) -> None:
+def test_a_client_passed_in_is_vetted_too(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A caller's own client (not the guarded shared one) gets the same check before sending."""
+    monkeypatch.setattr(socket, "getaddrinfo", RebindingDns("inside.test", ["127.0.0.1"]))
+    url = f"http://inside.test:{server.port}/hook"
     with httpx.Client() as plain, pytest.raises(EgressRefused, match="a loopback address"):
-        send_webhook(webhook_context(f"{server.url}/hook", http_client=plain))
+        send_webhook(webhook_context(url, http_client=plain))
     assert server.requests == []
 
 
@@ -312,14 +325,12 @@ def test_workflow_set_refuses_a_url_template_whose_host_is_a_placeholder(
     assert fine.exit_code == 0, fine.output
 
 
-def test_a_batch_whose_webhook_is_inside_fails_its_items_once(
-    engine: Engine, tmp_path: Path, server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A config stored while private targets were allowed: every item fails on its first
-    attempt with the refusal, and the server receives nothing."""
+def start_batch(engine: Engine, tmp_path: Path, webhook_url: str, monkeypatch: Any) -> int:
+    """Two rows launched through the Clay step, the client's webhook stored while private
+    targets were allowed (or before the check existed)."""
     with private_targets(monkeypatch, allowed=True), engine.begin() as conn:
         client_config_set(
-            conn, "acme", COMPANY, APOLLO, parse_assignments([f"webhook_url={server.url}/hook"])
+            conn, "acme", COMPANY, APOLLO, parse_assignments([f"webhook_url={webhook_url}"])
         )
     path = tmp_path / "leads.csv"
     path.write_text(
@@ -328,12 +339,33 @@ def test_a_batch_whose_webhook_is_inside_fails_its_items_once(
         "Bob,Ray,bob@example.org,Other,https://example.org\n",
         encoding="utf-8",
     )
-    settings = Settings(_env_file=None, secret_key=SECRET, public_url="https://ef.example.com")  # type: ignore[call-arg]
     upload = ingest_csv(engine, path).upload_id
-    batch_id = launch(
-        engine, "acme", APOLLO, upload, steps=[COMPANY], create_client=True, settings=settings
+    return launch(
+        engine, "acme", APOLLO, upload, steps=[COMPANY], create_client=True, settings=SETTINGS
     )
-    executor = LocalExecutor(engine, 2, build_services(engine, settings))
+
+
+SETTINGS = Settings(_env_file=None, secret_key=SECRET, public_url="https://ef.example.com")  # type: ignore[call-arg]
+
+
+def test_a_launch_with_a_stored_inside_webhook_is_refused(
+    engine: Engine, tmp_path: Path, server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ConfigError, match="launch refused") as refused:
+        start_batch(engine, tmp_path, f"{server.url}/hook", monkeypatch)
+    assert "127.0.0.1 is a loopback address" in str(refused.value)
+    assert HINT in str(refused.value) and "/hook" not in str(refused.value)
+    assert server.requests == []
+
+
+def test_a_batch_whose_webhook_resolves_inside_fails_its_items_once(
+    engine: Engine, tmp_path: Path, server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A name that resolves to loopback passes every check made without DNS: every item fails
+    on its first attempt with the refusal, and the server receives nothing."""
+    monkeypatch.setattr(socket, "getaddrinfo", RebindingDns("inside.test", ["127.0.0.1"]))
+    batch_id = start_batch(engine, tmp_path, f"http://inside.test:{server.port}/hook", monkeypatch)
+    executor = LocalExecutor(engine, 2, build_services(engine, SETTINGS))
     try:
         Conductor(engine, executor, chunk_size=10, poll_interval=0.02).run_until_finished(
             [batch_id]
@@ -348,6 +380,6 @@ def test_a_batch_whose_webhook_is_inside_fails_its_items_once(
         ).all()
     assert [(s.status, s.attempt) for s in found] == [("FAILED", 1), ("FAILED", 1)]
     for state in found:
-        assert "127.0.0.1 is a loopback address" in state.error and HINT in state.error
-        assert "/hook" not in state.error
+        assert "inside.test resolves to 127.0.0.1, a loopback address" in state.error
+        assert HINT in state.error and "/hook" not in state.error
     assert server.requests == []

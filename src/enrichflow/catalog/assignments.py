@@ -13,7 +13,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from enrichflow.errors import ConfigError
-from enrichflow.webhooks.egress import literal_target_problem
 from enrichflow.webhooks.redact import redact_url
 
 __all__ = ["Assignments", "assignments_build", "config_merge", "parse_assignments"]
@@ -26,8 +25,8 @@ _URL_KEYS = ("webhook_url",)
 class Assignments:
     """What ``KEY=VALUE`` arguments ask for."""
 
-    set: dict[str, str | list[str]]
-    append: dict[str, list[str]]
+    set: dict[str, Any]
+    append: dict[str, list[Any]]
     remove: frozenset[str]
 
 
@@ -40,9 +39,6 @@ def _check_url(key: str, value: str) -> None:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{key} must be an http(s) URL, got {redact_url(value)!r}")
-    problem = literal_target_problem(value)
-    if problem is not None:
-        raise ConfigError(f"{key} {redact_url(value)}: {problem}")
 
 
 def _assignments(

@@ -42,18 +42,17 @@ Services read: ``http_client`` (optional ``httpx.Client``).
 from __future__ import annotations
 
 import json
-import re
 import string
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import SplitResult, quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
 from enrichflow.errors import PermanentStepError
 from enrichflow.steps.base import JSON, StepContext
 from enrichflow.steps.registry import handler
-from enrichflow.webhooks.egress import literal_target_problem
+from enrichflow.webhooks.egress import check_url_template, url_origin
 from enrichflow.webhooks.http import positive_option, send_request, shared_client
 from enrichflow.webhooks.ratelimit import concurrency_slot, limiter_for
 from enrichflow.webhooks.redact import excerpt, redact_text, redact_url
@@ -61,7 +60,6 @@ from enrichflow.webhooks.redact import excerpt, redact_text, redact_url
 __all__ = [
     "TemplateContext",
     "call_http",
-    "check_url_template",
     "keep_paths",
     "render_template",
 ]
@@ -70,8 +68,6 @@ _FORMATTER = string.Formatter()
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 _BODYLESS = frozenset({"GET", "DELETE"})
 _MISSING = object()
-# scheme://authority up to the character that ends the authority, all written out
-_FIXED_ORIGIN = re.compile(r"(?i)(https?)://([^/?#{}]+)[/?#]")
 
 
 class TemplateContext:
@@ -239,51 +235,6 @@ def keep_paths(data: Any, keep: Any) -> JSON:
     return result
 
 
-def _origin(parts: SplitResult) -> tuple[str, str | None, int | None]:
-    return parts.scheme.lower(), parts.hostname, parts.port
-
-
-def check_url_template(template: Any) -> tuple[str, str | None, int | None]:
-    """The ``(scheme, host, port)`` a ``url`` template always sends to; a
-    :class:`PermanentStepError` when it is not an http(s) URL, when a placeholder would fill
-    its scheme, host or port, or when the host is a literal non-public address (unless
-    ``ENRICHFLOW_ALLOW_PRIVATE_TARGETS=1``)."""
-    if not isinstance(template, str) or not template.strip():
-        raise PermanentStepError("workflow option 'url' must be a URL template")
-    template = template.strip()
-    if "{" in template:
-        fixed = _FIXED_ORIGIN.match(template)
-        if fixed is None or "{" in template[: fixed.end()]:
-            raise PermanentStepError(
-                f"url template {redact_url(template)!r}: placeholders may fill the path, query "
-                "and fragment only; write the scheme, host and port out "
-                "(https://api.example.com/companies/{company_domain})"
-            )
-        prefix = template[: fixed.end()]
-    else:
-        prefix = template
-    try:
-        parts = urlsplit(prefix)
-        origin = _origin(parts)
-    except ValueError as exc:
-        raise PermanentStepError(f"url template {redact_url(template)!r}: {exc}") from None
-    if origin[0] not in ("http", "https") or not origin[1]:
-        raise PermanentStepError(
-            f"url template {redact_url(template)!r} must be an http(s) URL with a host"
-        )
-    problem = literal_target_problem(prefix)
-    if problem is not None:
-        raise PermanentStepError(f"url template {redact_url(template)!r}: {problem}")
-    return origin
-
-
-def _rendered_origin(url: str) -> tuple[str, str | None, int | None] | None:
-    try:
-        return _origin(urlsplit(url))
-    except ValueError:
-        return None
-
-
 @handler("http")
 def call_http(ctx: StepContext) -> JSON:
     """Call the configured API for this item and return the kept part of its JSON answer."""
@@ -298,7 +249,7 @@ def call_http(ctx: StepContext) -> JSON:
 
     names = TemplateContext(ctx)
     url = str(render_template(url_template.strip(), names, encode=lambda t: quote(t, safe="")))
-    if _rendered_origin(url) != origin:
+    if url_origin(url) != origin:
         raise PermanentStepError(
             f"item {ctx.item_id}: the url template's values changed where it sends "
             f"({redact_url(url)}); placeholders may fill the path, query and fragment only"

@@ -17,6 +17,7 @@ loopback servers).
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Iterable
 from typing import Any
@@ -27,14 +28,17 @@ import httpx
 
 from enrichflow.config import get_settings
 from enrichflow.errors import PermanentStepError
+from enrichflow.webhooks.redact import redact_url
 
 __all__ = [
     "ALLOW_ENV",
     "EgressRefused",
     "GuardedClient",
     "address_problem",
+    "check_url_template",
     "literal_target_problem",
     "private_targets_allowed",
+    "url_origin",
     "vet_host",
 ]
 
@@ -132,6 +136,50 @@ def literal_target_problem(url: str) -> str | None:
         return None
     kind = address_problem(literal)
     return None if kind is None else _refusal(host, literal, kind)
+
+
+# scheme://authority up to the character that ends the authority, all written out
+_FIXED_ORIGIN = re.compile(r"(?i)(https?)://([^/?#{}]+)[/?#]")
+
+Origin = tuple[str, str | None, int | None]
+
+
+def url_origin(url: str) -> Origin | None:
+    """``(scheme, host, port)`` of ``url``, or ``None`` when it cannot be parsed."""
+    try:
+        parts = urlsplit(url)
+        return parts.scheme.lower(), parts.hostname, parts.port
+    except ValueError:
+        return None
+
+
+def check_url_template(template: Any) -> Origin:
+    """The ``(scheme, host, port)`` an ``http`` step's ``url`` template always sends to; a
+    :class:`PermanentStepError` when it is not an http(s) URL, when a placeholder would fill
+    its scheme, host or port (a CSV cell must not choose where the request goes), or when the
+    host is a literal non-public address (unless ``ENRICHFLOW_ALLOW_PRIVATE_TARGETS=1``)."""
+    if not isinstance(template, str) or not template.strip():
+        raise PermanentStepError("workflow option 'url' must be a URL template")
+    template = template.strip()
+    shown = redact_url(template)
+    if "{" in template:
+        fixed = _FIXED_ORIGIN.match(template)
+        if fixed is None or "{" in template[: fixed.end()]:
+            raise PermanentStepError(
+                f"url template {shown!r}: placeholders may fill the path, query and fragment "
+                "only; write the scheme, host and port out "
+                "(https://api.example.com/companies/{company_domain})"
+            )
+        prefix = template[: fixed.end()]
+    else:
+        prefix = template
+    origin = url_origin(prefix)
+    if origin is None or origin[0] not in ("http", "https") or not origin[1]:
+        raise PermanentStepError(f"url template {shown!r} must be an http(s) URL with a host")
+    problem = literal_target_problem(prefix)
+    if problem is not None:
+        raise PermanentStepError(f"url template {shown!r}: {problem}")
+    return origin
 
 
 class _GuardedBackend(httpcore.NetworkBackend):
