@@ -5,7 +5,7 @@ credentials while every flow run reported success. These checks make such a set-
 loudly before anything is launched:
 
 * the database is reachable and migrated to the head revision;
-* every registry row's handler exists in this installation;
+* every step plugin imports, and every registry row's handler exists in this installation;
 * every saved pipeline's steps exist in the registry of its workstream;
 * every ASYNC workflow in a client's saved pipeline has a ``webhook_url`` for that client
   and workstream;
@@ -35,8 +35,10 @@ from enrichflow.config import Settings
 from enrichflow.db.bulk import may_skip_foreign_key_checks
 from enrichflow.db.engine import is_postgres
 from enrichflow.db.migrate import current_revision, head_revision
+from enrichflow.errors import ConfigError
 from enrichflow.states import StepType
-from enrichflow.steps.registry import has_handler
+from enrichflow.steps.plugins import loaded_plugins
+from enrichflow.steps.registry import handler_names, has_handler
 from enrichflow.webhooks.ledger import WARN_AT, sources_near_limit
 
 __all__ = ["Check", "failing", "modal_credentials", "preflight_batch", "run_checks"]
@@ -71,12 +73,19 @@ def check_database(conn: Connection) -> Check:
 
 def check_handlers(conn: Connection) -> Check:
     rows = registry_list(conn)
+    try:
+        known = set(handler_names())
+    except ConfigError as exc:  # a step plugin that does not import
+        return Check("handlers", False, str(exc))
     missing = [
-        f"{r.workstream_slug}/{r.slug} -> {r.handler!r}" for r in rows if not has_handler(r.handler)
+        f"{r.workstream_slug}/{r.slug} -> {r.handler!r}" for r in rows if r.handler not in known
     ]
     if missing:
         return Check("handlers", False, "no such handler: " + "; ".join(missing))
-    return Check("handlers", True, f"{len(rows)} registry row(s), every handler exists")
+    plugins = ", ".join(p.module for p in loaded_plugins()) or "none"
+    return Check(
+        "handlers", True, f"{len(rows)} registry row(s), every handler exists; plugins: {plugins}"
+    )
 
 
 def _registry(conn: Connection) -> dict[tuple[str, str], str]:

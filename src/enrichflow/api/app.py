@@ -21,6 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 
+import enrichflow
 from enrichflow.api import auth
 from enrichflow.api.callbacks import router as callbacks_router
 from enrichflow.api.dashboard.formatting import FILTERS
@@ -122,7 +123,7 @@ def create_app(
     init_error_reporting(settings)
     app = FastAPI(
         title="enrichflow",
-        version="0.1.0",
+        version=enrichflow.__version__,
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
