@@ -10,7 +10,7 @@ from sqlalchemy import Connection, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from enrichflow.db.models import Batch, BatchStep, Client, RawUpload, WorkflowState
-from enrichflow.db.queries import status_in
+from enrichflow.db.states import status_in
 from enrichflow.states import BatchStatus, Status
 
 __all__ = [

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, case, exists, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from enrichflow.db.models import Batch, Client, WorkflowState
-from enrichflow.db.queries import status_in
+from enrichflow.db.states import status_in
 from enrichflow.errors import ConfigError, NotFoundError
 from enrichflow.states import BatchStatus, Status
 

@@ -10,8 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from enrichflow.catalog import clients, pipelines, registry
-from enrichflow.catalog.assignments import Assignments
-from enrichflow.catalog.workflow_options import workflow_config_set
+from enrichflow.catalog.workflow_options import workflow_options_update
 from enrichflow.db.engine import reading
 from enrichflow.doctor import preflight_batch
 from enrichflow.errors import ConfigError, NotFoundError
@@ -38,31 +37,18 @@ def form_message(text: str, hint: str = "") -> str:
     return f"{stripped}. {hint}" if hint else stripped
 
 
-def _text(value: Any) -> str | list[str]:
-    if isinstance(value, list):
-        return [str(v) for v in value]
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 def _options_store(
     conn: Connection, workflow: str, workstream: str, values: dict[str, Any], remove: set[str]
 ) -> None:
-    """Through the catalog's own check and store, so the form and ``workflow set`` accept and
+    """Through the catalog's one option check, so the form and ``workflow set`` accept and
     refuse the same values."""
-    changes = Assignments(
-        set={k: _text(v) for k, v in values.items()},
-        append={},
-        remove=frozenset(remove - set(values)),
-    )
     try:
-        workflow_config_set(conn, workflow, workstream, changes)
+        workflow_options_update(conn, workflow, workstream, values, remove - set(values))
     except ConfigError as exc:
         raise ConfigError(
             form_message(str(exc), "Client secrets go in each client's Workflow configs form.")
             if "client's setting" in str(exc)
-            else str(exc)
+            else form_message(str(exc))
         ) from None
 
 
