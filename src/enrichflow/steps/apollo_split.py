@@ -127,8 +127,7 @@ class _StoredCompanies:
     """
 
     LIMIT = 200_000
-    """Entries per engine before it starts over: a memory bound, about 55 MB with keys of 40
-    characters (measured with tracemalloc)."""
+    """Entries per engine before it starts over, so that the cache's memory stays bounded."""
 
     def __init__(self) -> None:
         self._by_engine: weakref.WeakKeyDictionary[
