@@ -69,7 +69,7 @@ def flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
 def cell(value: Any) -> str:
     """One CSV cell: empty for None, ``true``/``false``, lists ``; ``-joined, objects as JSON;
     text is formula-neutralised, numbers are written as they are."""
-    if type(value) is str:  # most cells: checked first (3.2 million calls for 100,000 rows)
+    if type(value) is str:  # most cells are text, so this test comes first
         return "'" + value if value.startswith(FORMULA_PREFIXES) else value
     if value is None:
         return ""

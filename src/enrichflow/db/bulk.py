@@ -4,8 +4,9 @@ Postgres checks a foreign key once per inserted row (a trigger that looks the pa
 takes ``FOR KEY SHARE`` on it). When a million rows all point at a parent this transaction
 inserted moments before (an upload's rows at ingest; a batch's items, and the items' first
 states, at launch), every one of those checks re-proves what the statement already
-guarantees, and together they are a large share of the ingest's and launch's time. Such a load may run with ``session_replication_role = replica``, which
-skips the checks for the duration of the statement. Nobody else can see, lock or delete an
+guarantees, and together they are a large share of the ingest's and launch's time. Such a
+load may run with ``session_replication_role = replica``, which skips the checks for the
+duration of the statement. Nobody else can see, lock or delete an
 uncommitted parent, so the skipped checks could not have failed; every other write, and
 every later delete or cascade, is checked as usual.
 

@@ -159,7 +159,8 @@ IDENTITY_COLUMNS = (
 )
 
 
-# The cells as bytes, because orjson reads UTF-8 itself and decoding to str first is wasted work.
+# The cells as bytes, because orjson reads UTF-8 itself and decoding to str first is wasted
+# work.
 _SQLITE_ITEMS = (
     "SELECT id, row_number, CAST(original_data AS BLOB), "
     f"{', '.join(IDENTITY_COLUMNS)} FROM batch_items WHERE id IN (SELECT value FROM json_each(?))"
@@ -241,7 +242,8 @@ class ChunkData:
 
 # One row: the item ids, and each item's results as one JSON object ``{step: payload}``,
 # spliced together from the stored payload texts (each valid JSON: ``results_insert`` binds
-# the text ``jsoncodec.dumps`` wrote), which is cheaper than reading and decoding a row per result.
+# the text ``jsoncodec.dumps`` wrote), which is cheaper than reading and decoding a row per
+# result.
 _SQLITE_RESULTS = (
     "SELECT json_group_array(item_id), '[' || group_concat(payloads, ',') || ']' FROM ("
     "SELECT item_id, '{' || group_concat(json_quote(step_name) || ':' || payload, ',') || '}' "

@@ -100,7 +100,8 @@ def _tune_sqlite(engine: Engine) -> None:
 
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 """Bytes the SQLite write-ahead log is cut back to once a checkpoint has emptied it. Without a
-limit the file keeps the size of the largest transaction (a large ingest's) for as long as any process holds the database open, i.e. for the conductor's whole life."""
+limit the file keeps the size of the largest transaction (a large ingest's) for as long as
+any process holds the database open, i.e. for the conductor's whole life."""
 
 READ_ONLY = "enrichflow_read_only"
 URGENT = "enrichflow_urgent"

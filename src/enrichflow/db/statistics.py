@@ -46,7 +46,7 @@ def stale_tables(conn: Connection) -> list[str]:
 def statistics_refresh(engine: Engine) -> list[str]:
     """``ANALYZE`` the stale tables (Postgres; nothing elsewhere); returns their names.
 
-    ANALYZE reads a sample (30,000 rows) and takes a lock that neither reads nor writes wait
+    ANALYZE reads a sample and takes a lock that neither reads nor writes wait
     on. A role that does not own a table gets a warning from the server, not an error."""
     if not is_postgres(engine):
         return []

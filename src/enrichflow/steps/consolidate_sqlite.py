@@ -1,13 +1,13 @@
 """The SQLite path of ``consolidate_final_leads``: SQLite copies the ``final_leads`` columns of
 plain items from their stored results itself, so Python never decodes those payloads.
 
-What ``consolidate._lead_row`` computes for an item whose results are those of the cleaning steps (and the
-split) and nothing else: every column is a value of the core step's result, the name and domain
-results, or, when one of those two is missing, a value computed from the row and passed in.
-The INSERT writes only the items whose results allow it (``_SQL_WRITABLE``);
-``consolidate_final_leads`` sends the others to the Python path: a core result from before
-``normalize_core_values`` returned ``industry`` and the Apollo ids, a name or domain result
-without a value, or an enrichment result stored since ``result_kinds`` looked.
+What ``consolidate._lead_row`` computes for an item whose results are those of the cleaning
+steps (and the split) and nothing else: every column is a value of the core step's result, the
+name and domain results, or, when one of those two is missing, a value computed from the row
+and passed in. The INSERT writes only the items whose results allow it (``_SQL_WRITABLE``);
+``consolidate_final_leads`` sends the others to the Python path: a core result without
+``industry`` and the Apollo ids (stored by an older ``normalize_core_values``), a name or
+domain result without a value, or an enrichment result stored since ``result_kinds`` looked.
 """
 
 from __future__ import annotations
