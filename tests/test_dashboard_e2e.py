@@ -112,7 +112,7 @@ def served(tmp_path: Path, sqlite_template: Path) -> Iterator[Served]:
     # ASYNC steps need the public URL set there.
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None,
-        secret_key="e2e-secret",
+        secret_key="e2e-secret-of-at-least-32-bytes-long",
         admin_password=PASSWORD,
         poll_interval=0.1,
         public_url=url,

@@ -123,7 +123,10 @@ def _executor(engine: Engine, port: int | None = None, kind: str | None = None) 
         return ModalExecutor(
             engine, settings.modal_app, max_containers=settings.modal_max_containers
         )
-    services = build_services(engine, settings, public_url_for(settings, port))
+    try:
+        services = build_services(engine, settings, public_url_for(settings, port))
+    except ConfigError as exc:  # a weak ENRICHFLOW_SECRET_KEY among them
+        raise _fail(str(exc)) from exc
     return LocalExecutor(engine, settings.workers, services)
 
 
@@ -173,9 +176,9 @@ def _drive(
     if serve_on is not None:
         from enrichflow.api.app import create_app  # the web stack, only when serving
 
-        app = create_app(engine, get_settings(), executor.wake)
-        server = CallbackServer(app, *serve_on)
         try:
+            app = create_app(engine, get_settings(), executor.wake)
+            server = CallbackServer(app, *serve_on)
             server.__enter__()
         except ConfigError as exc:
             executor.close()
@@ -545,14 +548,22 @@ def serve(
 ) -> None:
     """Serve the dashboard (/clients), the JSON API (/api/), callbacks (/callbacks/TOKEN)
     and /healthz, and run the conductor."""
+    from enrichflow.api.auth import check_admin_password
     from enrichflow.api.runtime import public_url_for, serve_forever
     from enrichflow.executors.local import LocalExecutor
+    from enrichflow.secret_key import resolve_secret_key
     from enrichflow.seed import init_database
 
     _error_reporting()
     engine = _engine(database_url)
     init_database(engine)
     settings = get_settings()
+    try:
+        check_admin_password(settings)
+        key = resolve_secret_key(engine, settings)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"signing key: from the {key.source}")
     if settings.admin_password is None or not settings.admin_password.get_secret_value():
         console.print(
             "[yellow]ENRICHFLOW_ADMIN_PASSWORD is not set: the dashboard refuses every login "

@@ -10,6 +10,7 @@ loudly before anything is launched:
 * every ASYNC workflow in a client's saved pipeline has a ``webhook_url`` for that client
   and workstream;
 * the public base URL for callbacks is set when ASYNC steps are used;
+* where the signing key comes from (environment or database), failing on a weak one;
 * the executor's credentials are present (Modal tokens for ``modal``);
 * no Clay webhook source is near its 50,000-submission limit;
 * (information, never failing) whether large uploads skip per-row foreign-key checks.
@@ -37,6 +38,12 @@ from enrichflow.db.models import (
     ClientWorkflowConfig,
     EnrichmentPipeline,
     EnrichmentRegistry,
+)
+from enrichflow.secret_key import (
+    MIN_KEY_BYTES,
+    WeakSecretKey,
+    check_key_strength,
+    stored_secret_key,
 )
 from enrichflow.states import StepType
 from enrichflow.steps.registry import has_handler
@@ -195,6 +202,29 @@ def check_public_url(settings: Settings, async_used: bool) -> Check:
     return Check("public url", True, url)
 
 
+def check_secret_key(settings: Settings, conn: Connection | None) -> Check:
+    """Where the signing key comes from; a key shorter than 32 bytes fails. Reads only: the
+    first ``run`` or ``serve`` makes the database's key."""
+    if settings.secret_key is not None:
+        try:
+            check_key_strength(settings.secret_key.get_secret_value())
+        except WeakSecretKey as exc:
+            return Check("secret key", False, str(exc))
+        return Check("secret key", True, "from the environment (ENRICHFLOW_SECRET_KEY)")
+    if conn is None:
+        return Check("secret key", False, "unset, and the database cannot be read to find one")
+    stored = stored_secret_key(conn)
+    if stored is None:
+        return Check(
+            "secret key",
+            True,
+            "unset: the first `run` or `serve` generates a random one in the database",
+        )
+    if len(stored.encode("utf-8")) < MIN_KEY_BYTES:
+        return Check("secret key", False, "the database's key is too short: delete it and restart")
+    return Check("secret key", True, "from the database (generated; shared by every process)")
+
+
 def modal_credentials(environ: Mapping[str, str] | None = None, home: Path | None = None) -> str:
     """Where Modal credentials come from, or '' when there are none."""
     environ = os.environ if environ is None else environ
@@ -272,6 +302,7 @@ def run_checks(engine: Engine, settings: Settings, executor: str | None = None) 
                 async_check, async_used = check_async_configs(conn)
                 checks.append(async_check)
                 checks.append(check_public_url(settings, async_used))
+                checks.append(check_secret_key(settings, conn))
                 checks.append(check_webhook_sources(conn))
                 checks.append(check_bulk_loads(conn))
     except Exception as exc:
@@ -284,6 +315,8 @@ def run_checks(engine: Engine, settings: Settings, executor: str | None = None) 
                 f": {first[0] if first else type(exc).__name__}",
             )
         )
+    if not any(c.name == "secret key" for c in checks):
+        checks.append(check_secret_key(settings, None))
     checks.append(check_executor(settings, executor))
     return checks
 

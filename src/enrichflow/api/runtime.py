@@ -28,6 +28,7 @@ from sqlalchemy import Engine
 from enrichflow.conductor.loop import Conductor
 from enrichflow.config import Settings
 from enrichflow.errors import ConfigError
+from enrichflow.secret_key import resolve_secret_key
 from enrichflow.webhooks.ledger import DatabaseLedger
 
 __all__ = [
@@ -55,10 +56,11 @@ def public_url_for(settings: Settings, port: int | None) -> str:
 def build_services(
     engine: Engine, settings: Settings, public_url: str | None = None
 ) -> dict[str, Any]:
-    """The services every handler receives (the runner adds ``engine``)."""
+    """The services every handler receives (the runner adds ``engine``); the signing key comes
+    from :func:`enrichflow.secret_key.resolve_secret_key`."""
     return {
         "public_url": public_url or settings.public_url,
-        "secret_key": settings.secret_key.get_secret_value(),
+        "secret_key": resolve_secret_key(engine, settings).value,
         "webhook_ledger": DatabaseLedger(engine),
     }
 
