@@ -46,8 +46,8 @@ class Settings(BaseSettings):
     body_timeout: float = Field(
         120.0, gt=0, le=3600, description="Seconds a client has to send a request's body."
     )
-    keep_alive_timeout: float = Field(
-        5.0, gt=0, le=300, description="Seconds an idle keep-alive connection stays open."
+    keep_alive_timeout: int = Field(
+        5, ge=1, le=300, description="Seconds an idle keep-alive connection stays open."
     )
     max_connections: int = Field(
         1000, ge=1, le=100_000, description="Open connections above which requests get 503."

@@ -5,6 +5,8 @@ by :func:`enrichflow.secret_key.resolve_secret_key`), ``login_throttle`` (:class
 callback completed a state or a batch was launched or retried, so the conductor runs at once
 instead of at its next poll) and ``templates`` (the dashboard's Jinja2 environment).
 
+Every response carries the security headers of :mod:`enrichflow.api.hardening`.
+
 Public: ``/callbacks/{token}`` (authenticated by its signed token), ``/healthz``, ``/login``
 and ``/static/*``. Everything else needs the dashboard session or, under ``/api/``, the API
 token (see :mod:`enrichflow.api.auth`); ``/openapi.json`` too.
@@ -25,6 +27,7 @@ from sqlalchemy import Engine
 from enrichflow.api import auth
 from enrichflow.api.callbacks import router as callbacks_router
 from enrichflow.api.dashboard.routes import router as dashboard_router
+from enrichflow.api.hardening import Hardening
 from enrichflow.api.rest import router as rest_router
 from enrichflow.api.throttle import LoginThrottle
 from enrichflow.config import Settings
@@ -144,4 +147,5 @@ def create_app(
     app.include_router(rest_router)
     app.include_router(dashboard_router)
     app.mount("/static", StaticFiles(directory=str(DASHBOARD_DIR / "static")), name="static")
+    app.add_middleware(Hardening)
     return app

@@ -28,6 +28,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.concurrency import run_in_threadpool
 
+from enrichflow.api.hardening import MULTIPART_SLACK
 from enrichflow.api.sessions import (
     SESSION_MAX_AGE,
     password_tag,
@@ -58,8 +59,6 @@ MIN_PASSWORD_LENGTH = 12
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 _SALT = "enrichflow-session"
-# multipart bodies may be this much larger than the file they carry (boundaries, fields)
-MULTIPART_SLACK = 64 * 1024
 
 router = APIRouter()
 
