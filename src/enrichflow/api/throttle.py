@@ -8,9 +8,10 @@ password is not even checked, so guessing during a back-off gains nothing. A cor
 clears its address's count. Counts are forgotten after :data:`FORGET_AFTER` quiet seconds.
 
 The state is in this process's memory rather than the database: a database counter would let
-every wrong guess cost a write (an attacker's lever on the shared state store), and the
-dashboard is served by one process per installation (``serve`` runs a single uvicorn worker),
-so the memory of that process sees every attempt. Memory is bounded: at most
+every wrong guess cost a write (an attacker's lever on the shared state store), and ``serve``
+runs a single uvicorn worker, whose memory sees every attempt made to it. Several ``serve``
+processes behind a load balancer each keep their own counts: that multiplies an attacker's
+guesses by their number, and the back-off still doubles on each. Memory is bounded: at most
 :data:`MAX_ADDRESSES` addresses are tracked, the least recently seen dropped first, and the
 overall counter still throttles an attacker who rotates addresses.
 """
