@@ -61,11 +61,11 @@ def _shared_engine() -> Any:
 
 def run_chunk(state_ids: list[int]) -> dict[str, int]:
     """Run the states ``state_ids`` (one chunk of one step) through the step runner."""
-    from enrichflow.api.runtime import build_services
     from enrichflow.db.engine import reading
     from enrichflow.error_reporting import init_error_reporting
     from enrichflow.executors.modal import claims_load
     from enrichflow.runner import run_claims
+    from enrichflow.services import build_services
 
     init_error_reporting(get_settings())  # SENTRY_DSN from the Modal secret, when set
     engine = _shared_engine()

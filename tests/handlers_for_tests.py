@@ -15,7 +15,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
-from enrichflow.api.client_config import client_config_set, parse_assignments
+from enrichflow.catalog.assignments import parse_assignments
+from enrichflow.catalog.client_configs import client_config_set
 from enrichflow.config import Settings
 from enrichflow.db.models import Client, ClientWorkflowConfig, EnrichmentRegistry
 from enrichflow.errors import PermanentStepError, RetryableStepError

@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import Engine, delete, func, select, update
 
 from enrichflow.api.app import create_app
-from enrichflow.api.client_config import client_config_set, parse_assignments
-from enrichflow.api.runtime import build_services
+from enrichflow.catalog.assignments import parse_assignments
+from enrichflow.catalog.client_configs import client_config_set
 from enrichflow.conductor.loop import Conductor
 from enrichflow.config import Settings
 from enrichflow.db.models import (
@@ -33,6 +33,7 @@ from enrichflow.executors.local import LocalExecutor
 from enrichflow.ingest.loader import ingest_csv
 from enrichflow.launch import launch
 from enrichflow.seed import APOLLO
+from enrichflow.services import build_services
 from enrichflow.webhooks.ratelimit import reset_limits
 from enrichflow.webhooks.sandbox import create_sandbox_app
 from webhooks.webhook_servers import Recorded, Reply, ScriptedServer, UvicornThread

@@ -545,7 +545,7 @@ def test_writer_reconnects_after_its_connection_broke(engine: Engine, sent: list
 def test_coalesced_wake_folds_calls_and_never_drops_the_last() -> None:
     import time
 
-    from enrichflow.api.runtime import CoalescedWake
+    from enrichflow.api.server import CoalescedWake
 
     calls: list[float] = []
     wake = CoalescedWake(lambda: calls.append(time.monotonic()), interval=0.2)

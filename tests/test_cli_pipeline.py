@@ -13,6 +13,7 @@ from sqlalchemy import Engine, func, insert, select
 from typer.testing import CliRunner
 
 import enrichflow.cli as cli
+from enrichflow.cli import root
 from enrichflow.db.models import (
     Batch,
     BatchStep,
@@ -32,14 +33,14 @@ def _dispose_cli_engines(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """``run`` leaves its engine open; close every engine the CLI made before the test
     database is dropped."""
     made: list[Engine] = []
-    real = cli.make_engine
+    real = root.make_engine
 
     def tracking(url: str, **kwargs: Any) -> Engine:
         engine = real(url, **kwargs)
         made.append(engine)
         return engine
 
-    monkeypatch.setattr(cli, "make_engine", tracking)
+    monkeypatch.setattr(root, "make_engine", tracking)
     yield
     for engine in made:
         engine.dispose()

@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, event, func, insert, select
 from typer.testing import CliRunner
 
 import enrichflow.cli as cli
 from enrichflow.api.dashboard.service import webhook_sources_near_limit
+from enrichflow.cli import root
 from enrichflow.db.engine import make_engine
 from enrichflow.db.models import (
     Batch,
@@ -32,14 +33,14 @@ def _dispose_cli_engines(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The CLI never disposes its engines; do it here so pooled connections are closed before
     the test database is dropped (and no ResourceWarning fires at garbage collection)."""
     made: list[Engine] = []
-    real = cli.make_engine
+    real = root.make_engine
 
     def tracking(url: str, **kwargs: Any) -> Engine:
         engine = real(url, **kwargs)
         made.append(engine)
         return engine
 
-    monkeypatch.setattr(cli, "make_engine", tracking)
+    monkeypatch.setattr(root, "make_engine", tracking)
     yield
     for engine in made:
         engine.dispose()
@@ -130,6 +131,29 @@ def test_good_run_prints_json_and_exports_every_item(
     assert [int(r["item_id"]) for r in exported] == item_ids
     assert [r["email"] for r in exported] == [f"person{i}@example{i}.com" for i in range(5)]
     assert {r["status"] for r in exported} == {"completed"}
+
+
+def test_a_run_reads_the_registry_once_for_its_launch(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The launch checked before the ingest is the one the batch is created from: the registry
+    is read by the seeding and once for the launch, not again by the preflight or the launch."""
+    sent: list[str] = []
+    tracking = root.make_engine
+
+    def recording(url: str, **kwargs: Any) -> Engine:
+        engine = tracking(url, **kwargs)
+        event.listen(engine, "before_cursor_execute", lambda *a: sent.append(a[2]))
+        return engine
+
+    monkeypatch.setattr(root, "make_engine", recording)
+    path = write_csv(tmp_path / "leads.csv", 3)
+    result = invoke("run", str(path), "--steps", "noop", "--json", "--database-url", db_url)
+    assert result.exit_code == 0, result.output
+    reads = [sql for sql in sent if "FROM enrichment_registry" in sql]
+    assert len(reads) == 2, reads
+    assert "enrichment_registry.handler" not in reads[0]  # the seeding's check of its rows
+    assert "enrichment_registry.handler" in reads[1]  # the launch's rows
 
 
 def test_permanent_failure_exits_1_and_lists_the_item(

@@ -26,12 +26,13 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from enrichflow.api.app import create_app
-from enrichflow.api.runtime import ConductorThread, build_services
 from enrichflow.conductor.loop import Conductor
+from enrichflow.conductor.thread import ConductorThread
 from enrichflow.config import Settings
 from enrichflow.db.engine import make_engine
 from enrichflow.db.models import Batch, WorkflowState
 from enrichflow.executors.local import LocalExecutor
+from enrichflow.services import build_services
 from enrichflow.states import Status
 from enrichflow.webhooks.ratelimit import reset_limits
 from enrichflow.webhooks.sandbox import create_sandbox_app

@@ -10,13 +10,15 @@ import pytest
 from sqlalchemy import Engine, insert
 from typer.testing import CliRunner
 
-from enrichflow.api.client_config import client_config_set, parse_assignments
+from enrichflow.catalog.assignments import parse_assignments
+from enrichflow.catalog.client_configs import client_config_set
+from enrichflow.catalog.clients import client_get_or_create
 from enrichflow.cli import app
 from enrichflow.config import Settings
 from enrichflow.db.engine import make_engine
 from enrichflow.db.models import EnrichmentPipeline, EnrichmentRegistry, WebhookSubmission
 from enrichflow.doctor import Check, check_executor, failing, preflight_batch, run_checks
-from enrichflow.launch import client_get_or_create, resolve_steps
+from enrichflow.launch import resolve_steps
 from enrichflow.seed import APOLLO
 
 COMPANY_CLAY = "enrich_company_via_waterfall_in_clay"
@@ -138,8 +140,8 @@ def test_preflight_batch_reports_the_batch_s_problems(engine: Engine) -> None:
     settings = Settings(executor="local")
     with engine.connect() as conn:
         client_get_or_create(conn, "acme")
-        rows, _ = resolve_steps(conn, "acme", APOLLO, None, ["noop", COMPANY_CLAY])
-        problems = preflight_batch(conn, "acme", APOLLO, rows, settings)
+        plan = resolve_steps(conn, "acme", APOLLO, None, ["noop", COMPANY_CLAY])
+        problems = preflight_batch(conn, "acme", APOLLO, plan.steps, settings)
         assert {p.name for p in problems} == {"async configs", "public url"}
         assert preflight_batch(conn, "acme", APOLLO, ["noop"], settings) == []
         modal_problems = preflight_batch(conn, "acme", APOLLO, ["noop"], settings, executor="bogus")

@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 
 import enrichflow.cli as cli
 from enrichflow.api.app import create_app
+from enrichflow.cli import root
 from enrichflow.config import Settings, get_settings
 from enrichflow.db.models import EnrichmentRegistry
 from enrichflow.error_reporting import (
@@ -122,14 +123,14 @@ class Ingest:
 def _dispose_cli_engines(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """``run`` leaves its engine open; close it before the test database is dropped."""
     made: list[Engine] = []
-    real = cli.make_engine
+    real = root.make_engine
 
     def tracking(url: str, **kwargs: Any) -> Engine:
         engine = real(url, **kwargs)
         made.append(engine)
         return engine
 
-    monkeypatch.setattr(cli, "make_engine", tracking)
+    monkeypatch.setattr(root, "make_engine", tracking)
     yield
     for engine in made:
         engine.dispose()

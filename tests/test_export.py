@@ -14,7 +14,7 @@ from sqlalchemy import Engine, select, update
 
 from enrichflow import export
 from enrichflow.api.dashboard.service import batch_detail
-from enrichflow.cli import _summary
+from enrichflow.cli.run import summary_read
 from enrichflow.conductor.loop import Conductor
 from enrichflow.db.models import BatchItem, EnrichmentResult, FinalLead
 from enrichflow.errors import InputError
@@ -275,7 +275,7 @@ def test_reads_go_on_while_a_writer_holds_the_lock(engine: Engine, tmp_path: Pat
 
     def reader() -> None:
         read["rows"] = write_export(engine, batch_id, tmp_path / "out.csv")
-        read["status"] = _summary(engine, batch_id)["status"]
+        read["status"] = summary_read(engine, batch_id)["status"]
         read["page"] = batch_detail(engine, batch_id)["id"]
         read["submissions"] = DatabaseLedger(engine).submissions("nothing-sent")
 

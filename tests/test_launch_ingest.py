@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from enrichflow.api.client_config import client_config_set, parse_assignments
+from enrichflow.catalog.assignments import parse_assignments
+from enrichflow.catalog.client_configs import client_config_set
 from enrichflow.config import Settings
 from enrichflow.db.models import (
     Batch,

@@ -27,18 +27,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 
+from enrichflow.catalog.client_configs import client_configs_by_target
+from enrichflow.catalog.pipelines import pipelines_list
+from enrichflow.catalog.registry import registry_get_many, registry_list
 from enrichflow.config import Settings
 from enrichflow.db.bulk import may_skip_foreign_key_checks
 from enrichflow.db.engine import is_postgres
 from enrichflow.db.migrate import current_revision, head_revision
-from enrichflow.db.models import (
-    Client,
-    ClientWorkflowConfig,
-    EnrichmentPipeline,
-    EnrichmentRegistry,
-)
 from enrichflow.secret_key import (
     MIN_KEY_BYTES,
     WeakSecretKey,
@@ -80,12 +77,10 @@ def check_database(conn: Connection) -> Check:
 
 
 def check_handlers(conn: Connection) -> Check:
-    rows = conn.execute(
-        select(
-            EnrichmentRegistry.workstream_slug, EnrichmentRegistry.slug, EnrichmentRegistry.handler
-        )
-    ).all()
-    missing = [f"{w}/{s} -> {h!r}" for w, s, h in rows if not has_handler(h)]
+    rows = registry_list(conn)
+    missing = [
+        f"{r.workstream_slug}/{r.slug} -> {r.handler!r}" for r in rows if not has_handler(r.handler)
+    ]
     if missing:
         return Check("handlers", False, "no such handler: " + "; ".join(missing))
     return Check("handlers", True, f"{len(rows)} registry row(s), every handler exists")
@@ -93,31 +88,13 @@ def check_handlers(conn: Connection) -> Check:
 
 def _registry(conn: Connection) -> dict[tuple[str, str], str]:
     """(workstream, slug) -> type."""
-    return {
-        (w, s): t
-        for w, s, t in conn.execute(
-            select(
-                EnrichmentRegistry.workstream_slug, EnrichmentRegistry.slug, EnrichmentRegistry.type
-            )
-        )
-    }
+    return {(r.workstream_slug, r.slug): r.type for r in registry_list(conn)}
 
 
 def _pipelines(conn: Connection) -> list[tuple[str, str, str, list[str]]]:
-    """(client, workstream, pipeline, steps) of every saved pipeline."""
-    return [
-        (c, w, n, list(steps or []))
-        for c, w, n, steps in conn.execute(
-            select(
-                Client.name,
-                EnrichmentPipeline.workstream_slug,
-                EnrichmentPipeline.name,
-                EnrichmentPipeline.steps,
-            )
-            .join(Client, Client.id == EnrichmentPipeline.client_id)
-            .order_by(Client.name, EnrichmentPipeline.name)
-        )
-    ]
+    """(client, workstream, pipeline, steps) of every saved pipeline, by client and name."""
+    rows = sorted(pipelines_list(conn), key=lambda p: (p["client"], p["name"]))
+    return [(p["client"], p["workstream"], p["name"], p["steps"]) for p in rows]
 
 
 def check_pipelines(conn: Connection) -> Check:
@@ -132,21 +109,6 @@ def check_pipelines(conn: Connection) -> Check:
     if bad:
         return Check("pipelines", False, "unknown step in saved pipeline: " + "; ".join(bad))
     return Check("pipelines", True, f"{len(pipelines)} saved pipeline(s), every step exists")
-
-
-def _configs(conn: Connection) -> dict[tuple[str, str, str], Mapping[str, Any]]:
-    """(client, workflow, workstream) -> config."""
-    return {
-        (c, wf, ws): cfg or {}
-        for c, wf, ws, cfg in conn.execute(
-            select(
-                Client.name,
-                ClientWorkflowConfig.workflow_slug,
-                ClientWorkflowConfig.workstream_slug,
-                ClientWorkflowConfig.config,
-            ).join(Client, Client.id == ClientWorkflowConfig.client_id)
-        )
-    }
 
 
 def _missing_webhook(
@@ -167,7 +129,7 @@ def _missing_webhook(
 def check_async_configs(conn: Connection) -> tuple[Check, bool]:
     """The check, and whether any saved pipeline uses an ASYNC step."""
     registry = _registry(conn)
-    configs = _configs(conn)
+    configs = client_configs_by_target(conn)
     problems: list[str] = []
     used = 0
     for client, workstream, _name, steps in _pipelines(conn):
@@ -331,19 +293,22 @@ def preflight_batch(
 ) -> list[Check]:
     """The failing checks for a batch about to be launched (empty: go ahead).
 
-    ``steps``: the registry rows :func:`enrichflow.launch.resolve_steps` returned (anything
-    with ``slug``, ``type`` and ``handler``), or plain slugs."""
+    ``steps``: the registry rows of a :class:`enrichflow.launch.LaunchPlan` (anything with
+    ``slug``, ``type`` and ``handler``), or plain slugs, which are looked up in the registry."""
     from enrichflow.config import get_settings
 
     settings = settings or get_settings()
-    registry = _registry(conn)
-    configs = _configs(conn)
+    named = [step for step in steps if isinstance(step, str)]
+    known = registry_get_many(conn, workstream, named) if named else {}
+    configs = client_configs_by_target(conn)
     checks: list[Check] = []
     async_used = False
     for step in steps:
-        slug = step if isinstance(step, str) else step.slug
-        kind = registry.get((workstream, slug)) if isinstance(step, str) else step.type
-        handler = None if isinstance(step, str) else step.handler
+        if isinstance(step, str):
+            slug, handler = step, None
+            kind = known[step].type if step in known else None
+        else:
+            slug, kind, handler = step.slug, step.type, step.handler
         if kind is None:
             checks.append(Check("steps", False, f"unknown step {slug!r} in {workstream}"))
             continue

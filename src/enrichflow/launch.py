@@ -6,36 +6,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Connection,
-    Engine,
-    String,
-    func,
-    insert,
-    literal,
-    select,
-    update,
-)
+from sqlalchemy import BigInteger, Connection, Engine, String, func, insert, literal, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from enrichflow import prefect_events
+from enrichflow.catalog.clients import client_get_id, client_get_or_create
+from enrichflow.catalog.pipelines import pipeline_get_steps
+from enrichflow.catalog.registry import RegistryRow, registry_get_many
+from enrichflow.catalog.uploads import upload_get_layout
+from enrichflow.catalog.workstreams import workstream_exists, workstreams_list
 from enrichflow.config import Settings
 from enrichflow.db.bulk import new_parents_only
 from enrichflow.db.context import RowLayout
 from enrichflow.db.engine import is_postgres, now_ms
-from enrichflow.db.models import (
-    Batch,
-    BatchItem,
-    BatchStep,
-    Client,
-    EnrichmentPipeline,
-    EnrichmentRegistry,
-    RawUpload,
-    RawUploadRow,
-    WorkflowState,
-    Workstream,
-)
+from enrichflow.db.models import Batch, BatchItem, BatchStep, RawUploadRow, WorkflowState
 from enrichflow.db.queries import NEW_STATE_COLUMNS, states_create_first
 from enrichflow.doctor import preflight_batch
 from enrichflow.errors import ConfigError, NotFoundError
@@ -95,34 +79,39 @@ def step_row(registry: Any, position: int) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class LaunchPlan:
+    """A checked pipeline: the registry rows of its steps in order, and its name (None for a
+    list of steps). :func:`launch` snapshots these rows, so it need not read the registry."""
+
+    steps: list[RegistryRow]
+    pipeline: str | None
+
+    @property
+    def has_async(self) -> bool:
+        return any(row.type == StepType.ASYNC.value for row in self.steps)
+
+
 def resolve_steps(
     conn: Connection,
     client: str,
     workstream: str,
     pipeline: str | None,
     steps: Sequence[str] | None,
-) -> tuple[list[Any], str | None]:
+) -> LaunchPlan:
     """The registry rows of the pipeline, in order; :class:`ConfigError` naming what is wrong.
 
     Nothing is written: ``enrichflow run`` calls this before it ingests anything.
     """
-    if conn.execute(select(Workstream.id).where(Workstream.slug == workstream)).first() is None:
-        known = ", ".join(conn.execute(select(Workstream.slug).order_by(Workstream.slug)).scalars())
+    if not workstream_exists(conn, workstream):
+        known = ", ".join(w["slug"] for w in workstreams_list(conn))
         raise ConfigError(
             f"unknown workstream {workstream!r} (known: {known or 'none; run enrichflow init'})"
         )
     if pipeline is not None and steps:
         raise ConfigError("give either a pipeline or a list of steps, not both")
     if pipeline is not None:
-        saved = conn.execute(
-            select(EnrichmentPipeline.steps)
-            .join(Client, Client.id == EnrichmentPipeline.client_id)
-            .where(
-                Client.name == client,
-                EnrichmentPipeline.workstream_slug == workstream,
-                EnrichmentPipeline.name == pipeline,
-            )
-        ).scalar_one_or_none()
+        saved = pipeline_get_steps(conn, client, workstream, pipeline)
         builtin = BUILTIN_PIPELINES.get(workstream, {}).get(pipeline)
         if saved is None and builtin is None:
             raise ConfigError(
@@ -136,15 +125,7 @@ def resolve_steps(
         if slug in seen:
             raise ConfigError(f"step {slug!r} appears twice in the pipeline")
         seen.add(slug)
-    rows = {
-        r.slug: r
-        for r in conn.execute(
-            select(EnrichmentRegistry.__table__).where(
-                EnrichmentRegistry.workstream_slug == workstream,
-                EnrichmentRegistry.slug.in_(list(steps)),
-            )
-        )
-    }
+    rows = registry_get_many(conn, workstream, steps)
     for slug in steps:
         if slug not in rows:
             raise ConfigError(
@@ -156,7 +137,7 @@ def resolve_steps(
             )
         if rows[slug].type not in {t.value for t in StepType}:
             raise ConfigError(f"step {slug!r} has unknown type {rows[slug].type!r}")
-    return [rows[slug] for slug in steps], pipeline
+    return LaunchPlan([rows[slug] for slug in steps], pipeline)
 
 
 def check_launch(
@@ -167,25 +148,21 @@ def check_launch(
     steps: Sequence[str] | None,
     settings: Settings | None = None,
     executor: str | None = None,
-) -> tuple[list[Any], str | None]:
-    """:func:`resolve_steps`, then the preflight of ``enrichflow doctor`` for this batch.
+    plan: LaunchPlan | None = None,
+) -> LaunchPlan:
+    """:func:`resolve_steps` (unless ``plan`` is already resolved), then the preflight of
+    ``enrichflow doctor`` for this batch.
 
     :class:`ConfigError` naming every failing check; nothing is written, so a caller can
     run it before ingesting (``settings``: ``get_settings()`` when left out).
     """
-    rows, pipeline_name = resolve_steps(conn, client, workstream, pipeline, steps)
-    problems = preflight_batch(conn, client, workstream, rows, settings, executor)
+    if plan is None:
+        plan = resolve_steps(conn, client, workstream, pipeline, steps)
+    problems = preflight_batch(conn, client, workstream, plan.steps, settings, executor)
     if problems:
         listed = "; ".join(f"{c.name}: {c.detail}" for c in problems)
         raise ConfigError(f"launch refused, {len(problems)} preflight check(s) failed: {listed}")
-    return rows, pipeline_name
-
-
-def client_get_or_create(conn: Connection, name: str) -> int:
-    found = conn.execute(select(Client.id).where(Client.name == name)).scalar_one_or_none()
-    if found is not None:
-        return found
-    return int(conn.execute(insert(Client).values(name=name).returning(Client.id)).scalar_one())
+    return plan
 
 
 def _text(data: Any, cell: int | None) -> ColumnElement[Any]:
@@ -205,32 +182,27 @@ def launch(
     create_client: bool = False,
     settings: Settings | None = None,
     executor: str | None = None,
+    plan: LaunchPlan | None = None,
 ) -> int:
     """Create a RUNNING batch over every row of ``upload_id``; returns the batch id.
 
     Refuses with :class:`ConfigError` when :func:`check_launch` fails, before writing anything:
     a batch that cannot run (e.g. an ASYNC step without its webhook) is never created.
+    ``plan``: the steps a :func:`check_launch` of this launch already resolved (the preflight
+    runs again; the registry is not read again).
     """
     with engine.begin() as conn:
-        registry_rows, pipeline_name = check_launch(
-            conn, client, workstream, pipeline, steps, settings, executor
-        )
-        upload = conn.execute(
-            select(RawUpload.column_map, RawUpload.headers, RawUpload.row_count).where(
-                RawUpload.id == upload_id
-            )
-        ).first()
+        plan = check_launch(conn, client, workstream, pipeline, steps, settings, executor, plan)
+        upload = upload_get_layout(conn, upload_id)
         if upload is None:
             raise NotFoundError(f"upload {upload_id} does not exist")
-        column_map, headers = dict(upload.column_map), list(upload.headers)
+        column_map, headers = upload.column_map, upload.headers
         client_id = (
-            client_get_or_create(conn, client)
-            if create_client
-            else conn.execute(select(Client.id).where(Client.name == client)).scalar_one_or_none()
+            client_get_or_create(conn, client) if create_client else client_get_id(conn, client)
         )
         if client_id is None:
             raise ConfigError(f"unknown client {client!r}")
-        step_rows = [step_row(r, i) for i, r in enumerate(registry_rows)]
+        step_rows = [step_row(r, i) for i, r in enumerate(plan.steps)]
         blueprint = [{k: v for k, v in row.items() if k != "position"} for row in step_rows]
         batch_id = int(
             conn.execute(
@@ -239,7 +211,7 @@ def launch(
                     client_id=client_id,
                     workstream_slug=workstream,
                     upload_id=upload_id,
-                    pipeline_name=pipeline_name,
+                    pipeline_name=plan.pipeline,
                     blueprint=blueprint,
                     column_map=column_map,
                     headers=headers,

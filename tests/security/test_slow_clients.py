@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine
 
 from enrichflow.api.app import create_app
-from enrichflow.api.runtime import CallbackServer
+from enrichflow.api.server import CallbackServer
 from enrichflow.api.slow_clients import MAX_HEAD_BYTES
 from security.conftest import make_settings
 from webhooks.webhook_servers import free_port

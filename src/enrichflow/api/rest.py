@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from enrichflow.api.auth import api_guard
 from enrichflow.api.dashboard import service
-from enrichflow.errors import ConfigError
+from enrichflow.catalog.assignments import assignments_build
 from enrichflow.export import write_export
 
 __all__ = ["router"]
@@ -272,23 +272,16 @@ def pipeline_delete(pipeline_id: IdPath, request: Request) -> None:
 @router.get("/configs", response_model=list[ConfigOut])
 def configs(client_id: Annotated[int, Query(ge=1, le=MAX_ID)], request: Request) -> Any:
     """The client's configs, secrets redacted."""
-    engine = _engine(request)
-    service.client_name(engine, client_id)
-    return service.configs_list(engine, client_id)
+    return service.configs_list(_engine(request), client_id)
 
 
 @router.put("/configs", response_model=ConfigOut)
 def config_set(body: ConfigIn, request: Request) -> Any:
     """Merge ``set`` into the client's config for the workflow and drop ``remove``."""
-    lines: list[str] = []
-    for key, value in body.set.items():
-        values = value if isinstance(value, list) else [value]
-        if not values or any(not v.strip() for v in values):
-            raise ConfigError(f"{key!r}: empty value (use 'remove' to delete a key)")
-        lines.extend(f"{key}={v}" for v in values)
-    lines.extend(f"{key}=" for key in body.remove)
+    sets = {key: value if isinstance(value, list) else [value] for key, value in body.set.items()}
+    changes = assignments_build(sets, body.remove)
     return service.config_set(
-        _engine(request), body.client_id, body.workflow, body.workstream, lines
+        _engine(request), body.client_id, body.workflow, body.workstream, changes
     )
 
 

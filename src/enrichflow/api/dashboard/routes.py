@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from enrichflow.api import auth
 from enrichflow.api.dashboard import service
 from enrichflow.api.rest import MAX_ID, export_response
+from enrichflow.catalog.pipelines import PipelineChoice
 from enrichflow.errors import ConfigError, InputError, NotFoundError
 
 __all__ = ["router"]
@@ -292,7 +293,9 @@ def config_set(
     try:
         if not workflow:
             raise ConfigError("pick a workflow")
-        service.config_set(_engine(request), client_id, workflow, workstream, settings.splitlines())
+        service.config_set_lines(
+            _engine(request), client_id, workflow, workstream, settings.splitlines()
+        )
     except (ConfigError, NotFoundError) as exc:
         # an unknown workflow is shown next to the form, not as a 404 page
         return _client_page(request, client_id, 422, config_error=str(exc))
@@ -328,7 +331,7 @@ def _upload_page(request: Request, upload_id: Id, **extra: Any) -> HTMLResponse:
     engine = _engine(request)
     upload = service.upload_detail(engine, upload_id, preview=10)
     client = None
-    choices: dict[str, list[dict[str, Any]]] = {}
+    choices: dict[str, list[PipelineChoice]] = {}
     streams = service.workstreams_list(engine)
     if upload["client_id"] is not None:
         client = {

@@ -1,6 +1,7 @@
 """What the dashboard pages and the JSON API do, as plain functions over an engine.
 
-Both front ends call these, so a page and its API twin cannot drift apart. Errors are
+Both front ends call these, so a page and its API twin cannot drift apart. Each function owns
+one transaction and calls the catalog (:mod:`enrichflow.catalog`) inside it. Errors are
 :class:`~enrichflow.errors.ConfigError` (the request is wrong: 422) and
 :class:`~enrichflow.errors.NotFoundError` (404). Configs leave this module redacted only.
 """
@@ -12,36 +13,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine
 
-from enrichflow.api.client_config import (
+from enrichflow.catalog import batch_reports, batches, clients, pipelines, registry, uploads
+from enrichflow.catalog.assignments import Assignments, parse_assignments
+from enrichflow.catalog.batch_reports import STUCK_PENDING_MS
+from enrichflow.catalog.client_configs import (
     client_config_set,
-    parse_assignments,
+    client_configs_list,
     redact_config,
 )
+from enrichflow.catalog.workstreams import WorkstreamRow
+from enrichflow.catalog.workstreams import workstreams_list as _workstreams_list
 from enrichflow.config import Settings
 from enrichflow.db.engine import now_ms, reading
-from enrichflow.db.models import (
-    Batch,
-    BatchItem,
-    BatchStep,
-    Client,
-    ClientWorkflowConfig,
-    EnrichmentPipeline,
-    EnrichmentRegistry,
-    RawUpload,
-    RawUploadError,
-    RawUploadRow,
-    WorkflowState,
-    Workstream,
-)
-from enrichflow.db.queries import batch_counts, states_retry_failed, status_in
+from enrichflow.db.queries import states_retry_failed
 from enrichflow.errors import ConfigError, NotFoundError
 from enrichflow.ingest.loader import IngestReport, ingest_csv
 from enrichflow.launch import launch, resolve_steps
-from enrichflow.seed import BUILTIN_PIPELINES
-from enrichflow.states import BatchStatus, Status, StepType
+from enrichflow.states import BatchStatus, Status
 from enrichflow.webhooks.ledger import sources_near_limit
 from enrichflow.webhooks.sender import DEFAULT_MAX_SUBMISSIONS
 
@@ -54,84 +44,45 @@ STATUS_COLORS = {
     "QUEUED": "#8ab4ec",
     "PENDING": "#c9ced6",
 }
-STUCK_PENDING_MS = 5 * 60 * 1000
-SLUG_RE = re.compile(r"^[a-z][a-z0-9_]{1,99}$")
-NAME_MAX = 200
-
-
-def _clean_name(value: str, what: str) -> str:
-    value = value.strip()
-    if not value:
-        raise ConfigError(f"the {what} must not be empty")
-    if len(value) > NAME_MAX:
-        raise ConfigError(f"the {what} must be at most {NAME_MAX} characters")
-    if any(ord(c) < 32 for c in value):
-        raise ConfigError(f"the {what} must not contain control characters")
-    return value
 
 
 # --------------------------------------------------------------------------- clients
 
 
-def clients_list(engine: Engine) -> list[dict[str, Any]]:
-    batches = select(Batch.client_id, func.count().label("n")).group_by(Batch.client_id).subquery()
+def clients_list(engine: Engine) -> list[clients.ClientRow]:
     with reading(engine) as conn:
-        rows = conn.execute(
-            select(Client.id, Client.name, Client.created_at, batches.c.n)
-            .outerjoin(batches, batches.c.client_id == Client.id)
-            .order_by(Client.name)
-        )
-        return [
-            {"id": r.id, "name": r.name, "created_at": r.created_at, "batch_count": r.n or 0}
-            for r in rows
-        ]
+        return clients.clients_list(conn)
 
 
-def client_create(engine: Engine, name: str) -> dict[str, Any]:
-    name = _clean_name(name, "client name")
-    try:
-        with engine.begin() as conn:
-            if conn.execute(select(Client.id).where(Client.name == name)).first() is not None:
-                raise ConfigError(f"a client named {name!r} already exists")
-            row = conn.execute(
-                insert(Client).values(name=name).returning(Client.id, Client.created_at)
-            ).one()
-    except IntegrityError:
-        raise ConfigError(f"a client named {name!r} already exists") from None
-    return {"id": row.id, "name": name, "created_at": row.created_at, "batch_count": 0}
+def client_create(engine: Engine, name: str) -> clients.ClientRow:
+    with engine.begin() as conn:
+        return clients.client_create(conn, name)
 
 
 def client_name(engine: Engine, client_id: int) -> str:
     with reading(engine) as conn:
-        name = conn.execute(select(Client.name).where(Client.id == client_id)).scalar()
-    if name is None:
-        raise NotFoundError(f"client {client_id} does not exist")
-    return str(name)
+        return clients.client_get_name(conn, client_id)
 
 
 def client_detail(engine: Engine, client_id: int) -> dict[str, Any]:
-    name = client_name(engine, client_id)
-    return {
-        "id": client_id,
-        "name": name,
-        "pipelines": pipelines_list(engine, client_id),
-        "configs": configs_list(engine, client_id),
-        "uploads": uploads_list(engine, client_id),
-        "batches": batches_list(engine, client_id),
-    }
+    with reading(engine) as conn:
+        name = clients.client_get_name(conn, client_id)
+        return {
+            "id": client_id,
+            "name": name,
+            "pipelines": _by_workstream(pipelines.pipelines_list(conn, client_id=client_id)),
+            "configs": _configs_redacted(conn, client_id),
+            "uploads": uploads.uploads_list(conn, client_id),
+            "batches": batches.batches_list(conn, client_id),
+        }
 
 
 # --------------------------------------------------------------------------- registry
 
 
-def workstreams_list(engine: Engine) -> list[dict[str, Any]]:
+def workstreams_list(engine: Engine) -> list[WorkstreamRow]:
     with reading(engine) as conn:
-        rows = conn.execute(
-            select(Workstream.slug, Workstream.name, Workstream.description).order_by(
-                Workstream.slug
-            )
-        )
-        return [{"slug": r.slug, "name": r.name, "description": r.description} for r in rows]
+        return _workstreams_list(conn)
 
 
 def webhook_sources_near_limit(engine: Engine) -> list[dict[str, Any]]:
@@ -147,26 +98,22 @@ def webhook_sources_near_limit(engine: Engine) -> list[dict[str, Any]]:
         ]
 
 
+def _workflow(r: registry.RegistryRow) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "slug": r.slug,
+        "workstream": r.workstream_slug,
+        "name": r.name,
+        "type": r.type,
+        "handler": r.handler,
+        "description": r.description,
+        "config": redact_config(r.config),
+    }
+
+
 def workflows_list(engine: Engine, workstream: str | None = None) -> list[dict[str, Any]]:
-    query = select(EnrichmentRegistry).order_by(
-        EnrichmentRegistry.workstream_slug, EnrichmentRegistry.id
-    )
-    if workstream is not None:
-        query = query.where(EnrichmentRegistry.workstream_slug == workstream)
     with reading(engine) as conn:
-        return [
-            {
-                "id": r.id,
-                "slug": r.slug,
-                "workstream": r.workstream_slug,
-                "name": r.name,
-                "type": r.type,
-                "handler": r.handler,
-                "description": r.description,
-                "config": redact_config(dict(r.config or {})),
-            }
-            for r in conn.execute(query)
-        ]
+        return [_workflow(r) for r in registry.registry_list(conn, workstream)]
 
 
 def workflow_create(
@@ -178,192 +125,92 @@ def workflow_create(
     config: dict[str, Any],
 ) -> dict[str, Any]:
     """A new ASYNC ``webhook`` workflow (a Clay table): data only, usable at once."""
-    slug = slug.strip()
-    if not SLUG_RE.match(slug):
-        raise ConfigError(
-            "the slug must start with a letter and hold only lowercase letters, digits and _ "
-            "(2 to 100 characters)"
-        )
-    name = _clean_name(name, "workflow name")
-    description = (description or "").strip() or None
-    if description is not None and "\x00" in description:
-        raise ConfigError("the description must not contain NUL characters")
-    for key, value in config.items():
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise ConfigError(f"config {key!r} must be a positive number")
     with engine.begin() as conn:
-        if conn.execute(select(Workstream.id).where(Workstream.slug == workstream)).first() is None:
-            raise ConfigError(f"unknown workstream {workstream!r}")
-        exists = conn.execute(
-            select(EnrichmentRegistry.id).where(
-                EnrichmentRegistry.slug == slug, EnrichmentRegistry.workstream_slug == workstream
-            )
-        ).first()
-        if exists is not None:
-            raise ConfigError(f"workflow {slug!r} already exists in {workstream!r}")
-        new_id = conn.execute(
-            insert(EnrichmentRegistry)
-            .values(
-                slug=slug,
-                workstream_slug=workstream,
-                name=name,
-                type=StepType.ASYNC.value,
-                handler="webhook",
-                description=description,
-                config=config,
-            )
-            .returning(EnrichmentRegistry.id)
-        ).scalar_one()
-    return {
-        "id": new_id,
-        "slug": slug,
-        "workstream": workstream,
-        "name": name,
-        "type": StepType.ASYNC.value,
-        "handler": "webhook",
-        "description": description,
-        "config": redact_config(config),
-    }
+        return _workflow(
+            registry.workflow_create(conn, slug, workstream, name, description, config)
+        )
 
 
 # --------------------------------------------------------------------------- pipelines
 
 
-def pipelines_list(engine: Engine, client_id: int | None = None) -> list[dict[str, Any]]:
-    query = (
-        select(EnrichmentPipeline, Client.name.label("client_name"))
-        .join(Client, Client.id == EnrichmentPipeline.client_id)
-        .order_by(EnrichmentPipeline.workstream_slug, EnrichmentPipeline.name)
-    )
-    if client_id is not None:
-        query = query.where(EnrichmentPipeline.client_id == client_id)
-    with reading(engine) as conn:
-        return [
-            {
-                "id": r.id,
-                "client_id": r.client_id,
-                "workstream": r.workstream_slug,
-                "name": r.name,
-                "steps": list(r.steps or []),
-            }
-            for r in conn.execute(query)
-        ]
+def _by_workstream(rows: list[pipelines.PipelineRow]) -> list[pipelines.PipelineRow]:
+    """The dashboard lists pipelines by workstream and name (then client)."""
+    return sorted(rows, key=lambda p: (p["workstream"], p["name"]))
 
 
-def pipeline_get(engine: Engine, pipeline_id: int) -> dict[str, Any]:
+def pipelines_list(engine: Engine, client_id: int | None = None) -> list[pipelines.PipelineRow]:
     with reading(engine) as conn:
-        r = conn.execute(
-            select(EnrichmentPipeline).where(EnrichmentPipeline.id == pipeline_id)
-        ).first()
-    if r is None:
+        return _by_workstream(pipelines.pipelines_list(conn, client_id=client_id))
+
+
+def _pipeline(conn: Any, pipeline_id: int) -> pipelines.PipelineRow:
+    found = pipelines.pipeline_get(conn, pipeline_id)
+    if found is None:
         raise NotFoundError(f"pipeline {pipeline_id} does not exist")
-    return {
-        "id": r.id,
-        "client_id": r.client_id,
-        "workstream": r.workstream_slug,
-        "name": r.name,
-        "steps": list(r.steps or []),
-    }
+    return found
+
+
+def pipeline_get(engine: Engine, pipeline_id: int) -> pipelines.PipelineRow:
+    with reading(engine) as conn:
+        return _pipeline(conn, pipeline_id)
 
 
 def pipeline_validate(engine: Engine, client_id: int, workstream: str, steps: list[str]) -> None:
     """:class:`ConfigError` naming what is wrong with ``steps`` (launch's own checks)."""
-    name = client_name(engine, client_id)
     with reading(engine) as conn:
-        resolve_steps(conn, name, workstream, None, steps)
+        resolve_steps(conn, clients.client_get_name(conn, client_id), workstream, None, steps)
 
 
 def pipeline_save(
     engine: Engine, client_id: int, workstream: str, name: str, steps: list[str]
-) -> dict[str, Any]:
+) -> pipelines.PipelineRow:
     """Create or replace the client's pipeline ``name`` in ``workstream``."""
-    name = _clean_name(name, "pipeline name")
+    name = clients.name_clean(name, "pipeline name")
     pipeline_validate(engine, client_id, workstream, steps)
     with engine.begin() as conn:
-        found = conn.execute(
-            select(EnrichmentPipeline.id).where(
-                EnrichmentPipeline.client_id == client_id,
-                EnrichmentPipeline.workstream_slug == workstream,
-                EnrichmentPipeline.name == name,
-            )
-        ).scalar()
-        if found is not None:
-            conn.execute(
-                update(EnrichmentPipeline)
-                .where(EnrichmentPipeline.id == found)
-                .values(steps=list(steps))
-            )
-            pipeline_id = int(found)
-        else:
-            pipeline_id = int(
-                conn.execute(
-                    insert(EnrichmentPipeline)
-                    .values(
-                        client_id=client_id,
-                        workstream_slug=workstream,
-                        name=name,
-                        steps=list(steps),
-                    )
-                    .returning(EnrichmentPipeline.id)
-                ).scalar_one()
-            )
-    return pipeline_get(engine, pipeline_id)
+        pipeline_id, _ = pipelines.pipeline_save(conn, client_id, workstream, name, steps)
+        return _pipeline(conn, pipeline_id)
 
 
 def pipeline_delete(engine: Engine, pipeline_id: int) -> None:
     with engine.begin() as conn:
-        gone = conn.execute(
-            delete(EnrichmentPipeline).where(EnrichmentPipeline.id == pipeline_id)
-        ).rowcount
+        gone = pipelines.pipeline_delete(conn, pipeline_id)
     if not gone:
         raise NotFoundError(f"pipeline {pipeline_id} does not exist")
 
 
-def pipeline_choices(engine: Engine, client_id: int, workstream: str) -> list[dict[str, Any]]:
+def pipeline_choices(
+    engine: Engine, client_id: int, workstream: str
+) -> list[pipelines.PipelineChoice]:
     """Saved pipelines of the client, then the built-in ones, for a launch."""
-    saved = [
-        {"name": p["name"], "steps": p["steps"], "builtin": False}
-        for p in pipelines_list(engine, client_id)
-        if p["workstream"] == workstream
-    ]
-    builtin = [
-        {"name": name, "steps": steps, "builtin": True}
-        for name, steps in BUILTIN_PIPELINES.get(workstream, {}).items()
-        if name not in {p["name"] for p in saved}
-    ]
-    return saved + builtin
+    with reading(engine) as conn:
+        return pipelines.pipeline_choices(conn, client_id, workstream)
 
 
 # --------------------------------------------------------------------------- configs
 
 
+def _configs_redacted(conn: Any, client_id: int) -> list[dict[str, Any]]:
+    return [
+        {**row, "config": redact_config(row["config"])}
+        for row in client_configs_list(conn, client_id)
+    ]
+
+
 def configs_list(engine: Engine, client_id: int) -> list[dict[str, Any]]:
-    """Every config of the client, redacted."""
+    """Every config of the client, redacted; :class:`NotFoundError` for an unknown client."""
     with reading(engine) as conn:
-        rows = conn.execute(
-            select(ClientWorkflowConfig)
-            .where(ClientWorkflowConfig.client_id == client_id)
-            .order_by(ClientWorkflowConfig.workstream_slug, ClientWorkflowConfig.workflow_slug)
-        )
-        return [
-            {
-                "client_id": r.client_id,
-                "workflow": r.workflow_slug,
-                "workstream": r.workstream_slug,
-                "config": redact_config(dict(r.config or {})),
-                "updated_at": r.updated_at,
-            }
-            for r in rows
-        ]
+        clients.client_get_name(conn, client_id)
+        return _configs_redacted(conn, client_id)
 
 
 def config_set(
-    engine: Engine, client_id: int, workflow: str, workstream: str, assignments: list[str]
+    engine: Engine, client_id: int, workflow: str, workstream: str, changes: Assignments
 ) -> dict[str, Any]:
-    """Apply ``KEY=VALUE`` / ``KEY+=VALUE`` / ``KEY=`` lines; the redacted result."""
-    name = client_name(engine, client_id)
-    changes = parse_assignments([a.strip() for a in assignments if a.strip()])
+    """Apply ``changes`` to the client's config for the workflow; the redacted result."""
     with engine.begin() as conn:
+        name = clients.client_get_name(conn, client_id)
         stored = client_config_set(conn, name, workflow, workstream, changes)
     return {
         "client_id": client_id,
@@ -371,6 +218,16 @@ def config_set(
         "workstream": workstream,
         "config": redact_config(stored),
     }
+
+
+def config_set_lines(
+    engine: Engine, client_id: int, workflow: str, workstream: str, lines: list[str]
+) -> dict[str, Any]:
+    """:func:`config_set` with the ``KEY=VALUE`` / ``KEY+=VALUE`` / ``KEY=`` lines of a form
+    (an unknown client is reported before the lines are read)."""
+    client_name(engine, client_id)
+    changes = parse_assignments([line.strip() for line in lines if line.strip()])
+    return config_set(engine, client_id, workflow, workstream, changes)
 
 
 # --------------------------------------------------------------------------- uploads
@@ -381,56 +238,17 @@ def upload_ingest(engine: Engine, client_id: int, path: Path) -> IngestReport:
     return ingest_csv(engine, path, client_id=client_id)
 
 
-def uploads_list(engine: Engine, client_id: int | None = None) -> list[dict[str, Any]]:
-    query = select(RawUpload).order_by(RawUpload.id.desc()).limit(200)
-    if client_id is not None:
-        query = query.where(RawUpload.client_id == client_id)
+def uploads_list(engine: Engine, client_id: int | None = None) -> list[uploads.UploadRow]:
     with reading(engine) as conn:
-        return [_upload_summary(r) for r in conn.execute(query)]
+        return uploads.uploads_list(conn, client_id)
 
 
-def _upload_summary(r: Any) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "client_id": r.client_id,
-        "filename": r.filename,
-        "encoding": r.encoding,
-        "delimiter": r.delimiter,
-        "row_count": r.row_count,
-        "bad_row_count": r.bad_row_count,
-        "created_at": r.created_at,
-    }
-
-
-def upload_detail(engine: Engine, upload_id: int, preview: int = 10) -> dict[str, Any]:
+def upload_detail(engine: Engine, upload_id: int, preview: int = 10) -> uploads.UploadDetail:
     with reading(engine) as conn:
-        r = conn.execute(select(RawUpload).where(RawUpload.id == upload_id)).first()
-        if r is None:
-            raise NotFoundError(f"upload {upload_id} does not exist")
-        rows = conn.execute(
-            select(RawUploadRow.line_number, RawUploadRow.data)
-            .where(RawUploadRow.upload_id == upload_id)
-            .order_by(RawUploadRow.line_number)
-            .limit(preview)
-        )
-        errors = conn.execute(
-            select(RawUploadError.line_number, RawUploadError.reason, RawUploadError.excerpt)
-            .where(RawUploadError.upload_id == upload_id)
-            .order_by(RawUploadError.line_number)
-            .limit(500)
-        )
-        headers = list(r.headers or [])
-        return {
-            **_upload_summary(r),
-            "headers": headers,
-            "column_map": dict(r.column_map or {}),
-            "unmapped_columns": list(r.unmapped_columns or []),
-            "first_rows": [{"line": line, "values": list(cells)} for line, cells in rows],
-            "bad_rows": [
-                {"line": line, "reason": reason, "excerpt": excerpt}
-                for line, reason, excerpt in errors
-            ],
-        }
+        found = uploads.upload_get(conn, upload_id, preview)
+    if found is None:
+        raise NotFoundError(f"upload {upload_id} does not exist")
+    return found
 
 
 # --------------------------------------------------------------------------- batches
@@ -461,32 +279,9 @@ def batch_launch(
     )
 
 
-def batches_list(engine: Engine, client_id: int | None = None) -> list[dict[str, Any]]:
-    query = (
-        select(Batch, Client.name.label("client_name"))
-        .join(Client, Client.id == Batch.client_id)
-        .order_by(Batch.id.desc())
-        .limit(200)
-    )
-    if client_id is not None:
-        query = query.where(Batch.client_id == client_id)
+def batches_list(engine: Engine, client_id: int | None = None) -> list[batches.BatchRow]:
     with reading(engine) as conn:
-        return [_batch_summary(r) for r in conn.execute(query)]
-
-
-def _batch_summary(r: Any) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "client_id": r.client_id,
-        "client_name": r.client_name,
-        "workstream": r.workstream_slug,
-        "upload_id": r.upload_id,
-        "pipeline_name": r.pipeline_name,
-        "status": r.status,
-        "item_count": r.item_count,
-        "created_at": r.created_at,
-        "finished_at": r.finished_at,
-    }
+        return batches.batches_list(conn, client_id)
 
 
 @dataclass
@@ -517,90 +312,26 @@ def _segments(counts: dict[str, int], expected: int, width: float = 100.0) -> li
 
 def batch_detail(engine: Engine, batch_id: int, now: int | None = None) -> dict[str, Any]:
     now = now_ms() if now is None else now
-    ws = WorkflowState
     with reading(engine) as conn:
-        r = conn.execute(
-            select(Batch, Client.name.label("client_name"))
-            .join(Client, Client.id == Batch.client_id)
-            .where(Batch.id == batch_id)
-        ).first()
+        r = batches.batch_get(conn, batch_id)
         if r is None:
             raise NotFoundError(f"batch {batch_id} does not exist")
-        steps = conn.execute(
-            select(BatchStep.step_name, BatchStep.type)
-            .where(BatchStep.batch_id == batch_id)
-            .order_by(BatchStep.position)
-        ).all()
-        counts = batch_counts(conn, batch_id)
-        last_step = steps[-1].step_name if steps else ""
-        done_items = conn.execute(
-            select(func.count(func.distinct(ws.item_id))).where(
-                ws.batch_id == batch_id,
-                or_(
-                    ws.status == Status.FAILED.value,
-                    and_(
-                        ws.step_name == last_step,
-                        ws.status.in_([Status.COMPLETED.value, Status.SKIPPED.value]),
-                    ),
-                ),
-            )
-        ).scalar_one()
-        first_ms, last_ms = conn.execute(
-            select(func.min(ws.created_at), func.max(ws.updated_at)).where(
-                ws.batch_id == batch_id,
-                ws.status.in_([Status.COMPLETED.value, Status.SKIPPED.value]),
-            )
-        ).one()
-        failed = conn.execute(
-            select(
-                ws.id,
-                ws.item_id,
-                ws.step_name,
-                ws.attempt,
-                ws.error,
-                BatchItem.row_number,
-                BatchItem.person_name,
-                BatchItem.company_name,
-            )
-            .join(BatchItem, BatchItem.id == ws.item_id)
-            .where(ws.batch_id == batch_id, status_in(Status.FAILED))
-            .order_by(ws.item_id, ws.step_index)
-            .limit(200)
-        ).all()
-        stuck = conn.execute(
-            select(
-                ws.id,
-                ws.item_id,
-                ws.step_name,
-                ws.status,
-                ws.attempt,
-                ws.lease_until,
-                ws.not_before,
-            )
-            .where(
-                ws.batch_id == batch_id,
-                or_(
-                    and_(
-                        ws.status.in_([Status.QUEUED.value, Status.IN_PROGRESS.value]),
-                        ws.lease_until < now,
-                    ),
-                    and_(ws.status == Status.PENDING.value, ws.not_before < now - STUCK_PENDING_MS),
-                ),
-            )
-            .order_by(ws.id)
-            .limit(100)
-        ).all()
-    items = int(r.item_count or 0)
+        steps = batches.batch_steps_list(conn, batch_id)
+        last_step = steps[-1].name if steps else ""
+        read = batch_reports.batch_progress(conn, batch_id, last_step, now)
+    counts, done_items = read.counts, read.done_items
+    first_ms, last_ms = read.first_finished_ms, read.last_finished_ms
+    items = int(r["item_count"] or 0)
     rows: list[StepRow] = []
     for s in steps:
-        c = counts.get(s.step_name, {})
-        row = StepRow(s.step_name, s.type, {k: c.get(k, 0) for k in STATUSES}, sum(c.values()))
+        c = counts.get(s.name, {})
+        row = StepRow(s.name, s.type, {k: c.get(k, 0) for k in STATUSES}, sum(c.values()))
         row.segments = _segments(c, items)
         rows.append(row)
     finished_states = sum(
         c.get(Status.COMPLETED.value, 0) + c.get(Status.SKIPPED.value, 0) for c in counts.values()
     )
-    running = r.status == BatchStatus.RUNNING.value
+    running = r["status"] == BatchStatus.RUNNING.value
     progress = 100.0 if not running else (100.0 * done_items / items if items else 0.0)
     rate = None
     if finished_states and first_ms is not None and last_ms is not None:
@@ -611,7 +342,7 @@ def batch_detail(engine: Engine, batch_id: int, now: int | None = None) -> dict[
         remaining = max(items * len(steps) - finished_states, 0)
         eta = remaining / rate
     return {
-        **_batch_summary(r),
+        **r,
         "progress": round(progress, 1),
         "done_items": int(done_items),
         "steps": [
@@ -636,7 +367,7 @@ def batch_detail(engine: Engine, batch_id: int, now: int | None = None) -> dict[
                 "error": f.error or "",
                 "label": f.person_name or f.company_name or "",
             }
-            for f in failed
+            for f in read.failed
         ],
         "stuck": [
             {
@@ -658,7 +389,7 @@ def batch_detail(engine: Engine, batch_id: int, now: int | None = None) -> dict[
                     1,
                 ),
             }
-            for s in stuck
+            for s in read.stuck
         ],
     }
 
@@ -668,7 +399,7 @@ def batch_retry(
 ) -> int:
     """FAILED -> PENDING (all, one step, or one item); the number of states moved."""
     with engine.begin() as conn:
-        if conn.execute(select(Batch.id).where(Batch.id == batch_id)).first() is None:
+        if not batches.batch_exists(conn, batch_id):
             raise NotFoundError(f"batch {batch_id} does not exist")
         return states_retry_failed(conn, batch_id, now_ms(), step or None, item_id)
 

@@ -3,18 +3,19 @@
 Attempts, leases, back-off, concurrency, batch size and the handler's options (for a Clay
 workflow: ``dedupe_by``, ``rate_per_second``, ``fields``, ...). Used by ``enrichflow workflow
 set/show``. A launch snapshots the options into ``batch_steps``, so a change applies to the
-batches launched after it. Secrets are a client's (``api.client_config``) and are refused here.
+batches launched after it. Secrets are a client's (``catalog.client_configs``) and are refused
+here.
 """
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Connection, update
+from sqlalchemy import Connection
 
-from enrichflow.api.client_config import Assignments, merge_config, registry_row
-from enrichflow.db.models import EnrichmentRegistry
+from enrichflow.catalog.assignments import Assignments, config_merge
+from enrichflow.catalog.registry import registry_config_update, registry_get
 from enrichflow.errors import ConfigError, PermanentStepError
 from enrichflow.launch import step_row
 from enrichflow.webhooks.sender import CLIENT_KEYS, webhook_options
@@ -50,8 +51,8 @@ def workflow_config_get(
     conn: Connection, workflow: str, workstream: str
 ) -> tuple[str, dict[str, Any]]:
     """The workflow's handler and options."""
-    row = registry_row(conn, workflow, workstream)
-    return row.handler, dict(row.config or {})
+    row = registry_get(conn, workflow, workstream)
+    return row.handler, dict(row.config)
 
 
 def workflow_config_set(
@@ -59,7 +60,7 @@ def workflow_config_set(
 ) -> dict[str, Any]:
     """Merge ``changes`` into the workflow's options; :class:`ConfigError` naming the key when
     a value could not be launched or sent with, and nothing is written then."""
-    row = registry_row(conn, workflow, workstream)
+    row = registry_get(conn, workflow, workstream)
     changes = _typed(changes)
     secrets = sorted((set(changes.set) | set(changes.append)) & set(CLIENT_KEYS))
     if secrets:
@@ -67,15 +68,13 @@ def workflow_config_set(
             f"{', '.join(secrets)}: a client's setting (a secret), never stored with the "
             f"workflow: enrichflow config set CLIENT {workflow} {secrets[0]}=..."
         )
-    config = merge_config(dict(row.config or {}), changes)
+    config = config_merge(dict(row.config), changes)
     # the launch's own checks: attempts, leases, back-off, concurrency
-    step_row(SimpleNamespace(**{**row._mapping, "config": config}), 0)
+    step_row(replace(row, config=config), 0)
     if row.handler == "webhook":
         try:
             webhook_options(config)  # what the handler reads before every send
         except PermanentStepError as exc:
             raise ConfigError(f"workflow {workflow!r}: {exc}") from exc
-    conn.execute(
-        update(EnrichmentRegistry).where(EnrichmentRegistry.id == row.id).values(config=config)
-    )
+    registry_config_update(conn, row.id, config)
     return config

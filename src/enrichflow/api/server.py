@@ -1,23 +1,20 @@
-"""Running the service: handler services, the conductor beside the app, the callback server.
+"""Serving the app: ``enrichflow serve``, the callback server, the conductor's coalesced wake.
 
-* :func:`build_services` — the one place the handlers' services are assembled (public URL,
-  secret key, the database-backed webhook ledger).
-* :class:`ConductorThread` — the conductor loop in a background thread (``enrichflow serve``).
+* :func:`serve_forever` — the app in the foreground and the conductor in a background thread.
 * :class:`CallbackServer` — the app served by uvicorn in a background thread, for as long as
   ``enrichflow run`` drives a batch with ASYNC steps.
 * :class:`CoalescedWake` — what the callback receiver calls to wake the conductor: it sets the
   conductor's event (never runs a tick itself), at most once per interval, so that a stream of
   callbacks costs the conductor a few ticks a second rather than one per landed group.
 
-uvicorn and the app are imported where they are used: every ``enrichflow`` command builds
-services, and only ``serve`` and ``run`` with ASYNC steps serve HTTP.
+uvicorn and the app are imported where they are used: only ``serve`` and ``run`` with ASYNC
+steps serve HTTP.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -26,68 +23,12 @@ from typing import Any
 from sqlalchemy import Engine
 
 from enrichflow.conductor.loop import Conductor
+from enrichflow.conductor.thread import ConductorThread
 from enrichflow.config import Settings
 from enrichflow.errors import ConfigError
-from enrichflow.secret_key import resolve_secret_key
-from enrichflow.webhooks.ledger import DatabaseLedger
+from enrichflow.services import build_services, public_url_for
 
-__all__ = [
-    "DEFAULT_PUBLIC_URL",
-    "CallbackServer",
-    "CoalescedWake",
-    "ConductorThread",
-    "build_services",
-    "public_url_for",
-]
-
-log = logging.getLogger(__name__)
-
-DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
-
-
-def public_url_for(settings: Settings, port: int | None) -> str:
-    """``ENRICHFLOW_PUBLIC_URL``; when it is the default and the receiver listens on another
-    port, the loopback URL of that port."""
-    if port is not None and settings.public_url.rstrip("/") == DEFAULT_PUBLIC_URL and port != 8000:
-        return f"http://127.0.0.1:{port}"
-    return settings.public_url
-
-
-def build_services(
-    engine: Engine, settings: Settings, public_url: str | None = None
-) -> dict[str, Any]:
-    """The services every handler receives (the runner adds ``engine``); the signing key comes
-    from :func:`enrichflow.secret_key.resolve_secret_key`."""
-    return {
-        "public_url": public_url or settings.public_url,
-        "secret_key": resolve_secret_key(engine, settings).value,
-        "webhook_ledger": DatabaseLedger(engine),
-    }
-
-
-class ConductorThread:
-    """``conductor.run`` in a daemon thread until :meth:`stop`; errors are logged and kept."""
-
-    def __init__(self, conductor: Conductor) -> None:
-        self.conductor = conductor
-        self._stop = threading.Event()
-        self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="enrichflow-conductor", daemon=True)
-
-    def _run(self) -> None:
-        try:
-            self.conductor.run(self._stop.is_set)
-        except BaseException as exc:
-            log.exception("the conductor stopped with an error")
-            self.error = exc
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        self._stop.set()
-        self.conductor.executor.wake()
-        self._thread.join(timeout)
+__all__ = ["CallbackServer", "CoalescedWake", "serve_forever"]
 
 
 class CoalescedWake:

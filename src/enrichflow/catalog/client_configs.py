@@ -1,0 +1,146 @@
+"""Clients' configs for workflows (``client_workflow_configs``): merge, list, redact.
+
+A config holds secrets (Clay webhook URLs are credentials, auth tokens): they are shown only
+through :func:`redact_config`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, TypedDict
+
+from sqlalchemy import Connection, insert, select, update
+
+from enrichflow.catalog.assignments import Assignments, config_merge
+from enrichflow.catalog.clients import client_get_or_create
+from enrichflow.catalog.registry import registry_get
+from enrichflow.db.models import Client, ClientWorkflowConfig
+from enrichflow.errors import ConfigError
+from enrichflow.webhooks.redact import redact_url
+from enrichflow.webhooks.sender import CLIENT_KEYS
+
+__all__ = [
+    "ClientConfigRow",
+    "client_config_set",
+    "client_configs_by_target",
+    "client_configs_list",
+    "redact_config",
+]
+
+_SECRET_WORDS = ("token", "secret", "password", "api_key", "apikey", "auth")
+HIDDEN = "…"
+
+
+class ClientConfigRow(TypedDict):
+    client_id: int
+    workflow: str
+    workstream: str
+    config: dict[str, Any]
+    updated_at: datetime | None
+
+
+def client_config_set(
+    conn: Connection, client: str, workflow: str, workstream: str, changes: Assignments
+) -> dict[str, Any]:
+    """Merge ``changes`` into the client's config for ``(workflow, workstream)``, creating the
+    client and the config row when new; the stored config."""
+    if registry_get(conn, workflow, workstream).handler == "webhook":
+        _check_webhook_keys(workflow, changes)
+    client_id = client_get_or_create(conn, client)
+    row = conn.execute(
+        select(ClientWorkflowConfig.id, ClientWorkflowConfig.config).where(
+            ClientWorkflowConfig.client_id == client_id,
+            ClientWorkflowConfig.workflow_slug == workflow,
+            ClientWorkflowConfig.workstream_slug == workstream,
+        )
+    ).first()
+    if row is None:
+        config = config_merge({}, changes)
+        conn.execute(
+            insert(ClientWorkflowConfig).values(
+                client_id=client_id,
+                workflow_slug=workflow,
+                workstream_slug=workstream,
+                config=config,
+            )
+        )
+        return config
+    config_id, stored = row
+    config = config_merge(dict(stored or {}), changes)
+    conn.execute(
+        update(ClientWorkflowConfig)
+        .where(ClientWorkflowConfig.id == config_id)
+        .values(config=config, updated_at=datetime.now(UTC))
+    )
+    return config
+
+
+def _check_webhook_keys(workflow: str, changes: Assignments) -> None:
+    """A Clay workflow reads only its URL and token from a client's config: any other key
+    would be stored and silently ignored (``dedupe_by`` set per client did nothing)."""
+    foreign = sorted((set(changes.set) | set(changes.append)) - set(CLIENT_KEYS))
+    if foreign:
+        names = ", ".join(foreign)
+        raise ConfigError(
+            f"{names}: not a client setting of {workflow!r}, whose handler (webhook) reads "
+            f"only {' and '.join(CLIENT_KEYS)} from a client's config; {names} "
+            f"{'is a workflow option' if len(foreign) == 1 else 'are workflow options'}, "
+            f"the same for every client: enrichflow workflow set {workflow} {foreign[0]}=..."
+        )
+
+
+def client_configs_list(conn: Connection, client_id: int) -> list[ClientConfigRow]:
+    """Every config of the client by workstream and workflow, unredacted."""
+    rows = conn.execute(
+        select(ClientWorkflowConfig)
+        .where(ClientWorkflowConfig.client_id == client_id)
+        .order_by(ClientWorkflowConfig.workstream_slug, ClientWorkflowConfig.workflow_slug)
+    )
+    return [
+        ClientConfigRow(
+            client_id=r.client_id,
+            workflow=r.workflow_slug,
+            workstream=r.workstream_slug,
+            config=dict(r.config or {}),
+            updated_at=r.updated_at,
+        )
+        for r in rows
+    ]
+
+
+def client_configs_by_target(conn: Connection) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Every config of every client by ``(client name, workflow, workstream)``, unredacted."""
+    return {
+        (c, wf, ws): dict(cfg or {})
+        for c, wf, ws, cfg in conn.execute(
+            select(
+                Client.name,
+                ClientWorkflowConfig.workflow_slug,
+                ClientWorkflowConfig.workstream_slug,
+                ClientWorkflowConfig.config,
+            ).join(Client, Client.id == ClientWorkflowConfig.client_id)
+        )
+    }
+
+
+def _is_secret_key(key: str) -> bool:
+    lowered = key.lower()
+    return any(word in lowered for word in _SECRET_WORDS) or lowered.endswith("_key")
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_redact_value(v) for v in value]
+    if isinstance(value, dict):
+        return redact_config(value)
+    if isinstance(value, str) and "://" in value:
+        return redact_url(value)
+    return value
+
+
+def redact_config(config: dict[str, Any]) -> dict[str, Any]:
+    """What may be shown: URLs as ``scheme://host/…``, secret-named values as ``…``."""
+    return {
+        key: (HIDDEN if value else value) if _is_secret_key(key) else _redact_value(value)
+        for key, value in config.items()
+    }

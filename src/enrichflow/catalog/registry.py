@@ -1,0 +1,175 @@
+"""The workflow registry (``enrichment_registry``): which workflows a workstream offers, each
+with its type, handler and options. A launch snapshots the rows it uses into ``batch_steps``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from enrichflow.catalog.clients import name_clean
+from enrichflow.catalog.workstreams import workstream_exists
+from enrichflow.db.models import EnrichmentRegistry
+from enrichflow.errors import ConfigError, NotFoundError
+from enrichflow.states import StepType
+
+__all__ = [
+    "SLUG_RE",
+    "RegistryRow",
+    "registry_config_update",
+    "registry_get",
+    "registry_get_many",
+    "registry_list",
+    "registry_slugs",
+    "workflow_create",
+]
+
+SLUG_RE = re.compile(r"^[a-z][a-z0-9_]{1,99}$")
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryRow:
+    """One workflow of a workstream; ``config`` holds its own options (never a secret)."""
+
+    id: int
+    slug: str
+    workstream_slug: str
+    name: str
+    type: str
+    handler: str
+    description: str | None
+    config: dict[str, Any]
+
+
+_COLUMNS = (
+    EnrichmentRegistry.id,
+    EnrichmentRegistry.slug,
+    EnrichmentRegistry.workstream_slug,
+    EnrichmentRegistry.name,
+    EnrichmentRegistry.type,
+    EnrichmentRegistry.handler,
+    EnrichmentRegistry.description,
+    EnrichmentRegistry.config,
+)
+
+
+def _row(r: Any) -> RegistryRow:
+    return RegistryRow(
+        id=r.id,
+        slug=r.slug,
+        workstream_slug=r.workstream_slug,
+        name=r.name,
+        type=r.type,
+        handler=r.handler,
+        description=r.description,
+        config=dict(r.config or {}),
+    )
+
+
+def registry_list(conn: Connection, workstream: str | None = None) -> list[RegistryRow]:
+    """Every workflow (of ``workstream``), by workstream and in the order they were added."""
+    query = select(*_COLUMNS).order_by(EnrichmentRegistry.workstream_slug, EnrichmentRegistry.id)
+    if workstream is not None:
+        query = query.where(EnrichmentRegistry.workstream_slug == workstream)
+    return [_row(r) for r in conn.execute(query)]
+
+
+def registry_slugs(conn: Connection, workstream: str) -> list[str]:
+    """The slugs of the workstream's workflows, sorted."""
+    return list(
+        conn.execute(
+            select(EnrichmentRegistry.slug)
+            .where(EnrichmentRegistry.workstream_slug == workstream)
+            .order_by(EnrichmentRegistry.slug)
+        ).scalars()
+    )
+
+
+def registry_get(conn: Connection, workflow: str, workstream: str) -> RegistryRow:
+    """The workflow's row; :class:`NotFoundError` listing the workstream's workflows."""
+    row = conn.execute(
+        select(*_COLUMNS).where(
+            EnrichmentRegistry.slug == workflow, EnrichmentRegistry.workstream_slug == workstream
+        )
+    ).first()
+    if row is None:
+        known = registry_slugs(conn, workstream)
+        raise NotFoundError(
+            f"no workflow {workflow!r} in workstream {workstream!r} "
+            f"(known: {', '.join(known) or 'none'})"
+        )
+    return _row(row)
+
+
+def registry_get_many(
+    conn: Connection, workstream: str, slugs: Iterable[str]
+) -> dict[str, RegistryRow]:
+    """The rows of ``slugs`` that exist in the workstream, by slug."""
+    rows = conn.execute(
+        select(*_COLUMNS).where(
+            EnrichmentRegistry.workstream_slug == workstream,
+            EnrichmentRegistry.slug.in_(list(slugs)),
+        )
+    )
+    return {r.slug: _row(r) for r in rows}
+
+
+def registry_config_update(conn: Connection, registry_id: int, config: dict[str, Any]) -> None:
+    """Replace the workflow's options (the caller has validated them)."""
+    conn.execute(
+        update(EnrichmentRegistry).where(EnrichmentRegistry.id == registry_id).values(config=config)
+    )
+
+
+def workflow_create(
+    conn: Connection,
+    slug: str,
+    workstream: str,
+    name: str,
+    description: str | None,
+    config: dict[str, Any],
+) -> RegistryRow:
+    """A new ASYNC ``webhook`` workflow (a Clay table): data only, usable at once."""
+    slug = slug.strip()
+    if not SLUG_RE.match(slug):
+        raise ConfigError(
+            "the slug must start with a letter and hold only lowercase letters, digits and _ "
+            "(2 to 100 characters)"
+        )
+    name = name_clean(name, "workflow name")
+    description = (description or "").strip() or None
+    if description is not None and "\x00" in description:
+        raise ConfigError("the description must not contain NUL characters")
+    for key, value in config.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ConfigError(f"config {key!r} must be a positive number")
+    if not workstream_exists(conn, workstream):
+        raise ConfigError(f"unknown workstream {workstream!r}")
+    if registry_get_many(conn, workstream, [slug]):
+        raise ConfigError(f"workflow {slug!r} already exists in {workstream!r}")
+    new_id = conn.execute(
+        insert(EnrichmentRegistry)
+        .values(
+            slug=slug,
+            workstream_slug=workstream,
+            name=name,
+            type=StepType.ASYNC.value,
+            handler="webhook",
+            description=description,
+            config=config,
+        )
+        .returning(EnrichmentRegistry.id)
+    ).scalar_one()
+    return RegistryRow(
+        id=new_id,
+        slug=slug,
+        workstream_slug=workstream,
+        name=name,
+        type=StepType.ASYNC.value,
+        handler="webhook",
+        description=description,
+        config=config,
+    )

@@ -1,0 +1,96 @@
+"""``enrichflow conductor``, and the executor and conductor every driving command builds."""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from enrichflow.cli.root import (
+    DatabaseUrl,
+    ExecutorOption,
+    console,
+    engine_for,
+    error_reporting,
+    fail,
+)
+from enrichflow.config import get_settings
+from enrichflow.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from enrichflow.conductor.loop import Conductor
+
+
+def executor_for(engine: Engine, port: int | None = None, kind: str | None = None) -> Any:
+    """The executor (``--executor`` or ENRICHFLOW_EXECUTOR): the local one with the handlers'
+    services (built in one place: :func:`enrichflow.services.build_services`; ``port`` is
+    where callbacks are served), or Modal."""
+    from enrichflow.executors.local import LocalExecutor
+    from enrichflow.services import build_services, public_url_for
+
+    settings = get_settings()
+    if (kind or settings.executor) == "modal":
+        from enrichflow.executors.modal import ModalExecutor
+
+        return ModalExecutor(
+            engine, settings.modal_app, max_containers=settings.modal_max_containers
+        )
+    try:
+        services = build_services(engine, settings, public_url_for(settings, port))
+    except ConfigError as exc:  # a weak ENRICHFLOW_SECRET_KEY among them
+        raise fail(str(exc)) from exc
+    return LocalExecutor(engine, settings.workers, services)
+
+
+def conductor_for(engine: Engine, executor: Any) -> Conductor:
+    from enrichflow.conductor.loop import Conductor
+
+    settings = get_settings()
+    return Conductor(engine, executor, settings.chunk_size, settings.poll_interval)
+
+
+class Interrupt:
+    """First Ctrl-C stops the loop cleanly (state stays in the database); the second kills."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        console.print("[yellow]stopping after the chunks in flight; Ctrl-C again to abort[/]")
+
+
+def conductor(
+    until_idle: Annotated[
+        bool, typer.Option("--until-idle", help="Exit when no batch is running.")
+    ] = False,
+    database_url: DatabaseUrl = None,
+    executor_kind: ExecutorOption = None,
+) -> None:
+    """Drive every unfinished batch (after a crash, this finishes them)."""
+    from enrichflow.seed import init_database
+
+    if executor_kind not in (None, "local", "modal"):
+        raise fail(f"unknown executor {executor_kind!r}: local or modal")
+    error_reporting()
+    engine = engine_for(database_url)
+    init_database(engine)
+    executor = executor_for(engine, kind=executor_kind)
+    loop = conductor_for(engine, executor)
+    interrupt = Interrupt()
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        if until_idle:
+            loop.run_until_finished(interrupted=lambda: interrupt.requested)
+        else:
+            loop.run(lambda: interrupt.requested)
+    finally:
+        executor.close()
+    console.print("conductor stopped")

@@ -1,0 +1,340 @@
+"""``enrichflow run`` (ingest, launch, drive, export), ``status``, ``retry`` and ``export``."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from enrichflow.cli.conductor import Interrupt, conductor_for, executor_for
+from enrichflow.cli.root import (
+    EXIT_FAILED_ITEMS,
+    EXIT_OK,
+    DatabaseUrl,
+    JsonFlag,
+    console,
+    engine_for,
+    error_reporting,
+    fail,
+    out,
+)
+from enrichflow.config import get_settings
+from enrichflow.db.engine import now_ms, reading
+from enrichflow.defaults import APOLLO, DEFAULT_MAX_SUBMISSIONS
+from enrichflow.errors import ConfigError, InputError, NotFoundError
+from enrichflow.states import Status
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from enrichflow.conductor.loop import TickReport
+    from enrichflow.ingest.loader import IngestReport
+
+PROGRESS_SECONDS = 0.25
+"""Shortest interval between two refreshes of `enrichflow run`'s progress bars."""
+
+
+def drive(
+    engine: Engine,
+    batch_id: int,
+    steps: list[str],
+    total: int,
+    quiet: bool,
+    serve_on: tuple[str, int] | None = None,
+) -> None:
+    """Run the conductor in this process until the batch is finished, with a bar per step.
+
+    ``serve_on``: also serve the callback endpoint there while it runs (ASYNC steps)."""
+    from enrichflow.api.server import CallbackServer
+    from enrichflow.db.queries import batch_counts
+
+    executor = executor_for(engine, serve_on[1] if serve_on else None)
+    conductor = conductor_for(engine, executor)
+    server: CallbackServer | None = None
+    if serve_on is not None:
+        from enrichflow.api.app import create_app  # the web stack, only when serving
+
+        try:
+            app = create_app(engine, get_settings(), executor.wake)
+            server = CallbackServer(app, *serve_on)
+            server.__enter__()
+        except ConfigError as exc:
+            executor.close()
+            raise fail(str(exc)) from exc
+        if not quiet:
+            console.print(
+                f"serving callbacks on http://{serve_on[0]}:{serve_on[1]}/callbacks/ "
+                f"(public URL {executor.services['public_url']})"
+            )
+    interrupt = Interrupt()
+    previous = signal.signal(signal.SIGINT, interrupt)
+    progress = Progress(
+        TextColumn("{task.description:<40}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("[red]{task.fields[failed]} failed"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=quiet,
+    )
+    tasks = {step: progress.add_task(step, total=total, failed=0) for step in steps}
+    last = 0.0
+    wait = PROGRESS_SECONDS
+
+    def refresh(_: TickReport | None = None) -> None:
+        nonlocal last, wait
+        if quiet or time.monotonic() - last < wait:
+            return
+        started = time.monotonic()
+        # A read-only connection: on SQLite a plain one would hold the writer lock (BEGIN
+        # IMMEDIATE) while it counts, and every runner thread would wait on the bars.
+        with reading(engine) as conn:
+            counts = batch_counts(conn, batch_id)
+        last = time.monotonic()
+        # Counting walks every state of the batch, so the bars take at most a tenth of the
+        # run, however large the batch.
+        wait = max(PROGRESS_SECONDS, 9 * (last - started))
+        for step, task in tasks.items():
+            c = counts.get(step, {})
+            done = sum(c.get(s.value, 0) for s in (Status.COMPLETED, Status.SKIPPED, Status.FAILED))
+            progress.update(task, completed=done, failed=c.get(Status.FAILED.value, 0))
+
+    try:
+        with progress:
+            conductor.run_until_finished([batch_id], refresh, lambda: interrupt.requested)
+            last = 0.0
+            refresh()
+    finally:
+        executor.close()
+        if server is not None:
+            server.__exit__(None, None, None)
+        signal.signal(signal.SIGINT, previous)
+    for failure in executor.failures:
+        console.print(f"[red]a chunk failed outside its handlers:[/] {failure}")
+    if interrupt.requested:
+        console.print(
+            f"interrupted; batch {batch_id} resumes with: enrichflow conductor --until-idle"
+        )
+        raise typer.Exit(130)
+
+
+def summary_read(engine: Engine, batch_id: int) -> dict[str, Any]:
+    """The batch's summary (:func:`~enrichflow.catalog.batch_reports.batch_summary`), read
+    through a read-only connection so that it never waits for the runners' writer lock."""
+    from enrichflow.catalog.batch_reports import batch_summary
+
+    with reading(engine) as conn:
+        return dict(batch_summary(conn, batch_id))
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    table = Table(
+        title=f"batch {summary['batch_id']}: {summary['status']} ({summary['items']} items)"
+    )
+    table.add_column("step", overflow="fold")
+    # Only the statuses some step has (completed and failed always): six mostly empty
+    # columns would crowd the step names out of an 80-column terminal.
+    seen = {status for counts in summary["steps"].values() for status, n in counts.items() if n}
+    always = {Status.COMPLETED.value, Status.FAILED.value}
+    statuses = [s.value for s in Status if s.value in seen | always]
+    for status in statuses:
+        table.add_column(status.lower(), justify="right")
+    for step, counts in summary["steps"].items():
+        table.add_row(step, *[str(counts.get(s, 0) or "") for s in statuses])
+    console.print(table)
+    for f in summary["failed"]:
+        console.print(f"[red]item {f['item_id']}[/] failed at [bold]{f['step']}[/]: {f['error']}")
+
+
+def exit_code(summary: dict[str, Any]) -> int:
+    failed = sum(c.get(Status.FAILED.value, 0) for c in summary["steps"].values())
+    return EXIT_FAILED_ITEMS if failed else EXIT_OK
+
+
+def ingest_with_progress(engine: Engine, csv_path: Path, quiet: bool) -> IngestReport:
+    """Ingest with a live row count (the total is unknown until the file is read)."""
+    from enrichflow.ingest.loader import ingest_csv
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("ingesting {task.fields[name]}: {task.completed:,.0f} rows"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("ingest", total=None, name=csv_path.name)
+        return ingest_csv(
+            engine, csv_path, on_progress=lambda rows: progress.update(task, completed=rows)
+        )
+
+
+def run(
+    csv_path: Annotated[Path, typer.Argument(metavar="CSV", help="Lead list to enrich.")],
+    client: Annotated[
+        str, typer.Option(help="Client the batch belongs to (created if new).")
+    ] = "default",
+    workstream: Annotated[str, typer.Option(help="Workstream slug.")] = APOLLO,
+    pipeline: Annotated[str | None, typer.Option(help="Saved or built-in pipeline name.")] = None,
+    steps: Annotated[
+        str | None, typer.Option(help="Comma-separated step slugs instead of a pipeline.")
+    ] = None,
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="Write the export here (.csv or .jsonl).")
+    ] = None,
+    as_json: JsonFlag = False,
+    database_url: DatabaseUrl = None,
+    host: Annotated[
+        str, typer.Option(help="Interface for the callback endpoint (ASYNC steps only).")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(help="Port for the callback endpoint (ASYNC steps only).")
+    ] = 8000,
+) -> None:
+    """Ingest CSV, launch it through a pipeline, run it to the end, and export the leads.
+
+    With ASYNC (Clay) steps in the pipeline, the callback endpoint is served on --port for as
+    long as the run lasts, and ENRICHFLOW_PUBLIC_URL must be set to a URL that reaches it (a
+    loopback one is enough for the local Clay sandbox); the launch is refused without it."""
+    from enrichflow.export import write_export
+    from enrichflow.launch import check_launch, launch
+    from enrichflow.seed import DEFAULT_PIPELINE, init_database
+
+    error_reporting()
+    step_list = [s.strip() for s in steps.split(",") if s.strip()] if steps else None
+    if pipeline is None and not step_list:
+        pipeline = DEFAULT_PIPELINE
+    try:
+        engine = engine_for(database_url)
+        init_database(engine)
+        with reading(engine) as conn:  # refuse before ingesting: no orphan upload
+            plan = check_launch(conn, client, workstream, pipeline, step_list)
+        report = ingest_with_progress(engine, csv_path, quiet=as_json)
+        batch_id = launch(
+            engine,
+            client,
+            workstream,
+            report.upload_id,
+            pipeline if not step_list else None,
+            step_list,
+            create_client=True,
+            plan=plan,
+        )
+    except (ConfigError, InputError, NotFoundError) as exc:
+        raise fail(str(exc)) from exc
+    if not as_json:
+        console.print(
+            f"ingested {report.rows} rows from {report.filename} "
+            f"({report.encoding}, {report.delimiter!r}); {len(report.bad_rows)} unreadable"
+        )
+        for bad in report.bad_rows[:20]:
+            console.print(f"  [yellow]line {bad.line_number}[/]: {bad.reason}")
+        if report.unmapped_columns:
+            console.print(f"  columns kept but not mapped: {', '.join(report.unmapped_columns)}")
+    drive(
+        engine,
+        batch_id,
+        [row.slug for row in plan.steps],
+        report.rows,
+        quiet=as_json,
+        serve_on=(host, port) if plan.has_async else None,
+    )
+    summary = summary_read(engine, batch_id)
+    summary["ingest"] = {
+        "rows": report.rows,
+        "bad_rows": len(report.bad_rows),
+        "upload_id": report.upload_id,
+    }
+    if out_path is not None:
+        fmt = "jsonl" if out_path.suffix == ".jsonl" else "csv"
+        summary["exported"] = write_export(engine, batch_id, out_path, fmt)
+        if not as_json:
+            console.print(f"wrote {summary['exported']} rows to {out_path}")
+    if as_json:
+        out.print_json(json.dumps(summary))
+    else:
+        print_summary(summary)
+    raise typer.Exit(exit_code(summary))
+
+
+def status(
+    batch_id: Annotated[int, typer.Argument(metavar="BATCH")],
+    as_json: JsonFlag = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Counts per step and status for a batch, its failed items, and Clay webhook sources
+    close to their 50,000-submission lifetime limit."""
+    from enrichflow.catalog.batches import batch_exists
+    from enrichflow.webhooks.ledger import sources_near_limit
+
+    engine = engine_for(database_url)
+    with reading(engine) as conn:
+        if not batch_exists(conn, batch_id):
+            raise fail(f"batch {batch_id} does not exist")
+        near = sources_near_limit(conn)
+    summary = summary_read(engine, batch_id)
+    summary["webhook_sources_near_limit"] = [
+        {"webhook": s.url_redacted, "submissions": s.submissions} for s in near
+    ]
+    if as_json:
+        out.print_json(json.dumps(summary))
+        return
+    print_summary(summary)
+    for source in near:
+        console.print(
+            f"[yellow]webhook {source.url_redacted} has taken {source.submissions:,} of its "
+            f"{DEFAULT_MAX_SUBMISSIONS:,} submissions: add a fresh webhook URL "
+            "(enrichflow config set ... 'webhook_url+=<url>')[/]"
+        )
+
+
+def retry(
+    batch_id: Annotated[int, typer.Argument(metavar="BATCH")],
+    step: Annotated[str | None, typer.Option(help="Only this step.")] = None,
+    item: Annotated[int | None, typer.Option(help="Only this item.")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Move FAILED states back to PENDING with a fresh attempt budget."""
+    from enrichflow.catalog.batches import batch_exists
+    from enrichflow.db.queries import states_retry_failed
+
+    engine = engine_for(database_url)
+    with engine.begin() as conn:
+        if not batch_exists(conn, batch_id):
+            raise fail(f"batch {batch_id} does not exist")
+        moved = states_retry_failed(conn, batch_id, now_ms(), step, item)
+    console.print(
+        f"{moved} failed state(s) of batch {batch_id} are PENDING again; "
+        "run `enrichflow conductor --until-idle` to process them"
+    )
+
+
+def export(
+    batch_id: Annotated[int, typer.Argument(metavar="BATCH")],
+    out_path: Annotated[Path, typer.Option("--out", help="File to write.")],
+    fmt: Annotated[str, typer.Option("--format", help="csv or jsonl")] = "csv",
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Write a batch's export: one row per item, failed items included."""
+    from enrichflow.export import write_export
+
+    engine = engine_for(database_url)
+    try:
+        n = write_export(engine, batch_id, out_path, fmt)
+    except InputError as exc:
+        raise fail(str(exc)) from exc
+    console.print(f"wrote {n} rows to {out_path}")

@@ -1,0 +1,45 @@
+"""``enrichflow sandbox``: a local stand-in for Clay tables."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from enrichflow.cli.root import console, fail
+
+
+def sandbox(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
+    delay: Annotated[float, typer.Option(help="Seconds before calling back.")] = 0.5,
+    fail_rate: Annotated[float, typer.Option(help="Share of rows answered 500.")] = 0.0,
+    duplicate_rate: Annotated[float, typer.Option(help="Share of rows called back twice.")] = 0.0,
+    late_seconds: Annotated[float, typer.Option(help="Extra delay for late rows.")] = 0.0,
+    late_rate: Annotated[float, typer.Option(help="Share of rows that are late.")] = 1.0,
+    auth_token: Annotated[
+        str | None, typer.Option(help="Require this x-clay-webhook-auth header.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the fault injection.")] = 0,
+) -> None:
+    """A local stand-in for a Clay table: POST rows to http://HOST:PORT/webhook/TABLE."""
+    console.print(
+        f"Clay sandbox on http://{host}:{port}/webhook/<table> "
+        "(a table name containing 'person' returns person data, any other company data)"
+    )
+    from enrichflow.webhooks.sandbox import run_sandbox
+
+    try:
+        run_sandbox(
+            host,
+            port,
+            delay_seconds=delay,
+            fail_rate=fail_rate,
+            duplicate_rate=duplicate_rate,
+            late_seconds=late_seconds,
+            late_rate=late_rate,
+            auth_token=auth_token,
+            seed=seed,
+        )
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
