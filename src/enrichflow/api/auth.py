@@ -4,7 +4,7 @@
   :data:`MIN_PASSWORD_LENGTH` characters; the app refuses to start with a shorter one). The
   cookie is signed with the installation key (itsdangerous; HttpOnly, SameSite=Lax, Secure
   over https) and holds ``{"sid": <session id>, "csrf": <token>}``; the session itself lives in
-  the database (:mod:`enrichflow.api.sessions`), so logout and a password change end it.
+  the database (:mod:`enrichflow.db.dashboard_sessions`), so logout and a password change end it.
   Without an admin password configured nobody can log in and no cookie grants anything.
   Anonymous visitors are redirected to ``/login``. Every POST from a page must carry the
   session's CSRF token in the ``csrf_token`` form field (403 otherwise, before anything is
@@ -29,15 +29,15 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.concurrency import run_in_threadpool
 
 from enrichflow.api.hardening import MULTIPART_SLACK
-from enrichflow.api.sessions import (
+from enrichflow.api.throttle import LoginThrottle
+from enrichflow.config import Settings
+from enrichflow.db.dashboard_sessions import (
     SESSION_MAX_AGE,
     password_tag,
     session_close,
     session_is_open,
     session_open,
 )
-from enrichflow.api.throttle import LoginThrottle
-from enrichflow.config import Settings
 from enrichflow.db.engine import now_ms
 from enrichflow.errors import ConfigError
 

@@ -513,7 +513,7 @@ class InstanceSecret(Base):
 
 class DashboardSession(Base):
     """A logged-in dashboard session: the signed cookie names it, and only this row makes it
-    valid (see :mod:`enrichflow.api.sessions`). Times are epoch milliseconds."""
+    valid (see :mod:`enrichflow.db.dashboard_sessions`). Times are epoch milliseconds."""
 
     __tablename__ = "dashboard_sessions"
 
