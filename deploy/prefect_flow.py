@@ -3,13 +3,15 @@
     .venv-prefect/bin/python deploy/prefect_flow.py run [--budget 600]       # run the flow here
     .venv-prefect/bin/python deploy/prefect_flow.py deploy --work-pool NAME  # register it
 
-``orchestrator_main`` runs the conductor's own functions as Prefect tasks, tick after tick:
-the *sequencer* (``states_advance`` + ``batches_rollup``), the *reaper* (``states_reap`` +
-de-duplication settling, every ``housekeeping`` seconds) and the *dispatcher*
-(``Conductor.dispatch`` into the local executor, whose threads run the steps). It stops when no
-RUNNING batch is left and nothing is in flight, or when ``budget_seconds`` have passed. All
-state stays in enrichflow's database: Prefect only sees task runs, so a lost or slow Prefect
-server costs observability, never an item; a run cut short is resumed by the next one.
+``orchestrator_main`` runs exactly what ``enrichflow conductor --until-idle`` runs: the executor
+named by ``ENRICHFLOW_EXECUTOR`` (local threads with the handlers' services, or Modal) and the
+conductor's loop composing its parts, both built by :mod:`enrichflow.conductor.assembly`. The
+only difference is the :class:`~enrichflow.conductor.loop.PhaseRunner`: each part a tick runs
+(sequencer, roll-up, reaper, settler, statistics, dispatcher) is recorded as a Prefect task
+run. It stops when no RUNNING batch is left and nothing is in flight, or when
+``budget_seconds`` have passed. All state stays in enrichflow's database: Prefect only sees
+task runs, so a lost or slow Prefect server costs observability, never an item; a run cut
+short is resumed by the next one.
 
 The database URL is read from ``ENRICHFLOW_DATABASE_URL`` (never a flow parameter, which
 Prefect would store in clear). The deployment's ``job_variables.env`` fills it and the other
@@ -23,31 +25,21 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from prefect import flow, get_run_logger, task
+from prefect import Task, flow, get_run_logger, task
 from prefect import runtime as prefect_runtime
 from prefect.cache_policies import NO_CACHE
 from prefect.events import DeploymentEventTrigger
-from sqlalchemy import Engine, select
 
-from enrichflow.conductor.loop import Conductor
+from enrichflow.conductor.assembly import conductor_for, executor_for
+from enrichflow.conductor.loop import TickReport
 from enrichflow.config import get_settings
-from enrichflow.db.engine import make_engine, reading
-from enrichflow.db.models import Batch
-from enrichflow.db.queries import (
-    batches_rollup,
-    conductor_work_pending,
-    states_advance,
-    states_reap,
-)
-from enrichflow.executors.local import LocalExecutor
+from enrichflow.db.engine import make_engine
 from enrichflow.gc_tuning import tune_gc
 from enrichflow.prefect_events import BATCH_LAUNCHED
-from enrichflow.states import BatchStatus
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOYMENT_NAME = "enrichflow-orchestrator"
@@ -57,77 +49,31 @@ SECRET_ENV = {
 }
 """Worker environment variable -> name of the Prefect Secret block that holds its value."""
 
-
 TASK_OPTIONS: dict[str, Any] = {
     "cache_policy": NO_CACHE,
     "persist_result": False,
-    # a database blip (server restart, SQLite busy) is retried; every statement is an
-    # idempotent, set-based transaction, so a retry never applies anything twice
-    "retries": 3,
-    "retry_delay_seconds": [1, 2, 5],
+    # no task retries: a database blip fails the tick, and the conductor's loop backs off and
+    # ticks again, as the CLI conductor does
+    "retries": 0,
 }
 
+R = TypeVar("R")
 
-@dataclass
-class _Runtime:
-    engine: Engine
-    executor: LocalExecutor
-    conductor: Conductor
+_phase_tasks: dict[str, Task[..., Any]] = {}
 
 
-_runtime: _Runtime | None = None
-"""The flow run's engine, executor and conductor; tasks run in the flow's process and share it
-(tasks take no arguments, so nothing about the database reaches Prefect's API)."""
+def _run_part(run: Callable[[], Any]) -> Any:
+    return run()
 
 
-def _rt() -> _Runtime:
-    if _runtime is None:
-        raise RuntimeError("enrichflow tasks run only inside orchestrator_main")
-    return _runtime
-
-
-@task(name="sequencer", **TASK_OPTIONS)
-def sequencer() -> dict[str, int]:
-    """Create next-step states for finished ones, then roll finished batches up."""
-    c = _rt().conductor
-    advanced = finished = 0
-    with reading(c.engine) as reader:
-        must_advance, must_roll_up = conductor_work_pending(reader)
-    with c.engine.connect() as conn:
-        while must_advance:
-            with conn.begin():
-                n = states_advance(conn, c.clock())
-            advanced += n
-            if n == 0:
-                break
-        if must_roll_up:
-            with conn.begin():
-                finished = batches_rollup(conn, datetime.now(UTC))
-    return {"advanced": advanced, "finished_batches": finished}
-
-
-@task(name="reaper", **TASK_OPTIONS)
-def reaper() -> dict[str, int]:
-    """Take back states past their lease or callback deadline; settle de-duplication."""
-    c = _rt().conductor
-    with c.engine.connect() as conn, conn.begin():
-        reaped = states_reap(conn, c.clock())
-    return {"reaped": reaped, "settled": c.settle()}
-
-
-@task(name="dispatcher", **TASK_OPTIONS)
-def dispatcher() -> int:
-    """Claim runnable states while the local executor has room and hand them to it."""
-    return _rt().conductor.dispatch()
-
-
-def _idle(rt: _Runtime) -> bool:
-    """No RUNNING batch left and no chunk in flight."""
-    with reading(rt.engine) as conn:
-        running = conn.execute(
-            select(Batch.id).where(Batch.status == BatchStatus.RUNNING.value).limit(1)
-        ).first()
-    return running is None and not rt.executor.busy()
+def as_prefect_task(name: str, run: Callable[[], R]) -> R:
+    """The flow's PhaseRunner: the part runs in the flow's thread as a task run named after it
+    (its only argument is the bound ``run_once``, so nothing about the database reaches
+    Prefect's API)."""
+    if name not in _phase_tasks:
+        _phase_tasks[name] = task(name=name, **TASK_OPTIONS)(_run_part)
+    result: R = _phase_tasks[name](run)
+    return result
 
 
 @flow(name="orchestrator_main", persist_result=False, log_prints=False)
@@ -137,42 +83,43 @@ def orchestrator_main(
     chunk_size: int | None = None,
     housekeeping: float = 5.0,
 ) -> dict[str, Any]:
-    """Tick (sequencer, reaper, dispatcher) until no work is left or the budget ends."""
-    global _runtime
+    """Run the conductor until no work is left or the budget ends. ``housekeeping`` is the
+    reaper's interval: each housekeeping pass is a task run, so it is longer than the CLI's."""
     logger = get_run_logger()
     settings = get_settings()
-    tune_gc()  # the flow's process runs the steps, as `enrichflow run` does
+    overrides = {"workers": workers, "chunk_size": chunk_size}
+    settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    tune_gc()  # the flow's process runs the steps, as `enrichflow conductor` does
     engine = make_engine(settings.database_url)
-    executor = LocalExecutor(engine, workers or settings.workers)
-    conductor = Conductor(
-        engine, executor, chunk_size=chunk_size or settings.chunk_size, listen=False
+    executor = executor_for(engine, settings)
+    conductor = conductor_for(
+        engine, executor, settings, housekeeping_interval=housekeeping, phase=as_prefect_task
     )
-    _runtime = rt = _Runtime(engine, executor, conductor)
     totals = {"ticks": 0, "advanced": 0, "finished_batches": 0, "reaped": 0, "dispatched": 0}
     deadline = time.monotonic() + budget_seconds
-    next_housekeeping = 0.0
     outcome = "idle"
+
+    def count(report: TickReport) -> None:
+        totals["ticks"] += 1
+        totals["advanced"] += report.advanced
+        totals["finished_batches"] += report.finished_batches
+        totals["reaped"] += report.reaped
+        totals["dispatched"] += report.dispatched
+
+    def out_of_budget() -> bool:
+        nonlocal outcome
+        if time.monotonic() < deadline:
+            return False
+        outcome = "budget"
+        return True
+
     try:
-        while True:
-            totals["ticks"] += 1
-            seq = sequencer()
-            totals["advanced"] += seq["advanced"]
-            totals["finished_batches"] += seq["finished_batches"]
-            if time.monotonic() >= next_housekeeping:
-                totals["reaped"] += reaper()["reaped"]
-                next_housekeeping = time.monotonic() + housekeeping
-            totals["dispatched"] += dispatcher()
-            if _idle(rt):
-                break
-            if time.monotonic() >= deadline:
-                outcome = "budget"
-                break
-            # a finished chunk wakes the executor at once; the poll is the safety net
-            executor.wait(0.5 if executor.busy() else settings.poll_interval)
+        conductor.run_until_finished(on_tick=count, interrupted=out_of_budget)
     finally:
         executor.close()  # lets in-flight chunks finish and record their outcomes
         engine.dispose()
-        _runtime = None
+    for failure in executor.failures:
+        logger.error("a chunk failed outside its handlers: %s", failure)
     logger.info("orchestrator_main %s: %s", outcome, totals)
     return {"outcome": outcome, "flow_run_id": str(prefect_runtime.flow_run.id), **totals}
 

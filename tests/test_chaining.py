@@ -16,7 +16,8 @@ import pytest
 from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import OperationalError
 
-from enrichflow.conductor import loop
+from enrichflow.conductor import dispatcher
+from enrichflow.conductor.dispatcher import Dispatcher, DispatcherSettings
 from enrichflow.conductor.loop import Conductor
 from enrichflow.db.engine import now_ms
 from enrichflow.db.models import EnrichmentRegistry, WorkflowState
@@ -189,22 +190,24 @@ def test_a_chained_chunk_cannot_take_the_slot_the_dispatcher_is_claiming_for(
     batch_id = make_batch(engine, tmp_path, ["test_chain_serial"], n=2)
     executor = LocalExecutor(engine, 4)
     chain_granted: list[bool] = []
-    real_claim = loop.states_claim
+    real_claim = dispatcher.states_claim
 
     def claim_while_a_runner_chains(conn: Connection, *args: Any, **kwargs: Any) -> Any:
-        (step,) = [s for s in loop.batch_steps_with_work(conn, now_ms()) if s.batch_id == batch_id]
+        (step,) = [
+            s for s in dispatcher.batch_steps_with_work(conn, now_ms()) if s.batch_id == batch_id
+        ]
         granted = executor._take(step)
         chain_granted.append(granted)
         if granted:
             executor._give_back(step.key)
         return real_claim(conn, *args, **kwargs)
 
-    monkeypatch.setattr(loop, "states_claim", claim_while_a_runner_chains)
+    monkeypatch.setattr(dispatcher, "states_claim", claim_while_a_runner_chains)
     try:
-        dispatched = Conductor(engine, executor, chunk_size=1).dispatch()
+        report = Dispatcher(engine, executor, DispatcherSettings(chunk_size=1)).run_once()
     finally:
         executor.close()
-    assert dispatched == 1
+    assert (report.dispatched, report.chunks) == (1, 1)
     assert chain_granted == [False]
     assert executor._inflight == {(batch_id, 0): 0} and executor._total == 0
 
@@ -222,15 +225,15 @@ def test_a_slot_reserved_for_a_claim_that_brings_no_chunk_is_given_back(
             raise OperationalError("claim", {}, Exception("server closed the connection"))
         return []
 
-    monkeypatch.setattr(loop, "states_claim", claim_nothing)
+    monkeypatch.setattr(dispatcher, "states_claim", claim_nothing)
     executor = LocalExecutor(engine, 2)
-    conductor = Conductor(engine, executor, chunk_size=1)
+    part = Dispatcher(engine, executor, DispatcherSettings(chunk_size=1))
     try:
         if claim == "fails":
             with pytest.raises(OperationalError):
-                conductor.dispatch()
+                part.run_once()
         else:
-            assert conductor.dispatch() == 0
+            assert part.run_once().dispatched == 0
     finally:
         executor.close()
     assert executor._inflight == {(batch_id, 0): 0} and executor._total == 0

@@ -1,9 +1,10 @@
 """The Modal executor against a fake ``modal.Function`` at the SDK boundary, with the real
 database checked after each scenario; and the Modal app module building its definitions.
 
-Modal's cloud is never reached from here: ``modal.Function.from_name`` is replaced by a fake
-whose ``spawn`` raises, is slow, or runs the chunk in a thread through the same code the
-deployed function runs (``deploy/modal_app.run_chunk``)."""
+The fake stands for Modal's cloud only, which cannot run here: ``modal.Function.from_name`` is
+replaced by a fake whose ``spawn`` raises, is slow, or runs the chunk in a thread through the
+same code the deployed function runs (``deploy/modal_app.run_chunk``). Everything else (the
+conductor, the database, the callback receiver, the sandbox standing in for Clay) is real."""
 
 from __future__ import annotations
 
@@ -15,14 +16,25 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import modal
 import pytest
 from sqlalchemy import Engine, select
 
+from enrichflow.api.app import create_app
+from enrichflow.catalog.assignments import parse_assignments
+from enrichflow.catalog.client_configs import client_config_set
+from enrichflow.conductor.assembly import conductor_for, executor_for
 from enrichflow.conductor.loop import Conductor
-from enrichflow.db.models import Batch, WorkflowState
+from enrichflow.config import Settings, get_settings
+from enrichflow.db.models import Batch, EnrichmentResult, WorkflowState
 from enrichflow.executors.modal import FUNCTION_NAME, ModalExecutor
+from enrichflow.ingest.loader import ingest_csv
+from enrichflow.launch import launch
+from enrichflow.seed import APOLLO
+from enrichflow.webhooks.sandbox import create_sandbox_app
 from handlers_for_tests import COUNTER, make_batch
+from webhooks.webhook_servers import UvicornThread
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import deploy.modal_app as modal_app
@@ -200,3 +212,86 @@ def test_slow_spawn_does_not_block_the_conductor(
     rows = _states(engine, batch_id)
     assert {r.status for r in rows} == {"COMPLETED"}
     assert {r.attempt for r in rows} == {1}
+
+
+def test_an_async_batch_completes_through_the_modal_executor(
+    engine: Engine, tmp_path: Path, fake_modal: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ENRICHFLOW_EXECUTOR=modal``: the executor and conductor come from the assembly the CLI
+    and the Prefect flow use; each chunk runs as the deployed function runs it, whose handlers
+    build their services (public URL, secret key, webhook ledger) from the container's settings
+    and send every row to the sandbox standing in for Clay; the sandbox calls back a real
+    receiver on loopback, whose wake-ups bring the next step's dispatch."""
+    company, person = "enrich_company_via_waterfall_in_clay", "enrich_person_via_waterfall_in_clay"
+    secret = "modal-async-test-secret"
+    fake_modal["function"] = FakeFunction(_run_remote(engine))
+    with (
+        UvicornThread(create_sandbox_app(delay_seconds=0.05)) as clay,
+        UvicornThread(create_app(engine, Settings(_env_file=None, secret_key=secret))) as receiver,  # type: ignore[call-arg]
+    ):
+        for name, value in {
+            "ENRICHFLOW_EXECUTOR": "modal",
+            "ENRICHFLOW_PUBLIC_URL": receiver.url,
+            "ENRICHFLOW_SECRET_KEY": secret,
+            "ENRICHFLOW_CHUNK_SIZE": "4",
+            "ENRICHFLOW_POLL_INTERVAL": "0.05",
+            "ENRICHFLOW_ALLOW_PRIVATE_TARGETS": "1",  # the sandbox and the receiver: loopback
+            # for launch's preflight; only the fake sees them
+            "MODAL_TOKEN_ID": "ak-test",
+            "MODAL_TOKEN_SECRET": "as-test",
+        }.items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+        try:
+            settings = get_settings()
+            with engine.begin() as conn:
+                for slug, table in ((company, "company-table"), (person, "person-table")):
+                    assignment = f"webhook_url={clay.url}/webhook/{table}"
+                    client_config_set(conn, "modal", slug, APOLLO, parse_assignments([assignment]))
+            csv_path = tmp_path / "leads.csv"
+            lines = [
+                f"First{i},Last{i},p{i}@example{i}.com,Company {i},example{i}.com,CEO"
+                for i in range(6)
+            ]
+            csv_path.write_text(
+                "First Name,Last Name,Email,Company,Website,Title\n" + "\n".join(lines) + "\n"
+            )
+            upload = ingest_csv(engine, csv_path).upload_id
+            batch_id = launch(
+                engine, "modal", APOLLO, upload, steps=["normalize_company_name", company, person],
+                create_client=True, settings=settings,
+            )  # fmt: skip
+            executor = executor_for(engine, settings)
+            assert isinstance(executor, ModalExecutor)
+            conductor = conductor_for(engine, executor, settings)
+            done = threading.Event()
+            thread = threading.Thread(
+                target=lambda: (conductor.run_until_finished([batch_id]), done.set()), daemon=True
+            )
+            thread.start()
+            thread.join(60)
+            executor.close()
+            assert done.is_set(), f"batch {batch_id} did not finish within 60 s"
+            stats = httpx.get(f"{clay.url}/stats", trust_env=False).json()
+        finally:
+            get_settings.cache_clear()
+    states = _states(engine, batch_id)
+    assert len(states) == 18
+    assert {r.status for r in states} == {"COMPLETED"}
+    assert executor.failures == []
+    with engine.connect() as conn:
+        status = conn.execute(select(Batch.status).where(Batch.id == batch_id)).scalar_one()
+        rs = EnrichmentResult.__table__
+        payloads = conn.execute(
+            select(rs.c.step_name, rs.c.payload).where(
+                rs.c.batch_id == batch_id, rs.c.step_name.in_([company, person])
+            )
+        ).all()
+    assert status == "COMPLETED"
+    assert sorted(step for step, _ in payloads) == [company] * 6 + [person] * 6
+    assert all(payload["sandbox"] is True for _, payload in payloads)
+    assert stats["called_back"] == 12
+    # every state went out in exactly one spawn of the fake, and ran once
+    spawned = sorted(i for chunk in fake_modal["function"].spawns for i in chunk)
+    assert spawned == sorted(r.id for r in states)
+    assert {r.attempt for r in states} == {1}

@@ -7,8 +7,8 @@ is Prefect's temporary local server (``SubprocessASGIServer``, what Prefect star
 ``PREFECT_API_URL`` is set), started once for the module, on 127.0.0.1, with ``PREFECT_HOME``
 in a temp dir and analytics off. Without the venv these tests skip, except under CI=true.
 
-Not marked ``slow``: together they take about 55 s on a quiet machine (a third of it the
-server's start-up), about 2 minutes while other work shares the 2 cores.
+Not marked ``slow``: the flow is how production conducts, so every run of the suite checks it;
+the server starts once for the module.
 """
 
 from __future__ import annotations
@@ -25,19 +25,30 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import Engine, text, update
+from sqlalchemy import Engine, select, text, update
 
+from enrichflow.api.app import create_app
+from enrichflow.catalog.assignments import parse_assignments
+from enrichflow.catalog.client_configs import client_config_set
+from enrichflow.config import Settings
 from enrichflow.db.engine import make_engine
-from enrichflow.db.models import WorkflowState
+from enrichflow.db.models import EnrichmentResult, WorkflowState
 from enrichflow.ingest.loader import ingest_csv
 from enrichflow.launch import launch
 from enrichflow.seed import APOLLO
+from enrichflow.webhooks.sandbox import create_sandbox_app
 from handlers_for_tests import IN_CI
+from webhooks.webhook_servers import UvicornThread
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFECT_PYTHON = ROOT / ".venv-prefect" / "bin" / "python"
 FLOW = ROOT / "deploy" / "prefect_flow.py"
 STEPS = ["normalize_company_name", "normalize_company_domain", "normalize_all_core_values"]
+PARTS = {"sequencer", "rollup", "reaper", "settler", "statistics", "dispatcher"}
+"""The conductor's parts, each recorded as a task run under its own name."""
+COMPANY = "enrich_company_via_waterfall_in_clay"
+PERSON = "enrich_person_via_waterfall_in_clay"
+SECRET = "prefect-flow-test-secret"
 
 # Starts the temporary server in the prefect venv, prints its API URL, and stops it when its
 # stdin closes (the fixture's teardown).
@@ -208,10 +219,13 @@ def launch_sample(engine: Engine, tmp_path: Path, n: int = 150) -> tuple[int, in
     return batch_id, int(items)
 
 
-def run_flow(env: dict[str, str], db_url: str, cwd: Path, *args: str) -> dict[str, object]:
+def run_flow(
+    env: dict[str, str], db_url: str, cwd: Path, *args: str, **settings: str
+) -> dict[str, object]:
+    """Run the flow in the prefect venv; ``settings`` are more ENRICHFLOW_* variables."""
     proc = subprocess.run(
         [str(prefect_python()), str(FLOW), "run", *args],
-        env={**env, "ENRICHFLOW_DATABASE_URL": db_url},
+        env={**env, "ENRICHFLOW_DATABASE_URL": db_url, **settings},
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -222,11 +236,32 @@ def run_flow(env: dict[str, str], db_url: str, cwd: Path, *args: str) -> dict[st
     return result
 
 
+def task_names(env: dict[str, str], flow_run_id: object) -> set[str]:
+    """The names of the task runs of a flow run, without Prefect's numeric suffix."""
+    runs = api(env, "/flow_runs/filter", {"flow_runs": {"id": {"any_": [flow_run_id]}}})
+    assert isinstance(runs, list) and len(runs) == 1
+    assert runs[0]["state_type"] == "COMPLETED"
+    names: set[str] = set()
+    offset = 0
+    while True:
+        page = api(
+            env,
+            "/task_runs/filter",
+            {"flow_runs": {"id": {"any_": [flow_run_id]}}, "limit": 200, "offset": offset},
+        )
+        assert isinstance(page, list)
+        names |= {t["name"].rsplit("-", 1)[0] for t in page}
+        if len(page) < 200:
+            return names
+        offset += len(page)
+
+
 def test_orchestrator_main_runs_a_batch_to_completion(
     db_url: str, prefect_server: dict[str, str], tmp_path: Path
 ) -> None:
     """Every (item, step) ends COMPLETED, the batch is COMPLETED, and Prefect recorded a
-    COMPLETED run of orchestrator_main whose task runs are the sequencer, reaper, dispatcher."""
+    COMPLETED run of orchestrator_main whose task runs are the conductor's parts (the runner
+    chains these SYNC steps itself, so the sequencer has nothing to advance here)."""
     engine = make_engine(db_url)
     try:
         batch_id, items = launch_sample(engine, tmp_path)
@@ -261,23 +296,77 @@ def test_orchestrator_main_runs_a_batch_to_completion(
     assert per_item == items
     assert batch_status == "COMPLETED"
 
-    runs = api(
-        prefect_server,
-        "/flow_runs/filter",
-        {"flow_runs": {"id": {"any_": [result["flow_run_id"]]}}},
-    )
-    assert isinstance(runs, list) and len(runs) == 1
-    run = runs[0]
-    assert run["state_type"] == "COMPLETED"
-    names = {
-        t["name"].rsplit("-", 1)[0]
-        for t in api(
-            prefect_server,
-            "/task_runs/filter",
-            {"flow_runs": {"id": {"any_": [run["id"]]}}, "limit": 200},
-        )  # type: ignore[union-attr]
-    }
-    assert {"sequencer", "reaper", "dispatcher"} <= names
+    names = task_names(prefect_server, result["flow_run_id"])
+    assert {"rollup", "reaper", "dispatcher"} <= names <= PARTS
+
+
+def test_orchestrator_main_runs_an_async_batch_through_the_sandbox(
+    db_url: str, prefect_server: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch with two ASYNC (Clay) steps runs to COMPLETED under the flow: the flow's local
+    executor gets the services the CLI's gets (public URL, secret key, webhook ledger), so its
+    handlers send every row to the sandbox standing in for Clay (Clay's cloud cannot run here),
+    whose callbacks land on a real callback receiver on loopback; the flow's sequencer then
+    moves each item to the next step."""
+    monkeypatch.setenv("ENRICHFLOW_ALLOW_PRIVATE_TARGETS", "1")  # sandbox, receiver: loopback
+    engine = make_engine(db_url)
+    receiver_settings = Settings(_env_file=None, secret_key=SECRET)  # type: ignore[call-arg]
+    try:
+        with (
+            UvicornThread(create_sandbox_app(delay_seconds=0.05)) as clay,
+            UvicornThread(create_app(engine, receiver_settings)) as receiver,
+        ):
+            with engine.begin() as conn:
+                for slug, table in ((COMPANY, "company-table"), (PERSON, "person-table")):
+                    assignment = f"webhook_url={clay.url}/webhook/{table}"
+                    client_config_set(
+                        conn, "prefect", slug, APOLLO, parse_assignments([assignment])
+                    )
+            report = ingest_csv(engine, write_leads(tmp_path / "leads.csv", 6))
+            launched_with = Settings(_env_file=None, public_url=receiver.url)  # type: ignore[call-arg]
+            batch_id = launch(
+                engine, "prefect", APOLLO, report.upload_id,
+                steps=["normalize_company_name", COMPANY, PERSON], create_client=True,
+                settings=launched_with,
+            )  # fmt: skip
+            result = run_flow(
+                prefect_server, db_url, tmp_path, "--budget", "120",
+                ENRICHFLOW_PUBLIC_URL=receiver.url,
+                ENRICHFLOW_SECRET_KEY=SECRET,
+                ENRICHFLOW_EXECUTOR="local",
+                ENRICHFLOW_ALLOW_PRIVATE_TARGETS="1",
+                ENRICHFLOW_POLL_INTERVAL="0.1",
+            )  # fmt: skip
+            stats = httpx.get(f"{clay.url}/stats", trust_env=False).json()
+        with engine.connect() as conn:
+            statuses = dict(
+                conn.execute(
+                    text(
+                        "SELECT status, count(*) FROM workflow_states WHERE batch_id = :b "
+                        "GROUP BY status"
+                    ),
+                    {"b": batch_id},
+                ).all()
+            )
+            batch_status = conn.execute(
+                text("SELECT status FROM batches WHERE id = :b"), {"b": batch_id}
+            ).scalar_one()
+            rs = EnrichmentResult.__table__
+            payloads = conn.execute(
+                select(rs.c.step_name, rs.c.payload).where(
+                    rs.c.batch_id == batch_id, rs.c.step_name.in_([COMPANY, PERSON])
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    assert result["outcome"] == "idle"
+    assert statuses == {"COMPLETED": 18}
+    assert batch_status == "COMPLETED"
+    assert sorted(step for step, _ in payloads) == [COMPANY] * 6 + [PERSON] * 6
+    assert all(payload["sandbox"] is True for _, payload in payloads)
+    assert stats["called_back"] == 12
+    names = task_names(prefect_server, result["flow_run_id"])
+    assert {"sequencer", "rollup", "reaper", "dispatcher"} <= names <= PARTS
 
 
 def test_orchestrator_main_stops_when_its_budget_ends(

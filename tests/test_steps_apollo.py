@@ -20,11 +20,9 @@ from enrichflow.executors.local import LocalExecutor
 from enrichflow.ingest.loader import ingest_csv
 from enrichflow.launch import launch
 from enrichflow.seed import APOLLO
-from enrichflow.steps.apollo import (
-    consolidate_final_leads,
-    split_raw_apollo_scrape_data_into_two_tables,
-)
+from enrichflow.steps.apollo_split import split_raw_apollo_scrape_data_into_two_tables
 from enrichflow.steps.base import ItemIdentity, StepContext
+from enrichflow.steps.consolidate import consolidate_final_leads
 from statements_sent import statements_sent
 
 SPLIT = "split_raw_apollo_scrape_data_into_two_tables"

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select, text
 
+from enrichflow.columns import LEAD_COLUMNS, PERSON_COLUMNS
 from enrichflow.db.context import ChunkData, RowLayout, step_setting_load
 from enrichflow.db.engine import is_postgres, now_ms
 from enrichflow.db.models import (
@@ -32,16 +33,10 @@ from enrichflow.launch import launch
 from enrichflow.normalize.core import normalize_core_values
 from enrichflow.runner import run_claims
 from enrichflow.seed import APOLLO
-from enrichflow.steps import apollo
-from enrichflow.steps.apollo import (
-    LEAD_COLUMNS,
-    PERSON_COLUMNS,
-    consolidate_final_leads,
-    enrichment_of,
-    lead_values,
-    split_raw_apollo_scrape_data_into_two_tables,
-)
+from enrichflow.steps import consolidate
+from enrichflow.steps.apollo_split import split_raw_apollo_scrape_data_into_two_tables
 from enrichflow.steps.base import StepContext
+from enrichflow.steps.consolidate import consolidate_final_leads, enrichment_of, lead_values
 from test_steps_apollo import CONSOLIDATE, DEFAULT, SPLIT, context, launched
 
 N = 40
@@ -173,8 +168,8 @@ def _consolidate_tracking_python(
 ) -> list[int]:
     """Run the consolidation; the items it computed through ``_lead_row``."""
     in_python: list[int] = []
-    lead_row = apollo._lead_row
-    monkeypatch.setattr(apollo, "_lead_row", lambda ctx: in_python.append(ctx.item_id) or lead_row(ctx))  # fmt: skip
+    lead_row = consolidate._lead_row
+    monkeypatch.setattr(consolidate, "_lead_row", lambda ctx: in_python.append(ctx.item_id) or lead_row(ctx))  # fmt: skip
     _run_step(engine, batch_id, position)
     monkeypatch.undo()  # lead_values, in the checks, calls _lead_row too
     return in_python
@@ -253,7 +248,7 @@ def test_sql_consolidation_leaves_to_python_what_it_cannot_write(
                 {"i": empty_name, "s": "normalize_company_name", "p": json.dumps({"company_name": ""})},
             ],
         )  # fmt: skip
-    looked = apollo._result_kinds
+    looked = consolidate.result_kinds
 
     def then_a_result_arrives(conn: Any, item_ids: list[int]) -> Any:
         kinds = looked(conn, item_ids)
@@ -265,7 +260,7 @@ def test_sql_consolidation_leaves_to_python_what_it_cannot_write(
     if is_postgres(engine):  # no look at the results: every item takes the Python path
         with engine.begin() as writer:
             results_insert(writer, [(batch_id, late, "enrich_person", ENRICHED)], now_ms())
-    monkeypatch.setattr(apollo, "_result_kinds", then_a_result_arrives)
+    monkeypatch.setattr(consolidate, "result_kinds", then_a_result_arrives)
     in_python = _consolidate_tracking_python(engine, batch_id, len(DEFAULT) - 1, monkeypatch)
 
     leads = _assert_leads_match_python(engine, batch_id, ids, DEFAULT)

@@ -1,5 +1,5 @@
 """Constants the CLI needs when it starts (option defaults, messages), kept apart from their
-heavy home modules (:mod:`enrichflow.seed` imports the ORM models, :mod:`enrichflow.webhooks.sender`
+heavy home modules (:mod:`enrichflow.seed` imports the ORM models, :mod:`enrichflow.steps.webhook`
 httpx and the step registry) so that importing the CLI does not import those. The home modules
 re-export them."""
 

@@ -20,6 +20,7 @@ from typing import Any, TextIO, cast
 
 from sqlalchemy import ColumnElement, Connection, Engine, Table, func, or_, select
 
+from enrichflow.columns import BUILTIN_STEPS, CORE_STEP, DOMAIN_STEP, LEAD_COLUMNS, NAME_STEP
 from enrichflow.db.context import IDENTITY_COLUMNS, RowLayout
 from enrichflow.db.engine import reading
 from enrichflow.db.models import Batch, BatchItem, EnrichmentResult, FinalLead, WorkflowState
@@ -30,7 +31,6 @@ from enrichflow.normalize._text import clean_cell
 from enrichflow.normalize.core import PHONE_FIELDS
 from enrichflow.normalize.numbers import parse_int_amount, parse_list
 from enrichflow.states import Status
-from enrichflow.steps.apollo import BUILTIN_STEPS, CORE_STEP, DOMAIN_STEP, LEAD_COLUMNS, NAME_STEP
 
 LEADING = ["item_id", "row_number", "status", "failed_step", "error", *LEAD_COLUMNS]
 """The export's leading columns, in the order the issue fixes: the item's outcome, then the

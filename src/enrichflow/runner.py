@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from enrichflow.db.callbacks import DedupeDecision, dedupe_join
 from enrichflow.db.context import ChunkData, RowLayout, StepSetting, step_setting_load
 from enrichflow.db.engine import now_ms, reading
 from enrichflow.db.queries import (
@@ -46,6 +47,19 @@ class RunnerOptions:
 
 
 DEFAULT_OPTIONS = RunnerOptions()
+
+
+class DatabaseDedupeLeaders:
+    """The ``dedupe_leaders`` service the runner gives handlers: each claim on a dedupe key
+    commits in its own short transaction, before the handler sends anything, because the other
+    workers must see the leader at once or two items of one company would both send."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def join(self, batch_id: int, step_name: str, key: str, state_id: int) -> DedupeDecision:
+        with self.engine.begin() as conn:
+            return dedupe_join(conn, batch_id, step_name, key, state_id)
 
 
 def describe_error(exc: BaseException) -> str:
@@ -129,7 +143,7 @@ def run_claims(
             pending = []
         last_flush = time.monotonic()
 
-    services = {**services, "engine": engine}
+    services = {**services, "engine": engine, "dedupe_leaders": DatabaseDedupeLeaders(engine)}
     contexts = [_context(setting, c, chunk, services, step_log) for c in running]
     if is_chunk_handler(setting.handler):
         pending.extend(_call_chunk(handler, contexts, running, clock))  # type: ignore[arg-type]

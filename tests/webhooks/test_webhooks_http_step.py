@@ -12,8 +12,8 @@ from webhook_servers import Reply, ScriptedServer, make_context
 
 from enrichflow.errors import PermanentStepError, RetryableStepError
 from enrichflow.steps.base import ItemIdentity
+from enrichflow.steps.http import call_http, keep_paths
 from enrichflow.steps.registry import _HANDLERS
-from enrichflow.webhooks.http_step import call_http, keep_paths
 
 API_KEY = "sk-live-abcdef123456"
 

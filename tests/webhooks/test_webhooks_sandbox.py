@@ -10,8 +10,8 @@ import pytest
 from webhook_servers import MemoryLedger, Reply, ScriptedServer, UvicornThread, make_context
 
 from enrichflow.steps.base import Deferred, ItemIdentity
+from enrichflow.steps.webhook import send_webhook
 from enrichflow.webhooks.sandbox import create_sandbox_app, enrich_row
-from enrichflow.webhooks.sender import send_webhook
 from enrichflow.webhooks.signing import verify_callback_token
 
 SECRET = "sandbox-test-secret"

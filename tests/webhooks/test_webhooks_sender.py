@@ -15,7 +15,7 @@ from webhook_servers import MemoryLedger, Reply, ScriptedServer, make_context
 from enrichflow.errors import PermanentStepError, RetryableStepError
 from enrichflow.steps.base import Deferred, ItemIdentity
 from enrichflow.steps.registry import _HANDLERS
-from enrichflow.webhooks.sender import (
+from enrichflow.steps.webhook import (
     AUTH_HEADER,
     WebhookLedger,
     build_payload,

@@ -22,11 +22,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from enrichflow.conductor.loop import Conductor
 from enrichflow.conductor.thread import ConductorThread
 from enrichflow.config import Settings
 from enrichflow.errors import ConfigError
-from enrichflow.services import build_services, public_url_for
+from enrichflow.services import public_url_for
 
 __all__ = ["CallbackServer", "CoalescedWake", "serve_forever"]
 
@@ -119,16 +118,10 @@ class CallbackServer:
         self._thread.join(timeout=15)
 
 
-def serve_forever(
-    engine: Engine,
-    settings: Settings,
-    host: str,
-    port: int,
-    make_executor: Callable[[dict[str, Any]], Any],
-) -> None:
+def serve_forever(engine: Engine, settings: Settings, host: str, port: int) -> None:
     """``enrichflow serve``: the app in the foreground (uvicorn handles Ctrl-C and SIGTERM) and
-    the conductor in a background thread; landed callbacks wake the conductor (coalesced: at
-    most every 100 ms).
+    the conductor (built as every conductor is, :mod:`enrichflow.conductor.assembly`) in a
+    background thread; landed callbacks wake the conductor (coalesced: at most every 100 ms).
 
     One uvicorn worker (the callback writer and the conductor live in this process), no access
     log, uvloop when it is installed, and the deadlines and connection limit of
@@ -137,9 +130,10 @@ def serve_forever(
 
     from enrichflow.api.app import create_app
     from enrichflow.api.slow_clients import guarded_config
+    from enrichflow.conductor.assembly import conductor_for, executor_for
 
-    executor = make_executor(build_services(engine, settings, public_url_for(settings, port)))
-    conductor = Conductor(engine, executor, settings.chunk_size, settings.poll_interval)
+    executor = executor_for(engine, settings, public_url=public_url_for(settings, port))
+    conductor = conductor_for(engine, executor, settings)
     background = ConductorThread(conductor)
     wake = CoalescedWake(executor.wake)
     app = create_app(engine, settings, wake)

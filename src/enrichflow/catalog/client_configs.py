@@ -16,8 +16,8 @@ from enrichflow.catalog.clients import client_get_or_create
 from enrichflow.catalog.registry import registry_get
 from enrichflow.db.models import Client, ClientWorkflowConfig
 from enrichflow.errors import ConfigError
+from enrichflow.steps.webhook import CLIENT_KEYS
 from enrichflow.webhooks.redact import redact_url
-from enrichflow.webhooks.sender import CLIENT_KEYS
 
 __all__ = [
     "ClientConfigRow",

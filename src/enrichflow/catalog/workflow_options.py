@@ -18,7 +18,7 @@ from enrichflow.catalog.assignments import Assignments, config_merge
 from enrichflow.catalog.registry import registry_config_update, registry_get
 from enrichflow.errors import ConfigError, PermanentStepError
 from enrichflow.launch import step_row
-from enrichflow.webhooks.sender import CLIENT_KEYS, webhook_options
+from enrichflow.steps.webhook import CLIENT_KEYS, webhook_options
 
 __all__ = ["typed_value", "workflow_config_get", "workflow_config_set"]
 

@@ -26,31 +26,22 @@ if TYPE_CHECKING:
 
 
 def executor_for(engine: Engine, port: int | None = None, kind: str | None = None) -> Any:
-    """The executor (``--executor`` or ENRICHFLOW_EXECUTOR): the local one with the handlers'
-    services (built in one place: :func:`enrichflow.services.build_services`; ``port`` is
-    where callbacks are served), or Modal."""
-    from enrichflow.executors.local import LocalExecutor
-    from enrichflow.services import build_services, public_url_for
+    """The executor (``--executor`` or ENRICHFLOW_EXECUTOR), built where every conductor's is
+    (:func:`enrichflow.conductor.assembly.executor_for`); ``port`` is where callbacks are served."""
+    from enrichflow.conductor import assembly
+    from enrichflow.services import public_url_for
 
     settings = get_settings()
-    if (kind or settings.executor) == "modal":
-        from enrichflow.executors.modal import ModalExecutor
-
-        return ModalExecutor(
-            engine, settings.modal_app, max_containers=settings.modal_max_containers
-        )
     try:
-        services = build_services(engine, settings, public_url_for(settings, port))
+        return assembly.executor_for(engine, settings, kind, public_url_for(settings, port))
     except ConfigError as exc:  # a weak ENRICHFLOW_SECRET_KEY among them
         raise fail(str(exc)) from exc
-    return LocalExecutor(engine, settings.workers, services)
 
 
 def conductor_for(engine: Engine, executor: Any) -> Conductor:
-    from enrichflow.conductor.loop import Conductor
+    from enrichflow.conductor import assembly
 
-    settings = get_settings()
-    return Conductor(engine, executor, settings.chunk_size, settings.poll_interval)
+    return assembly.conductor_for(engine, executor, get_settings())
 
 
 class Interrupt:

@@ -20,7 +20,6 @@ def serve(
     and /healthz, and run the conductor."""
     from enrichflow.api.auth import check_admin_password
     from enrichflow.api.server import serve_forever
-    from enrichflow.executors.local import LocalExecutor
     from enrichflow.secret_key import resolve_secret_key
     from enrichflow.seed import init_database
     from enrichflow.services import public_url_for
@@ -44,10 +43,4 @@ def serve(
         f"serving on http://{host}:{port}; callbacks are sent to "
         f"{public_url_for(settings, port)}/callbacks/…"
     )
-    serve_forever(
-        engine,
-        settings,
-        host,
-        port,
-        lambda services: LocalExecutor(engine, settings.workers, services),
-    )
+    serve_forever(engine, settings, host, port)

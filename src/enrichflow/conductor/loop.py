@@ -1,4 +1,13 @@
-"""One tick = sequencer + reaper + roll-up + dispatcher; ``run`` repeats ticks until told to stop.
+"""The conductor: one tick composes the parts (sequencer, roll-up, reaper, settler, statistics,
+dispatcher); ``run`` repeats ticks until told to stop.
+
+A tick first reads whether anything waits to be advanced or rolled up (a read never queues for
+SQLite's writer), then runs the writing parts on one connection in the writer's urgent lane:
+the sequencer and the roll-up when the read found work for them, the housekeeping parts (the
+reaper every ``housekeeping_interval``, the settler and the statistics refresh at their own
+longer intervals), and the dispatcher. Every part can also run on its own (``run_once``); the
+CLI's ``conductor`` and ``run``, ``serve`` and the Prefect flow all run this same composition,
+the flow through a :class:`PhaseRunner` that records each part as a Prefect task.
 
 Wake-ups: the conductor sleeps in ``executor.wait`` between ticks. A finished chunk, a
 callback or a launch in this process wakes it through ``executor.wake``; on Postgres a
@@ -17,35 +26,45 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from typing import Protocol, TypeVar
 
-from sqlalchemy import Connection, Engine, exists, select
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from enrichflow.conductor.dispatcher import Dispatcher, DispatcherSettings
+from enrichflow.conductor.reaper import Reaper, ReaperSettings
+from enrichflow.conductor.rollup import Rollup
+from enrichflow.conductor.sequencer import Sequencer
+from enrichflow.conductor.settler import Settler, SettlerSettings
+from enrichflow.conductor.statistics import StatisticsRefresh, StatisticsSettings
 from enrichflow.conductor.wakeups import NotifyListener, listener_for
-from enrichflow.db.callbacks import followers_settle, leaders_finished
 from enrichflow.db.engine import now_ms, reading, urgent
 from enrichflow.db.models import Batch
-from enrichflow.db.queries import (
-    BatchStepInfo,
-    batches_rollup,
-    bs,
-    conductor_work_pending,
-    states_advance,
-    states_claim,
-    states_reap,
-    status_in,
-    ws,
-)
-from enrichflow.db.statistics import statistics_refresh
+from enrichflow.db.queries import conductor_work_pending
 from enrichflow.executors.base import Executor
-from enrichflow.states import BatchStatus, Status
+from enrichflow.states import BatchStatus
+
+__all__ = ["CONNECTION_ERRORS", "Conductor", "PhaseRunner", "TickReport", "run_directly"]
 
 log = logging.getLogger(__name__)
 
 CONNECTION_ERRORS = (OperationalError, InterfaceError)
 """What a lost or restarting database raises through SQLAlchemy (SQLite's 'database is
 locked' is an OperationalError too; backing off is right for it as well)."""
+
+R = TypeVar("R")
+
+
+class PhaseRunner(Protocol):
+    """How a tick calls one part: ``run`` is the part's ``run_once`` bound to the tick's
+    connection, ``name`` the part's name; the runner returns what ``run`` returns."""
+
+    def __call__(self, name: str, run: Callable[[], R]) -> R: ...
+
+
+def run_directly(name: str, run: Callable[[], R]) -> R:
+    """The plain :class:`PhaseRunner`: call the part in this thread."""
+    return run()
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,14 +73,11 @@ class TickReport:
     reaped: int
     finished_batches: int
     dispatched: int
-
-    @property
-    def moved(self) -> bool:
-        return bool(self.advanced or self.reaped or self.finished_batches or self.dispatched)
+    settled: int = 0
 
 
 class Conductor:
-    """Drives every RUNNING batch in the database through ``executor``."""
+    """Drives every RUNNING batch in the database through ``executor``, one part at a time."""
 
     def __init__(
         self,
@@ -75,113 +91,58 @@ class Conductor:
         housekeeping_interval: float = 0.25,
         settle_interval: float = 2.0,
         statistics_interval: float = 15.0,
+        phase: PhaseRunner = run_directly,
     ) -> None:
         self.engine = engine
         self.executor = executor
-        self.chunk_size = chunk_size
         self.poll_interval = poll_interval
-        self.clock = clock
         self.listen = listen
         """On Postgres, ``LISTEN enrichflow`` while :meth:`run` runs."""
         self.max_backoff = max_backoff
-        self.housekeeping_interval = housekeeping_interval
-        """How often :meth:`run` reaps expired leases."""
-        self.settle_interval = settle_interval
-        """How often housekeeping looks for de-duplication followers whose leader finished
-        without settling them (a leader's callback settles its followers itself; this is for
-        failed leaders and waits recorded just after the callback). The look is a read, but it
-        reads every waiting follower's index entry: 20 ms at 80,000 of them."""
+        self.phase = phase
+        self.sequencer = Sequencer(engine, clock=clock)
+        self.rollup = Rollup(engine)
+        self.reaper = Reaper(engine, ReaperSettings(interval=housekeeping_interval), clock)
+        self.settler = Settler(engine, SettlerSettings(interval=settle_interval), clock)
+        self.statistics = StatisticsRefresh(engine, StatisticsSettings(statistics_interval))
+        self.dispatcher = Dispatcher(engine, executor, DispatcherSettings(chunk_size), clock)
         self._next_settle = 0.0
-        self.statistics_interval = statistics_interval
-        """How often housekeeping looks for tables whose planner statistics are out of date
-        (Postgres, ``db.statistics``)."""
         self._next_statistics = 0.0
         self.listener: NotifyListener | None = None
         self.db_errors = 0
         """Ticks that failed on a connection error (and were retried after a back-off)."""
 
     def tick(self, housekeeping: bool = True) -> TickReport:
-        """One pass. ``housekeeping=False`` skips the reaper and the follower settling (the
-        run loop does them every ``housekeeping_interval`` seconds, not on every wake-up; the
-        settling at most every ``settle_interval``).
+        """One pass. ``housekeeping=False`` skips the reaper, the settler and the statistics
+        refresh (the run loop does them every reaper interval, not on every wake-up; the
+        settler and the statistics refresh at most every one of their own intervals).
 
         The writes share one connection (one pool checkout, so one pre-ping, per tick)."""
-        advanced = reaped = finished = 0
+        phase = self.phase
+        advanced = reaped = finished = settled = 0
         with reading(self.engine) as reader:
             must_advance, must_roll_up = conductor_work_pending(reader)
         with urgent(self.engine.connect()) as conn:
-            while must_advance:
-                with conn.begin():
-                    n = states_advance(conn, self.clock())
-                advanced += n
-                if n == 0:
-                    break
+            if must_advance:
+                advanced = phase(
+                    self.sequencer.name, lambda: self.sequencer.run_once(conn)
+                ).advanced
             if must_roll_up:  # first: a finished batch is reported without waiting on chores
-                with conn.begin():
-                    finished = batches_rollup(conn, datetime.now(UTC))
+                finished = phase(
+                    self.rollup.name, lambda: self.rollup.run_once(conn)
+                ).finished_batches
             if housekeeping:
-                with conn.begin():
-                    reaped = states_reap(conn, self.clock())
-                if reaped:
-                    log.warning("reaper: %d state(s) past their lease or callback deadline", reaped)
+                reaped = phase(self.reaper.name, lambda: self.reaper.run_once(conn)).reaped
                 if time.monotonic() >= self._next_settle:
-                    self.settle()
-                    self._next_settle = time.monotonic() + self.settle_interval
+                    settled = phase(self.settler.name, self.settler.run_once).settled
+                    self._next_settle = time.monotonic() + self.settler.settings.interval
                 if time.monotonic() >= self._next_statistics:
-                    statistics_refresh(self.engine)
-                    self._next_statistics = time.monotonic() + self.statistics_interval
-            dispatched = self._dispatch(conn)
-        return TickReport(advanced, reaped, finished, dispatched)
-
-    def settle(self) -> int:
-        """Settle de-duplication followers whose leader finished: a read, and a write
-        transaction only when there is something to move. Returns the states moved."""
-        with reading(self.engine) as reader:
-            leaders = leaders_finished(reader)
-        if not leaders:
-            return 0
-        with urgent(self.engine.connect()) as conn, conn.begin():
-            settled = followers_settle(conn, leaders, self.clock())
-        if settled:
-            log.info("settled %d de-duplication follower(s)", settled)
-        return settled
-
-    def dispatch(self) -> int:
-        """Claim runnable states per step while the executor has room, and hand them over."""
-        with urgent(self.engine.connect()) as conn:
-            return self._dispatch(conn)
-
-    def _dispatch(self, conn: Connection) -> int:
-        # Only steps that have a runnable PENDING state (one index probe per step), so an
-        # idle step costs no claim transaction.
-        with reading(self.engine) as reader:
-            steps = batch_steps_with_work(reader, self.clock())
-        dispatched = 0
-        for step in steps:
-            size = int(step.config.get("batch_size", self.chunk_size))
-            while self.executor.reserve(step):
-                try:
-                    with conn.begin():
-                        claims = states_claim(
-                            conn,
-                            step.batch_id,
-                            step.position,
-                            size,
-                            step.lease_ms,
-                            self.clock(),
-                            start=self.executor.starts_on_claim,
-                        )
-                except BaseException:
-                    self.executor.release(step)
-                    raise
-                if not claims:
-                    self.executor.release(step)
-                    break
-                self.executor.submit(step, claims)
-                dispatched += len(claims)
-                if len(claims) < size:
-                    break
-        return dispatched
+                    phase(self.statistics.name, self.statistics.run_once)
+                    self._next_statistics = time.monotonic() + self.statistics.settings.interval
+            dispatched = phase(
+                self.dispatcher.name, lambda: self.dispatcher.run_once(conn)
+            ).dispatched
+        return TickReport(advanced, reaped, finished, dispatched, settled)
 
     def run(
         self, stop: Callable[[], bool], on_tick: Callable[[TickReport], None] | None = None
@@ -211,7 +172,7 @@ class Conductor:
                     log.warning("conductor: database reachable again; carrying on")
                     backoff = 0.0
                 if housekeeping:
-                    next_housekeeping = time.monotonic() + self.housekeeping_interval
+                    next_housekeeping = time.monotonic() + self.reaper.settings.interval
                 if on_tick is not None:
                     on_tick(report)
                 # Whatever this tick made runnable it dispatched; the next work arrives with a
@@ -246,24 +207,6 @@ class Conductor:
             return running is None and not self.executor.busy()
 
         self.run(finished, on_tick)
-
-
-def batch_steps_with_work(conn: Connection, now: int) -> list[BatchStepInfo]:
-    """Steps of RUNNING batches that have a PENDING state runnable at ``now``, later steps
-    first (items flow through the pipeline instead of queueing at step 0)."""
-    runnable = exists().where(
-        ws.c.batch_id == bs.c.batch_id,
-        ws.c.step_index == bs.c.position,
-        status_in(Status.PENDING),
-        ws.c.not_before <= now,
-    )
-    rows = conn.execute(
-        select(bs)
-        .join(Batch, Batch.id == bs.c.batch_id)
-        .where(Batch.status == BatchStatus.RUNNING.value, runnable)
-        .order_by(bs.c.batch_id, bs.c.position.desc())
-    ).mappings()
-    return [BatchStepInfo(**dict(r)) for r in rows]
 
 
 def _first_line(exc: BaseException) -> str:

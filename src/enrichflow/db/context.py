@@ -22,7 +22,7 @@ from enrichflow.db.models import (
     EnrichmentResult,
 )
 from enrichflow.db.queries import id_in
-from enrichflow.steps.base import JSON, ItemIdentity
+from enrichflow.types import JSON, ItemIdentity
 
 items = BatchItem.__table__
 results = EnrichmentResult.__table__

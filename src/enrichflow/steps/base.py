@@ -12,27 +12,32 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
-JSON = dict[str, Any]
+from sqlalchemy import Engine
 
+from enrichflow.types import JSON, ItemIdentity
 
-class ItemIdentity(NamedTuple):
-    """The identity columns of a batch item, as ingested (a tuple: the runner builds one per
-    item, and a frozen dataclass cost three times as much to build)."""
-
-    company_name: str | None = None
-    company_domain: str | None = None
-    linkedin_url: str | None = None
-    industry: str | None = None
-    person_name: str | None = None
-    email: str | None = None
-    title: str | None = None
+__all__ = [
+    "JSON",
+    "ChunkHandler",
+    "Deferred",
+    "Handler",
+    "ItemIdentity",
+    "LazySource",
+    "Outcome",
+    "Skip",
+    "StepContext",
+    "chunk_engine",
+]
 
 
 class StepContext:
     """Everything a handler may read; handlers never query the database themselves, except
     the chunk steps whose job is the relational tables (through ``services["engine"]``).
+    The services that write (the webhook ledger, ``dedupe_leaders``) commit their own short
+    transaction before the handler sends a request, so that other workers see a reserved
+    submission or a dedupe leader before it can matter to them.
 
     Read-only by convention. The runner builds one per item of a chunk and fills the costly
     parts on first use: ``original_data`` is decoded, ``fields`` and ``identity`` are derived,
@@ -43,7 +48,7 @@ class StepContext:
     ``workflow_config`` is the registry row's config for this step and workstream (attempts,
     timeouts, handler options); ``client_config`` is the client's config for ``(step,
     workstream)``, empty when the client has none; ``services`` are process-wide helpers (HTTP
-    clients, public URL, the webhook ledger) and ``engine``, for the split and consolidation
+    clients, public URL, the webhook ledger, ``dedupe_leaders``) and ``engine``, for the split and consolidation
     steps, which write relational tables (the consolidation on SQLite also reads the stored
     results it copies, departure 19); no handler may change a state's status itself;
     ``fields`` are the row's values by canonical field name (``email``, ``website``,
@@ -204,3 +209,11 @@ Handler = Callable[[StepContext], Outcome]
 ChunkHandler = Callable[[Sequence[StepContext]], Sequence[Outcome | Exception]]
 """A handler that takes a whole chunk at once (one bulk write instead of one per item): it
 returns one outcome per context, in order, where an exception instance fails that item."""
+
+
+def chunk_engine(contexts: Sequence[StepContext]) -> Engine:
+    """The engine the runner passes chunk steps as ``services["engine"]``."""
+    engine = contexts[0].services.get("engine")
+    if not isinstance(engine, Engine):
+        raise RuntimeError("the runner provides services['engine'] to chunk steps; it is missing")
+    return engine

@@ -2,5 +2,11 @@
 
 from __future__ import annotations
 
-from enrichflow.steps import apollo, noop, normalization  # noqa: F401
-from enrichflow.webhooks import http_step, sender  # noqa: F401
+from enrichflow.steps import (  # noqa: F401
+    apollo_split,
+    consolidate,
+    http,
+    noop,
+    normalization,
+    webhook,
+)

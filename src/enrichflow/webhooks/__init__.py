@@ -1,4 +1,6 @@
-"""Outbound HTTP for steps: Clay table webhooks (ASYNC) and generic JSON APIs (SYNC).
+"""Outbound HTTP for the ``webhook`` and ``http`` handlers (:mod:`enrichflow.steps.webhook`,
+:mod:`enrichflow.steps.http`): transport, signing, limits and the submission ledger. Nothing
+here imports :mod:`enrichflow.steps`.
 
 Modules:
 
@@ -6,9 +8,6 @@ Modules:
 * :mod:`~enrichflow.webhooks.redact` — keeping URLs and secrets out of messages and logs.
 * :mod:`~enrichflow.webhooks.ratelimit` — process-wide token buckets and concurrency limits.
 * :mod:`~enrichflow.webhooks.http` — one shared HTTP client and error classification.
-* :mod:`~enrichflow.webhooks.sender` — the ``webhook`` handler (send a row to Clay, wait).
-* :mod:`~enrichflow.webhooks.http_step` — the ``http`` handler (call a JSON API, keep fields).
+* :mod:`~enrichflow.webhooks.ledger` — lifetime submission counts per webhook URL.
 * :mod:`~enrichflow.webhooks.sandbox` — a local stand-in for a Clay table, for demos and tests.
-
-The handler modules register themselves when imported.
 """

@@ -1,4 +1,4 @@
-"""The database-backed :class:`~enrichflow.webhooks.sender.WebhookLedger`.
+"""The database-backed :class:`~enrichflow.steps.webhook.WebhookLedger`.
 
 A Clay webhook source accepts a fixed number of submissions in its lifetime, so every send is
 counted in ``webhook_submissions`` under the SHA-256 of the URL (the URL is a credential and is

@@ -28,12 +28,12 @@ from enrichflow.catalog.workstreams import workstreams_list as _workstreams_list
 from enrichflow.config import Settings
 from enrichflow.db.engine import now_ms, reading
 from enrichflow.db.queries import states_retry_failed
+from enrichflow.defaults import DEFAULT_MAX_SUBMISSIONS
 from enrichflow.errors import ConfigError, NotFoundError
 from enrichflow.ingest.loader import IngestReport, ingest_csv
 from enrichflow.launch import launch, resolve_steps
 from enrichflow.states import BatchStatus, Status
 from enrichflow.webhooks.ledger import sources_near_limit
-from enrichflow.webhooks.sender import DEFAULT_MAX_SUBMISSIONS
 
 STATUSES = [s.value for s in Status]
 STATUS_COLORS = {

@@ -54,8 +54,8 @@ submissions per URL under ``sha256(url).hexdigest()``, never the URL itself. A s
 reserved (``record_submission``) before the POST, so concurrent workers cannot overshoot
 the limit; failed sends still count, which errs on the safe side.
 
-Services read: ``webhook_ledger`` (required), ``engine`` (with ``dedupe_by``; the runner
-passes it), ``public_url`` and ``secret_key``
+Services read: ``webhook_ledger`` (required), ``dedupe_leaders`` (with ``dedupe_by``; the
+runner passes it), ``public_url`` and ``secret_key``
 (required; ``secret_key`` may be a ``str`` or a pydantic ``SecretStr``) and
 ``http_client`` (optional ``httpx.Client``; the process-wide shared client otherwise).
 """
@@ -70,14 +70,14 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import httpx
-from sqlalchemy import Engine
 
-from enrichflow.db.callbacks import dedupe_join, dedupe_key_text
+from enrichflow.db.callbacks import DedupeDecision, dedupe_key_text
 from enrichflow.db.engine import now_ms
 from enrichflow.defaults import DEFAULT_MAX_SUBMISSIONS
 from enrichflow.errors import PermanentStepError
-from enrichflow.steps.base import JSON, Deferred, ItemIdentity, StepContext
+from enrichflow.steps.base import Deferred, StepContext
 from enrichflow.steps.registry import handler
+from enrichflow.types import JSON, ItemIdentity
 from enrichflow.webhooks.http import encode_json, positive_option, post_json, shared_client
 from enrichflow.webhooks.ratelimit import concurrency_slot, limiter_for
 from enrichflow.webhooks.redact import redact_url
@@ -87,6 +87,7 @@ __all__ = [
     "AUTH_HEADER",
     "CLIENT_KEYS",
     "DEFAULT_MAX_SUBMISSIONS",
+    "DedupeLeaders",
     "WebhookLedger",
     "WebhookOptions",
     "build_payload",
@@ -114,6 +115,15 @@ class WebhookLedger(Protocol):
     def record_submission(self, url_key: str, url_redacted: str = "") -> int:
         """Atomically add one submission for ``url_key``; the new count. ``url_redacted``
         (``scheme://host/…``) is kept for display."""
+        ...
+
+
+@runtime_checkable
+class DedupeLeaders(Protocol):
+    """The leader of each ``dedupe_by`` value of a (batch, step); the runner provides one."""
+
+    def join(self, batch_id: int, step_name: str, key: str, state_id: int) -> DedupeDecision:
+        """Make ``state_id`` the leader of ``key`` unless another state already is; who is."""
         ...
 
 
@@ -259,11 +269,12 @@ def _dedupe(ctx: StepContext, deadline: float) -> JSON | Deferred | None:
     key = dedupe_key_text(dedupe_value(ctx, name))
     if key is None:
         return None
-    engine = ctx.services.get("engine")
-    if not isinstance(engine, Engine):
-        raise PermanentStepError("the engine service is not configured (needed by dedupe_by)")
-    with engine.begin() as conn:
-        decision = dedupe_join(conn, ctx.batch_id, ctx.step, key, ctx.state_id)
+    leaders = ctx.services.get("dedupe_leaders")
+    if not isinstance(leaders, DedupeLeaders):
+        raise PermanentStepError(
+            "the dedupe_leaders service is not configured (needed by dedupe_by)"
+        )
+    decision = leaders.join(ctx.batch_id, ctx.step, key, ctx.state_id)
     if decision.leads(ctx.state_id) or decision.leader_status is None:
         return None
     if decision.payload is not None:
