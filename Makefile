@@ -19,10 +19,13 @@ $(PREFECT_STAMP): pyproject.toml
 	$(PREFECT_VENV)/bin/pip install --quiet -e '.[prefect]'
 	touch $(PREFECT_STAMP)
 
-$(STAMP): pyproject.toml
+# The example step plugin is installed too, so the tests run it as any plugin would be run.
+EXAMPLE_PLUGIN := examples/enrichflow-title-length
+
+$(STAMP): pyproject.toml $(EXAMPLE_PLUGIN)/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test]' -e $(EXAMPLE_PLUGIN)
 	touch $(STAMP)
 
 demo: install
@@ -32,8 +35,8 @@ demo: install
 	  code=$$?; echo "export: out/demo_leads.csv (exit $$code)"; test $$code -le 1
 
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench $(EXAMPLE_PLUGIN)
+	$(BIN)/ruff format --check src tests bench $(EXAMPLE_PLUGIN)
 	$(BIN)/mypy
 
 test: lint $(PREFECT_STAMP)

@@ -35,13 +35,13 @@ from sqlalchemy import Connection, Engine, insert, select, text, update
 
 from _async_batch import STEP, async_batch, sent_state
 from _databases import scratch_engine
-from enrichflow.db.callbacks import callback_complete, followers_settle, leaders_finished
 from enrichflow.db.engine import now_ms
 from enrichflow.db.models import (
     EnrichmentResult,
     StepDedupe,
     WorkflowState,
 )
+from enrichflow.db.states import callback_complete, followers_settle, leaders_finished
 from enrichflow.seed import init_database
 
 ws = WorkflowState.__table__

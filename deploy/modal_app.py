@@ -14,6 +14,11 @@ The app name is ``ENRICHFLOW_MODAL_APP`` (default ``data-enrichment-workers``) a
 (default ``enrichflow``): ``modal secret create enrichflow ENRICHFLOW_DATABASE_URL=...
 ENRICHFLOW_SECRET_KEY=... ENRICHFLOW_PUBLIC_URL=...``.
 
+Step plugins go into the image as the deploying environment has them (entry points of installed
+distributions and ``ENRICHFLOW_PLUGINS``): their source, their requirements, and
+``ENRICHFLOW_PLUGINS`` naming their modules, so ``run_chunk`` runs the same steps as the
+conductor that dispatched them.
+
 Importing this module builds the definitions only; nothing contacts Modal until ``modal
 deploy`` / ``modal run``.
 """
@@ -21,6 +26,10 @@ deploy`` / ``modal run``.
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +37,47 @@ import modal
 
 from enrichflow.config import get_settings
 from enrichflow.executors.modal import FUNCTION_NAME
+from enrichflow.steps.plugins import Plugin, discover
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET_NAME = os.environ.get("ENRICHFLOW_MODAL_SECRET", "enrichflow")
 
 settings = get_settings()
 
-image = (
-    modal.Image.debian_slim(python_version="3.11")
-    .pip_install_from_pyproject(str(ROOT / "pyproject.toml"))
-    .add_local_python_source("enrichflow")
+
+
+@dataclass(frozen=True)
+class PluginLayers:
+    """What the image needs to load the step plugins this (deploying) environment loads: their
+    top-level packages' source, their distributions' requirements, and ``ENRICHFLOW_PLUGINS``
+    naming every module, since the container has no installed entry points."""
+
+    packages: list[str]
+    requirements: list[str]
+    env: dict[str, str]
+
+
+def plugin_layers(plugins: Sequence[Plugin]) -> PluginLayers:
+    packages = sorted({plugin.module.split(".")[0] for plugin in plugins})
+    requirements: set[str] = set()
+    for dist in sorted({p.distribution for p in plugins if p.distribution is not None}):
+        for requirement in metadata.requires(dist) or []:
+            name = re.split(r"[\s\[<>=!~;(]", requirement, maxsplit=1)[0]
+            if "extra ==" not in requirement and name.lower() != "enrichflow":
+                requirements.add(requirement)
+    env = {"ENRICHFLOW_PLUGINS": ",".join(p.module for p in plugins)} if plugins else {}
+    return PluginLayers(packages, sorted(requirements), env)
+
+
+plugins = plugin_layers(discover(settings.plugins))
+image = modal.Image.debian_slim(python_version="3.11").pip_install_from_pyproject(
+    str(ROOT / "pyproject.toml")
 )
+if plugins.requirements:
+    image = image.pip_install(*plugins.requirements)
+if plugins.env:
+    image = image.env(plugins.env)
+image = image.add_local_python_source("enrichflow", *plugins.packages)  # last: mounted at start
 
 secrets = [modal.Secret.from_name(SECRET_NAME)]
 
@@ -62,8 +101,8 @@ def _shared_engine() -> Any:
 def run_chunk(state_ids: list[int]) -> dict[str, int]:
     """Run the states ``state_ids`` (one chunk of one step) through the step runner."""
     from enrichflow.db.engine import reading
+    from enrichflow.db.states import claims_load
     from enrichflow.error_reporting import init_error_reporting
-    from enrichflow.executors.modal import claims_load
     from enrichflow.runner import run_claims
     from enrichflow.services import build_services
 

@@ -17,10 +17,16 @@ from sqlalchemy import Engine, select, update
 
 from enrichflow.api.app import create_app
 from enrichflow.config import Settings
-from enrichflow.db.callbacks import CallbackOutcome, callback_complete
 from enrichflow.db.engine import now_ms
 from enrichflow.db.models import Batch, EnrichmentResult, WorkflowState
-from enrichflow.db.queries import Claim, StepOutcome, outcomes_record, states_claim
+from enrichflow.db.states import (
+    CallbackOutcome,
+    Claim,
+    StepOutcome,
+    callback_complete,
+    outcomes_record,
+    states_claim,
+)
 from enrichflow.states import Status
 from enrichflow.webhooks.signing import callback_token
 from handlers_for_tests import make_batch
@@ -198,7 +204,7 @@ def test_sync_state_is_not_completed_by_a_callback(
     with engine.begin() as conn:
         conn.execute(update(ws).where(ws.c.id == sent[0].state_id).values(status="COMPLETED"))
         # the noop (SYNC) state created by the sequencer's statement path
-    from enrichflow.db.queries import states_advance
+    from enrichflow.db.states import states_advance
 
     with engine.begin() as conn:
         states_advance(conn, now_ms())

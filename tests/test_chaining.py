@@ -21,9 +21,10 @@ from enrichflow.conductor.dispatcher import Dispatcher, DispatcherSettings
 from enrichflow.conductor.loop import Conductor
 from enrichflow.db.engine import now_ms
 from enrichflow.db.models import EnrichmentRegistry, WorkflowState
-from enrichflow.db.queries import (
+from enrichflow.db.states import (
     BatchStepInfo,
     StepOutcome,
+    batch_steps_with_work,
     outcomes_record,
     states_claim,
     states_reap,
@@ -193,9 +194,7 @@ def test_a_chained_chunk_cannot_take_the_slot_the_dispatcher_is_claiming_for(
     real_claim = dispatcher.states_claim
 
     def claim_while_a_runner_chains(conn: Connection, *args: Any, **kwargs: Any) -> Any:
-        (step,) = [
-            s for s in dispatcher.batch_steps_with_work(conn, now_ms()) if s.batch_id == batch_id
-        ]
+        (step,) = [s for s in batch_steps_with_work(conn, now_ms()) if s.batch_id == batch_id]
         granted = executor._take(step)
         chain_granted.append(granted)
         if granted:

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, select
 from enrichflow.conductor.loop import Conductor
 from enrichflow.db.engine import make_engine, now_ms
 from enrichflow.db.models import Batch, EnrichmentResult, WorkflowState
-from enrichflow.db.queries import batch_counts, states_retry_failed
+from enrichflow.db.states import batch_counts, states_retry_failed
 from enrichflow.executors.local import LocalExecutor
 from handlers_for_tests import (
     COUNTER,

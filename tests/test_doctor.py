@@ -20,8 +20,11 @@ from enrichflow.db.models import EnrichmentPipeline, EnrichmentRegistry, Webhook
 from enrichflow.doctor import Check, check_executor, failing, preflight_batch, run_checks
 from enrichflow.launch import resolve_steps
 from enrichflow.seed import APOLLO
+from enrichflow.webhooks.ledger import url_key
+from enrichflow.webhooks.redact import redact_url
 
 COMPANY_CLAY = "enrich_company_via_waterfall_in_clay"
+HOOK = "https://api.clay.com/v3/sources/webhook"
 
 
 def by_name(checks: list[Check]) -> dict[str, Check]:
@@ -113,18 +116,64 @@ def test_async_step_needs_client_config_and_public_url(engine: Engine) -> None:
     assert failing(run_checks(engine, settings)) == []
 
 
-def test_webhook_source_near_its_limit_fails(engine: Engine) -> None:
+def record_submissions(engine: Engine, url: str, count: int) -> None:
     with engine.begin() as conn:
         conn.execute(
             insert(WebhookSubmission).values(
-                url_key="k" * 64,
-                url_redacted="https://api.clay.com/…",
-                submissions=46_000,
+                url_key=url_key(url),
+                url_redacted=redact_url(url),
+                submissions=count,
                 updated_at=datetime.now(UTC),
             )
         )
+
+
+def set_urls(engine: Engine, client: str, *assignments: str) -> None:
+    with engine.begin() as conn:
+        client_config_set(conn, client, COMPANY_CLAY, APOLLO, parse_assignments(assignments))
+
+
+def test_webhook_source_near_its_limit_fails(engine: Engine) -> None:
+    set_urls(engine, "acme", f"webhook_url={HOOK}/acme-1")
+    record_submissions(engine, f"{HOOK}/acme-1", 46_000)
     check = by_name(run_checks(engine, Settings(executor="local")))["clay sources"]
-    assert not check.ok and "46,000" in check.detail
+    assert not check.ok and "46,000" in check.detail and "'acme'" in check.detail
+    assert "webhook_url+=" in check.detail and "acme-1" not in check.detail
+
+    # a fresh URL next in line answers the warning; the filling one stays in use until full
+    set_urls(engine, "acme", f"webhook_url+={HOOK}/acme-2")
+    assert by_name(run_checks(engine, Settings(executor="local")))["clay sources"].ok
+
+
+def test_a_retired_full_url_no_longer_fails_the_doctor(engine: Engine) -> None:
+    record_submissions(engine, f"{HOOK}/retired", 50_000)
+    set_urls(engine, "acme", f"webhook_url={HOOK}/acme-1")
+    assert by_name(run_checks(engine, Settings(executor="local")))["clay sources"].ok
+
+
+def test_preflight_reads_only_the_launching_client_s_urls_for_its_steps(engine: Engine) -> None:
+    settings = Settings(executor="local", public_url="https://enrich.example.com")
+    set_urls(engine, "acme", f"webhook_url={HOOK}/acme-1")
+    set_urls(engine, "globex", f"webhook_url={HOOK}/globex-1")
+    record_submissions(engine, f"{HOOK}/acme-1", 50_000)
+    with engine.connect() as conn:
+        plan = resolve_steps(conn, "acme", APOLLO, None, ["noop", COMPANY_CLAY])
+        (full,) = preflight_batch(conn, "acme", APOLLO, plan.steps, settings)
+        assert full.name == "clay sources"
+        assert f"client 'acme', workflow '{COMPANY_CLAY}' in '{APOLLO}'" in full.detail
+        assert "every webhook URL (1) has reached its 50,000 submission limit" in full.detail
+        assert "50,000/50,000" in full.detail
+        assert f"enrichflow config set acme {COMPANY_CLAY}" in full.detail
+        assert preflight_batch(conn, "globex", APOLLO, plan.steps, settings) == []
+        assert preflight_batch(conn, "acme", APOLLO, ["noop"], settings) == []
+    # the preflight agrees with the sender: the next URL with room is used
+    set_urls(engine, "acme", f"webhook_url+={HOOK}/acme-2")
+    with engine.connect() as conn:
+        assert preflight_batch(conn, "acme", APOLLO, plan.steps, settings) == []
+    record_submissions(engine, f"{HOOK}/acme-2", 50_000)
+    with engine.connect() as conn:
+        (full,) = preflight_batch(conn, "acme", APOLLO, plan.steps, settings)
+        assert "every webhook URL (2)" in full.detail
 
 
 def test_modal_executor_needs_credentials(no_modal_credentials: None, tmp_path: Path) -> None:

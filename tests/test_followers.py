@@ -15,7 +15,6 @@ from pathlib import Path
 from sqlalchemy import Engine, insert, select, update
 
 from enrichflow.conductor.loop import Conductor
-from enrichflow.db.callbacks import callback_complete, followers_settle, leaders_finished
 from enrichflow.db.engine import make_engine, now_ms
 from enrichflow.db.models import (
     Batch,
@@ -25,6 +24,7 @@ from enrichflow.db.models import (
     EnrichmentResult,
     WorkflowState,
 )
+from enrichflow.db.states import callback_complete, followers_settle, leaders_finished
 from enrichflow.executors.local import LocalExecutor
 from statements_sent import statements_sent
 

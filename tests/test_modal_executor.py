@@ -32,6 +32,7 @@ from enrichflow.executors.modal import FUNCTION_NAME, ModalExecutor
 from enrichflow.ingest.loader import ingest_csv
 from enrichflow.launch import launch
 from enrichflow.seed import APOLLO
+from enrichflow.steps.plugins import discover
 from enrichflow.webhooks.sandbox import create_sandbox_app
 from handlers_for_tests import COUNTER, make_batch
 from webhooks.webhook_servers import UvicornThread
@@ -119,6 +120,16 @@ def test_app_module_builds_without_contacting_modal() -> None:
     assert modal_app.web_function is not None
     assert FUNCTION_NAME == "run_chunk"
     assert callable(modal_app.run_chunk) and callable(modal_app.web)
+
+
+def test_the_image_carries_the_step_plugins_this_environment_loads() -> None:
+    """The container has the plugins' source but no installed entry points, so the image
+    names every plugin module in ENRICHFLOW_PLUGINS; requirements skip enrichflow itself."""
+    layers = modal_app.plugin_layers(discover("team_steps.scoring"))
+    assert layers.packages == ["enrichflow_title_length", "team_steps"]
+    assert layers.env == {"ENRICHFLOW_PLUGINS": "enrichflow_title_length,team_steps.scoring"}
+    assert layers.requirements == []
+    assert modal_app.plugin_layers([]) == modal_app.PluginLayers([], [], {})
 
 
 def test_spawn_raising_puts_states_back_then_fails_them(

@@ -78,3 +78,54 @@ _WORDS = [" ".join(parts) for _, parts in company._TERMS] + [
 def test_basename_agrees_with_cleanco(words: list[str], end: str) -> None:
     name = " ".join(words) + end
     assert company._basename(name) == custom_basename(name, company._TERMS)
+
+
+@pytest.mark.parametrize(
+    ("name", "short", "expected"),
+    [
+        ("GGO, INC.-Texarkana", None, "GGO"),
+        ("Spellbinders Paper Arts Company, LLC-Mesa", "Spellbinders Paper Arts Company",
+         "Spellbinders Paper Arts Company"),
+        ("Spellbinders Paper Arts Company, LLC-Mesa", None, "Spellbinders Paper Arts"),
+        ("Northwind Traders-Corporate", None, "Northwind Traders"),
+        ("Tailspin Toys-California", None, "Tailspin Toys"),
+        ("Hewlett-Packard", None, "Hewlett-Packard"),
+        ("Coca-Cola Company", "Coca-Cola", "Coca-Cola"),
+        ("Tri-County Electric Cooperative", None, "Tri-County Electric Cooperative"),
+    ],
+)  # fmt: skip
+def test_office_suffix_goes_hyphenated_names_stay(
+    name: str, short: str | None, expected: str
+) -> None:
+    assert normalize_company_name(name, short).name == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "short", "expected"),
+    [
+        ("MTE Corp", "MTE", "MTE"),  # Apollo's casual form keeps the acronym
+        ("ENVOCORE", "ENVOCORE", "ENVOCORE"),  # capitals in both sources: the brand's style
+        ("acme", "ACME", "Acme"),  # one source only: typed, not styled
+        ("REMA TIP TOP Australia", "REMA TIP TOP Australia", "REMA TIP TOP Australia"),
+        ("AMI GLOBAL LOGISTICS PVT LTD", "AMI GLOBAL LOGISTICS PVT", "AMI GLOBAL LOGISTICS"),
+        ("RSAV AND COMPANY", "RSAV AND COMPANY", "RSAV AND COMPANY"),
+        ("Peach Advisory Private Limited", "Peach Advisory Private Limited", "Peach Advisory"),
+        ("Cloudburst, SBC", "Cloudburst SBC", "Cloudburst SBC"),
+    ],
+)
+def test_company_name_for_emails_casing_wins(name: str, short: str, expected: str) -> None:
+    assert normalize_company_name(name, short).name == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("AC/DC SERVICES LLC", "AC/DC Services"),
+        ("O'REILLY MEDIA, INC.", "O'Reilly Media"),
+        ("Sharp/Lee Partners LLC", "Sharp/Lee Partners"),
+        ("CafÃ© Nero Ltd", "Café Nero"),
+        ("Acme™ Widgets Â©", "Acme Widgets"),  # repaired first, then the symbols go
+    ],
+)
+def test_apostrophes_slashes_and_mojibake(name: str, expected: str) -> None:
+    assert normalize_company_name(name).name == expected

@@ -55,6 +55,53 @@ def test_core_values() -> None:
     assert out["total_funding"] is None
     assert out["keywords"] == ["ai", "saas"]
     assert out["technologies"] == ["Salesforce", "HubSpot"]
+    # No Email Status column: the syntax decides, and no status is reported.
+    assert out["email_status"] is None
+    assert (out["phone_type"], out["phone_extension"]) == ("mobile", None)
+    assert out["state_code"] == "US-CA"
+    assert out["company_state_code"] is None
+
+
+@pytest.mark.parametrize(
+    ("status", "catch_all", "expected"),
+    [
+        ("Verified", "Not Catch-all", ("verified", True)),
+        ("Likely to engage", None, ("verified", True)),
+        ("Verified", "Catch-all", ("catch_all", False)),
+        ("Extrapolated", None, ("guessed", False)),
+        ("Unverified", None, ("unverified", False)),
+        ("", None, ("unknown", False)),
+    ],
+)
+def test_email_status_decides_email_valid(
+    status: str, catch_all: str | None, expected: tuple[str, bool]
+) -> None:
+    row = ROW | {"email_status": status}
+    if catch_all is not None:
+        row["email_catch_all_status"] = catch_all
+    out = normalize_core_values(row)
+    assert (out["email_status"], out["email_valid"]) == expected
+    assert out["email"] == "alan.turing@acme.com"  # the address itself is still given
+
+
+def test_apollo_phones_and_state_codes() -> None:
+    row = ROW | {
+        "phone_mobile": "",
+        "phone_other": "'+1 818-555-0118 ext 159",
+        "phone_corporate": "'+1 818-555-0145",
+        "company_phone": "'+1 818-555-0145",
+        "company_country": "Canada",
+        "company_state": "British Columbia",
+    }
+    out = normalize_core_values(row)
+    assert (out["phone"], out["phone_type"], out["phone_extension"]) == (
+        "+18185550118",
+        "other",
+        "159",
+    )
+    assert out["phones"]["phone_corporate"] == "+18185550145"
+    assert out["phones"]["phone_other"] == "+18185550118"
+    assert out["company_state_code"] == "CA-BC"
 
 
 def test_best_phone_priority_and_country_fallback() -> None:
@@ -116,3 +163,18 @@ def test_clean_cell(raw: str | None, cleaned: str | None) -> None:
     """Whitespace of every kind collapses, Excel's apostrophe goes, null tokens become None,
     and text that only starts like a null token stays."""
     assert clean_cell(raw) == cleaned
+
+
+def test_text_repair_runs_before_cleaning_and_costs_ascii_nothing() -> None:
+    assert clean_cell("  CafÃ© Brasil ") == "Café Brasil"
+    assert clean_cell("Â© Acme") == "© Acme"  # the sign survives repair; removing it is later
+    assert clean_cell("Müller") == "Müller"  # proper text is left alone
+    row = ROW | {"first_name": "FranÃ§ois", "city": "SÃ£o Paulo", "country": "Brazil",
+                 "state": "SÃ£o Paulo"}  # fmt: skip
+    out = normalize_core_values(row)
+    assert (out["first_name"], out["city"], out["state_code"]) == ("François", "São Paulo", "BR-SP")
+
+
+def test_apollo_departments_cell_is_read_function_first() -> None:
+    out = normalize_core_values(ROW | {"title": "VP", "departments": "C-Suite, Marketing"})
+    assert (out["seniority"], out["department"]) == ("vp", "marketing")

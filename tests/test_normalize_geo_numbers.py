@@ -2,7 +2,14 @@ from __future__ import annotations
 
 import pytest
 
-from enrichflow.normalize import country_code, parse_bool, parse_int_amount, parse_list
+from enrichflow.normalize import (
+    country_code,
+    parse_bool,
+    parse_int_amount,
+    parse_keywords,
+    parse_list,
+    state_code,
+)
 
 
 @pytest.mark.parametrize(
@@ -76,3 +83,34 @@ def test_parse_list() -> None:
 )  # fmt: skip
 def test_parse_bool(raw: str | None, value: bool | None) -> None:
     assert parse_bool(raw) is value
+
+
+@pytest.mark.parametrize(
+    ("state", "country", "expected"),
+    [
+        ("California", "United States", "US-CA"),
+        ("CA", "US", "US-CA"),
+        ("British Columbia", "Canada", "CA-BC"),
+        ("State of Paraná", "Brazil", "BR-PR"),
+        ("North Holland", "Netherlands", "NL-NH"),
+        ("Vilnius County", "Lithuania", "LT-VL"),
+        ("US-TX", "United States", "US-TX"),
+        ("Atlantis", "United States", None),
+        ("California", None, None),
+        ("Singapore", "Singapore", None),
+    ],
+)
+def test_state_code(state: str, country: str | None, expected: str | None) -> None:
+    assert state_code(state, country) == expected
+
+
+def test_keywords_keep_linkedin_industries_whole() -> None:
+    cell = "drones, health, wellness & fitness, transportation, logistics, supply chain & storage"
+    assert parse_keywords(cell) == [
+        "drones",
+        "health, wellness & fitness",
+        "transportation, logistics, supply chain & storage",
+    ]
+    assert parse_keywords("oil, gas, drilling") == ["oil", "gas", "drilling"]
+    assert parse_keywords("ai; saas|AI") == parse_list("ai; saas|AI") == ["ai", "saas"]
+    assert parse_keywords(None) == []

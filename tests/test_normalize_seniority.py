@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from enrichflow.normalize import department_from_title, normalize_seniority
-from enrichflow.normalize.seniority import DEPARTMENTS, SENIORITY_LEVELS
+from enrichflow.normalize.seniority import DEPARTMENTS, SENIORITY_LEVELS, department_from_apollo
 
 
 @pytest.mark.parametrize(
@@ -44,3 +44,45 @@ def test_department_from_title() -> None:
     assert department_from_title(None) is None
     for title in ("Marketing Manager", "Controller", "General Counsel", "UX Designer"):
         assert department_from_title(title) in DEPARTMENTS
+
+
+@pytest.mark.parametrize(
+    ("title", "level", "department"),
+    [
+        ("Sócio", "partner", "executive"),
+        ("Gerente Comercial", "manager", "sales"),
+        ("Diretor Financeiro", "director", "finance"),
+        ("Directeur Général", "c_suite", "executive"),
+        ("Geschäftsführer", "c_suite", "executive"),
+        ("Jefe de Ventas", "head", "sales"),
+        ("Einkaufsleiterin", "head", "procurement"),
+        ("Estagiária de Marketing", "intern", "marketing"),
+        ("Asistente de Dirección", "entry", None),
+    ],
+)
+def test_titles_in_other_languages(title: str, level: str, department: str | None) -> None:
+    assert normalize_seniority(None, title) == level
+    assert department_from_title(title) == department
+
+
+@pytest.mark.parametrize(
+    ("title", "level"),
+    [
+        ("Marketing Coordinator", "entry"),
+        ("Senior Marketing Coordinator", "senior"),
+        ("Customer Support Specialist", "entry"),
+        ("Senior Data Analyst", "senior"),
+    ],
+)
+def test_coordinators_specialists_analysts_are_not_managers(title: str, level: str) -> None:
+    assert normalize_seniority(None, title) == level
+
+
+def test_functional_vps_keep_their_function() -> None:
+    assert department_from_title("VP Marketing") == "marketing"
+    assert department_from_title("Vice President of Finance and Operations") == "finance"
+    # A title without a function falls back to Apollo's Departments, function first.
+    assert department_from_apollo("C-Suite, Marketing") == "marketing"
+    assert department_from_apollo("C-Suite") == "executive"
+    assert department_from_apollo("master_engineering_technical") == "engineering"
+    assert department_from_apollo("Something new") is None

@@ -38,6 +38,9 @@ def test_prefect_not_installed_is_logged_once_and_not_raised(
     assert prefect_events.callback_received(7, "completed") is False
     warnings = [r for r in caplog.records if "prefect is not installed" in r.getMessage()]
     assert len(warnings) == 1
+    advice = warnings[0].getMessage()
+    assert "make prefect-venv" in advice and ".venv-prefect/" in advice
+    assert "pip install" not in advice  # the extra would downgrade FastAPI in this environment
 
 
 def test_a_failing_emit_is_logged_not_raised(

@@ -13,18 +13,21 @@ import pytest
 from sqlalchemy import Connection, Engine, func, select, update
 
 from enrichflow.db.engine import now_ms
-from enrichflow.db.models import EnrichmentResult, WorkflowState
-from enrichflow.db.queries import (
+from enrichflow.db.models import BatchStep, EnrichmentResult, WorkflowState
+from enrichflow.db.states import (
     Claim,
     StepOutcome,
+    callback_complete,
     outcomes_record,
     states_advance,
     states_claim,
+    states_dispatch_failed,
     states_heartbeat,
     states_reap,
     states_retry_failed,
     states_start,
 )
+from enrichflow.db.states.transition import declared_moves
 from enrichflow.states import TRANSITIONS, Status, can_transition, sources_of
 from handlers_for_tests import (
     make_batch,
@@ -157,7 +160,40 @@ OPS: dict[str, tuple[Op, dict[Status, Status]]] = {
         lambda conn, claims, now: states_retry_failed(conn, claims[0].batch_id, now),
         {Status.FAILED: Status.PENDING},
     ),
+    "dispatch_failed": (
+        lambda conn, claims, now: states_dispatch_failed(conn, claims, "spawn failed", now),
+        {Status.QUEUED: Status.PENDING},
+    ),
+    "callback": (
+        lambda conn, claims, now: _callbacks(conn, claims, now),
+        {
+            Status.PENDING: Status.COMPLETED,
+            Status.QUEUED: Status.COMPLETED,
+            Status.IN_PROGRESS: Status.COMPLETED,
+            Status.FAILED: Status.COMPLETED,
+        },
+    ),
 }
+
+STATEMENT_OF: dict[str, Callable[..., Any]] = {
+    "claim": states_claim,
+    "start": states_start,
+    "heartbeat": states_heartbeat,
+    "reap": states_reap,
+    "retry_failed": states_retry_failed,
+    "dispatch_failed": states_dispatch_failed,
+    "callback": callback_complete,
+} | {name: outcomes_record for name in OPS if name.startswith("record_")}
+"""The statement each operation calls: what it is seen to move, it must have declared."""
+
+
+def _callbacks(conn: Connection, claims: list[Claim], now: int) -> None:
+    """A callback for every state, its step made ASYNC first (only ASYNC states take one)."""
+    bs = BatchStep.__table__
+    conn.execute(update(bs).where(bs.c.batch_id == claims[0].batch_id).values(type="ASYNC"))
+    for claim in claims:
+        callback_complete(conn, claim.state_id, claim.attempt, {"from": "callback"}, now)
+
 
 STATUS_ORDER = list(Status)
 # columns a statement that moves nothing must leave exactly as they were
@@ -205,6 +241,9 @@ def test_statements_move_only_legal_transitions(
         if old in expected:
             assert new is expected[old], f"{op_name}: {old} became {new}"
             assert can_transition(old, new), f"{op_name}: illegal {old} -> {new}"
+            assert (old, new) in (declared_moves(STATEMENT_OF[op_name]) or ()), (
+                f"{op_name}: {old} -> {new} is not declared"
+            )
             assert a.updated_at == T
         else:
             assert tuple(getattr(a, c) for c in COMPARED) == tuple(
@@ -212,7 +251,7 @@ def test_statements_move_only_legal_transitions(
             ), f"{op_name} touched a {old} state"
     with engine.connect() as conn:
         written = result_count(conn, batch_id)
-    assert written == (1 if op_name == "record_completed" else 0)
+    assert written == sum(1 for new in expected.values() if new is Status.COMPLETED)
 
 
 @pytest.mark.parametrize(

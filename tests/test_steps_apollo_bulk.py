@@ -27,7 +27,7 @@ from enrichflow.db.models import (
     PersonWorkHistory,
     WorkflowState,
 )
-from enrichflow.db.queries import results_insert, states_claim
+from enrichflow.db.states import results_insert, states_claim
 from enrichflow.ingest.loader import ingest_csv
 from enrichflow.launch import launch
 from enrichflow.normalize.core import normalize_core_values

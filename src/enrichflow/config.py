@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     modal_max_containers: int = Field(
         10, ge=1, le=1000, description="Most Modal containers running chunks at once."
     )
+    plugins: str = Field(
+        "",
+        description="Comma-separated modules imported for their steps, besides the "
+        "enrichflow.steps entry points of installed packages.",
+    )
     sentry_dsn: SecretStr | None = Field(
         None,
         validation_alias=AliasChoices("SENTRY_DSN", "ENRICHFLOW_SENTRY_DSN", "sentry_dsn"),

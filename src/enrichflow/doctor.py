@@ -5,23 +5,27 @@ credentials while every flow run reported success. These checks make such a set-
 loudly before anything is launched:
 
 * the database is reachable and migrated to the head revision;
-* every registry row's handler exists in this installation;
+* every step plugin imports, and every registry row's handler exists in this installation;
 * every saved pipeline's steps exist in the registry of its workstream;
 * every ASYNC workflow in a client's saved pipeline has a ``webhook_url`` for that client
   and workstream;
 * the public base URL for callbacks is set when ASYNC steps are used;
 * where the signing key comes from (environment or database), failing on a weak one;
 * the executor's credentials are present (Modal tokens for ``modal``);
-* no Clay webhook source is near its 50,000-submission limit;
+* no client's Clay workflow has only webhook URLs at 90% of their lifetime limit or more
+  (a URL that was replaced and is no longer configured does not count);
 * (information, never failing) whether large uploads skip per-row foreign-key checks.
 
-:func:`preflight_batch` runs the checks that concern one batch about to be launched.
+:func:`preflight_batch` runs the checks that concern one batch about to be launched: its
+steps, its client's configs for them, and whether each Clay step has a webhook URL with room
+left (the URL the sender will use: the first one below the limit).
 """
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,11 +35,13 @@ from sqlalchemy import Connection, Engine
 
 from enrichflow.catalog.client_configs import client_configs_by_target
 from enrichflow.catalog.pipelines import pipelines_list
-from enrichflow.catalog.registry import registry_get_many, registry_list
+from enrichflow.catalog.registry import RegistryRow, registry_get_many, registry_list
+from enrichflow.catalog.validation import webhook_options, webhook_urls
 from enrichflow.config import Settings
 from enrichflow.db.bulk import may_skip_foreign_key_checks
 from enrichflow.db.engine import is_postgres
 from enrichflow.db.migrate import current_revision, head_revision
+from enrichflow.errors import ConfigError
 from enrichflow.secret_key import (
     MIN_KEY_BYTES,
     WeakSecretKey,
@@ -43,12 +49,16 @@ from enrichflow.secret_key import (
     stored_secret_key,
 )
 from enrichflow.states import StepType
-from enrichflow.steps.registry import has_handler
-from enrichflow.webhooks.ledger import WARN_AT, sources_near_limit
+from enrichflow.steps.plugins import loaded_plugins
+from enrichflow.steps.registry import handler_names, has_handler
+from enrichflow.webhooks.ledger import has_room, submissions_by_key, url_key
+from enrichflow.webhooks.redact import redact_url
 
 __all__ = ["Check", "failing", "modal_credentials", "preflight_batch", "run_checks"]
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
+WARN_FRACTION = 0.9
+"""Share of a webhook URL's lifetime limit from which the doctor asks for a fresh one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,12 +88,19 @@ def check_database(conn: Connection) -> Check:
 
 def check_handlers(conn: Connection) -> Check:
     rows = registry_list(conn)
+    try:
+        known = set(handler_names())
+    except ConfigError as exc:  # a step plugin that does not import
+        return Check("handlers", False, str(exc))
     missing = [
-        f"{r.workstream_slug}/{r.slug} -> {r.handler!r}" for r in rows if not has_handler(r.handler)
+        f"{r.workstream_slug}/{r.slug} -> {r.handler!r}" for r in rows if r.handler not in known
     ]
     if missing:
         return Check("handlers", False, "no such handler: " + "; ".join(missing))
-    return Check("handlers", True, f"{len(rows)} registry row(s), every handler exists")
+    plugins = ", ".join(p.module for p in loaded_plugins()) or "none"
+    return Check(
+        "handlers", True, f"{len(rows)} registry row(s), every handler exists; plugins: {plugins}"
+    )
 
 
 def _registry(conn: Connection) -> dict[tuple[str, str], str]:
@@ -222,17 +239,80 @@ def check_executor(
     return Check("executor", False, f"unknown executor {name!r} (local or modal)")
 
 
+@dataclass(frozen=True, slots=True)
+class WebhookTarget:
+    """One client's Clay workflow: its URLs in the order the sender uses them, its limit."""
+
+    client: str
+    workflow: str
+    workstream: str
+    urls: list[str]
+    limit: int
+
+    def usage(self, counts: Mapping[str, int]) -> str:
+        return ", ".join(
+            f"#{n} {redact_url(url)} {counts.get(url_key(url), 0):,}/{self.limit:,}"
+            for n, url in enumerate(self.urls, 1)
+        )
+
+    def add_url_command(self) -> str:
+        return (
+            f"enrichflow config set {self.client} {self.workflow} --workstream {self.workstream} "
+            "'webhook_url+=<fresh webhook url>'"
+        )
+
+
+def _webhook_target(
+    client: str, row: RegistryRow, config: Mapping[str, Any]
+) -> WebhookTarget | Check | None:
+    """The target, a failing check when its options or URLs are unusable, None without URLs."""
+    where = f"client {client!r}, workflow {row.slug!r} in {row.workstream_slug!r}"
+    try:
+        limit = webhook_options(row.config).max_submissions
+        urls = webhook_urls(config)
+    except ConfigError as exc:
+        return Check("async configs", False, f"{where}: {exc}")
+    if not urls:
+        return None
+    return WebhookTarget(client, row.slug, row.workstream_slug, urls, limit)
+
+
+def _counts(conn: Connection, targets: Iterable[WebhookTarget]) -> dict[str, int]:
+    return submissions_by_key(conn, (url_key(u) for t in targets for u in t.urls))
+
+
 def check_webhook_sources(conn: Connection) -> Check:
-    near = sources_near_limit(conn)
-    if near:
-        listed = "; ".join(f"{s.url_redacted or s.url_key[:12]}: {s.submissions:,}" for s in near)
+    """Fails when a client's Clay workflow has no configured URL below 90% of its limit."""
+    rows = {(r.workstream_slug, r.slug): r for r in registry_list(conn) if r.handler == "webhook"}
+    targets: list[WebhookTarget] = []
+    for (client, workflow, workstream), config in sorted(client_configs_by_target(conn).items()):
+        row = rows.get((workstream, workflow))
+        found = _webhook_target(client, row, config) if row is not None else None
+        if isinstance(found, WebhookTarget):
+            targets.append(found)
+    counts = _counts(conn, targets)
+    filling = [
+        t
+        for t in targets
+        if not any(has_room(counts[url_key(u)], math.ceil(t.limit * WARN_FRACTION)) for u in t.urls)
+    ]
+    if filling:
+        listed = "; ".join(
+            f"client {t.client!r}, workflow {t.workflow!r}: {t.usage(counts)} "
+            f"(add a fresh URL: {t.add_url_command()})"
+            for t in filling
+        )
         return Check(
             "clay sources",
             False,
-            f"{len(near)} webhook source(s) at or above {WARN_AT:,} of 50,000 submissions: "
-            f"{listed} (add a fresh URL with webhook_url+=)",
+            f"{len(filling)} Clay workflow(s) whose every webhook URL is at 90% of its "
+            f"lifetime limit or more: {listed}",
         )
-    return Check("clay sources", True, f"every webhook source below {WARN_AT:,} submissions")
+    return Check(
+        "clay sources",
+        True,
+        f"{len(targets)} configured Clay workflow(s), each with a webhook URL below 90% of its limit",
+    )
 
 
 def check_bulk_loads(conn: Connection) -> Check:
@@ -302,24 +382,46 @@ def preflight_batch(
     known = registry_get_many(conn, workstream, named) if named else {}
     configs = client_configs_by_target(conn)
     checks: list[Check] = []
+    targets: list[WebhookTarget] = []
     async_used = False
     for step in steps:
-        if isinstance(step, str):
-            slug, handler = step, None
-            kind = known[step].type if step in known else None
-        else:
-            slug, kind, handler = step.slug, step.type, step.handler
-        if kind is None:
-            checks.append(Check("steps", False, f"unknown step {slug!r} in {workstream}"))
+        row = known.get(step) if isinstance(step, str) else step
+        if row is None:
+            checks.append(Check("steps", False, f"unknown step {step!r} in {workstream}"))
             continue
-        if handler is not None and not has_handler(handler):
-            checks.append(Check("handlers", False, f"{slug}: no handler named {handler!r}"))
-        if kind == StepType.ASYNC.value:
-            async_used = True
-            problem = _missing_webhook(configs, client, workstream, slug)
-            if problem:
-                checks.append(Check("async configs", False, problem))
+        if not isinstance(step, str) and not has_handler(row.handler):
+            checks.append(Check("handlers", False, f"{row.slug}: no handler named {row.handler!r}"))
+        if row.type != StepType.ASYNC.value:
+            continue
+        async_used = True
+        problem = _missing_webhook(configs, client, workstream, row.slug)
+        if problem:
+            checks.append(Check("async configs", False, problem))
+        elif row.handler == "webhook":
+            config = configs.get((client, row.slug, workstream), {})
+            found = _webhook_target(client, row, config)
+            if isinstance(found, Check):
+                checks.append(found)
+            elif found is not None:
+                targets.append(found)
+    checks.extend(_full_targets(conn, targets))
     checks.append(check_public_url(settings, async_used))
     checks.append(check_executor(settings, executor))
-    checks.append(check_webhook_sources(conn))
     return failing(checks)
+
+
+def _full_targets(conn: Connection, targets: list[WebhookTarget]) -> list[Check]:
+    """A failing check for each of the batch's Clay steps whose every URL is full: only the
+    client's own URLs for the steps it runs are read, so one full URL blocks nothing else."""
+    counts = _counts(conn, targets)
+    return [
+        Check(
+            "clay sources",
+            False,
+            f"client {t.client!r}, workflow {t.workflow!r} in {t.workstream!r}: every webhook "
+            f"URL ({len(t.urls)}) has reached its {t.limit:,} submission limit ({t.usage(counts)}); "
+            f"create a fresh webhook on the Clay table and add it with: {t.add_url_command()}",
+        )
+        for t in targets
+        if not any(has_room(counts[url_key(u)], t.limit) for u in t.urls)
+    ]

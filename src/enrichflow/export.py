@@ -22,9 +22,9 @@ from sqlalchemy import ColumnElement, Connection, Engine, Table, func, or_, sele
 
 from enrichflow.columns import BUILTIN_STEPS, CORE_STEP, DOMAIN_STEP, LEAD_COLUMNS, NAME_STEP
 from enrichflow.db.context import IDENTITY_COLUMNS, RowLayout
+from enrichflow.db.dialect import id_in
 from enrichflow.db.engine import reading
 from enrichflow.db.models import Batch, BatchItem, EnrichmentResult, FinalLead, WorkflowState
-from enrichflow.db.queries import id_in
 from enrichflow.db.statistics import statistics_refresh
 from enrichflow.errors import InputError
 from enrichflow.normalize._text import clean_cell

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, Engine, String, func, insert, literal, select, update
+from sqlalchemy import Connection, Engine, String, func, insert, literal, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from enrichflow import prefect_events
@@ -14,67 +14,37 @@ from enrichflow.catalog.clients import client_get_id, client_get_or_create
 from enrichflow.catalog.pipelines import pipeline_get_steps
 from enrichflow.catalog.registry import RegistryRow, registry_get_many
 from enrichflow.catalog.uploads import upload_get_layout
+from enrichflow.catalog.validation import workflow_options_check
 from enrichflow.catalog.workstreams import workstream_exists, workstreams_list
 from enrichflow.config import Settings
 from enrichflow.db.bulk import new_parents_only
 from enrichflow.db.context import RowLayout
 from enrichflow.db.engine import is_postgres, now_ms
-from enrichflow.db.models import Batch, BatchItem, BatchStep, RawUploadRow, WorkflowState
-from enrichflow.db.queries import NEW_STATE_COLUMNS, states_create_first
+from enrichflow.db.models import Batch, BatchItem, BatchStep, RawUploadRow
+from enrichflow.db.states import states_create_first
 from enrichflow.doctor import preflight_batch
 from enrichflow.errors import ConfigError, NotFoundError
 from enrichflow.ingest.aliases import IDENTITY_FIELDS
 from enrichflow.seed import BUILTIN_PIPELINES
-from enrichflow.states import BatchStatus, Status, StepType
+from enrichflow.states import BatchStatus, StepType
 from enrichflow.steps.registry import has_handler
-
-
-@dataclass(frozen=True, slots=True)
-class StepDefaults:
-    """Defaults for a workflow's config keys when its registry row leaves them out."""
-
-    max_attempts: int = 3
-    lease_seconds: float = 60.0
-    backoff_base_seconds: float = 2.0
-    backoff_max_seconds: float = 600.0
-    callback_timeout_seconds: float = 86_400.0
-    concurrency: int = 64
-
-
-DEFAULTS = StepDefaults()
 
 ANALYZE_AFTER_ITEMS = 10_000
 
 
-def _number(config: dict[str, Any], key: str, default: float, where: str) -> float:
-    value = config.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigError(f"{where}: config {key!r} must be a positive number, got {value!r}")
-    return float(value)
-
-
 def step_row(registry: Any, position: int) -> dict[str, Any]:
-    """The ``batch_steps`` row snapshotting one registry row."""
-    where = f"workflow {registry.slug!r} in workstream {registry.workstream_slug!r}"
+    """The ``batch_steps`` row snapshotting one registry row; :class:`ConfigError` naming the
+    option when the workflow could not run with its options."""
     config = dict(registry.config or {})
+    limits = workflow_options_check(
+        registry.handler, config, registry.slug, registry.workstream_slug
+    )
     return {
         "position": position,
         "step_name": registry.slug,
         "type": registry.type,
         "handler": registry.handler,
-        "max_attempts": int(_number(config, "max_attempts", DEFAULTS.max_attempts, where)),
-        "lease_ms": int(_number(config, "lease_seconds", DEFAULTS.lease_seconds, where) * 1000),
-        "backoff_base_ms": int(
-            _number(config, "backoff_base_seconds", DEFAULTS.backoff_base_seconds, where) * 1000
-        ),
-        "backoff_max_ms": int(
-            _number(config, "backoff_max_seconds", DEFAULTS.backoff_max_seconds, where) * 1000
-        ),
-        "callback_timeout_ms": int(
-            _number(config, "callback_timeout_seconds", DEFAULTS.callback_timeout_seconds, where)
-            * 1000
-        ),
-        "concurrency": int(_number(config, "concurrency", DEFAULTS.concurrency, where)),
+        **limits,
         "config": config,
     }
 
@@ -261,21 +231,6 @@ def _items_and_states_create(
         states_create_first(conn, batch_id, step_name, now)
         return count
     created = items.returning(BatchItem.id).cte("created")
-    states = insert(WorkflowState).from_select(
-        NEW_STATE_COLUMNS,
-        select(
-            literal(batch_id, BigInteger),
-            created.c.id,
-            literal(step_name, String),
-            literal(0),
-            literal(Status.PENDING.value, String),
-            literal(0),
-            literal(0),
-            literal(now, BigInteger),
-            literal(now, BigInteger),
-            literal(now, BigInteger),
-        ),
-    )
     # Read the rows in line order from the (upload_id, line_number) index, which follows
     # the table's physical order after COPY. Otherwise the planner prefers a scan and a
     # sort, which spills every row's JSON to disk (a fifth of the launch at 100,000 rows).
@@ -284,7 +239,7 @@ def _items_and_states_create(
     sort = conn.exec_driver_sql("SELECT current_setting('enable_sort')").scalar_one()
     conn.exec_driver_sql("SET LOCAL enable_sort = off")
     with new_parents_only(conn, rows):
-        count = int(conn.execute(states, execution_options={"preserve_rowcount": True}).rowcount)
+        count = states_create_first(conn, batch_id, step_name, now, item_ids=created)
     conn.exec_driver_sql("SELECT set_config('enable_sort', %(sort)s, true)", {"sort": sort})
     return count
 

@@ -1,7 +1,7 @@
 """Prefect events for launches and callbacks, so a Prefect deployment can react to them.
 
-Emitted only when Prefect is configured (``PREFECT_API_URL`` set) and installed (the
-``prefect`` extra); otherwise every call is a no-op. ``PREFECT_API_URL`` is checked first
+Emitted only when Prefect is configured (``PREFECT_API_URL`` set) and installed in the
+process's environment (``.venv-prefect/``, never the main one: docs/prefect.md); otherwise every call is a no-op. ``PREFECT_API_URL`` is checked first
 because without it Prefect would start a temporary server of its own just to take the event.
 Prefect is imported lazily (it takes about a second) and only once. Emitting never raises into
 the caller: a launch or a callback must not fail because Prefect is unreachable; failures are
@@ -48,8 +48,11 @@ def _emitter() -> Any:
             except ImportError:
                 _unavailable = True
                 log.warning(
-                    "PREFECT_API_URL is set but prefect is not installed "
-                    "(pip install 'enrichflow[prefect]'); no Prefect events are sent"
+                    "PREFECT_API_URL is set but prefect is not installed in this environment; "
+                    "no Prefect events are sent. Prefect has its own environment, "
+                    ".venv-prefect/ (make it with `make prefect-venv`): run the process that "
+                    "should send events from there, e.g. `.venv-prefect/bin/enrichflow serve` "
+                    "(docs/prefect.md)"
                 )
     return _emit
 

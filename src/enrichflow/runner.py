@@ -15,15 +15,16 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from enrichflow.db.callbacks import DedupeDecision, dedupe_join
 from enrichflow.db.context import ChunkData, RowLayout, StepSetting, step_setting_load
 from enrichflow.db.engine import now_ms, reading
-from enrichflow.db.queries import (
+from enrichflow.db.states import (
     BatchStepInfo,
     Claim,
+    DedupeDecision,
     RecordReport,
     StepOutcome,
     batch_step_load,
+    dedupe_join,
     outcomes_record,
     states_heartbeat,
     states_start,

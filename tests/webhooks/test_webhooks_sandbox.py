@@ -191,3 +191,66 @@ def test_callback_not_retried_on_4xx(client: httpx.Client) -> None:
 def test_invalid_rates_rejected() -> None:
     with pytest.raises(ValueError):
         create_sandbox_app(fail_rate=1.5)
+
+
+def test_rate_limit_per_webhook_answers_429_with_retry_after(client: httpx.Client) -> None:
+    with (
+        ScriptedServer() as receiver,
+        UvicornThread(
+            create_sandbox_app(delay_seconds=0.0, rate_per_second=0.5, burst=2)
+        ) as sandbox,
+    ):
+        callback = f"{receiver.url}/callbacks/r"
+        answers = [client.post(f"{sandbox.url}/webhook/a", json=row(callback)) for _ in range(3)]
+        assert [a.status_code for a in answers] == [200, 200, 429]
+        # the next token is due in 2 s at 0.5 rows per second: Retry-After in whole seconds
+        assert answers[2].headers["retry-after"] == "2"
+        # another webhook has its own bucket
+        assert client.post(f"{sandbox.url}/webhook/b", json=row(callback)).status_code == 200
+        stats = client.get(f"{sandbox.url}/stats").json()
+        assert (stats["rate_limited"], stats["accepted"]) == (1, 3)
+        assert len(receiver.wait_for(3)) == 3
+
+
+def test_lifetime_limit_per_webhook_answers_403(client: httpx.Client) -> None:
+    with (
+        ScriptedServer() as receiver,
+        UvicornThread(create_sandbox_app(delay_seconds=0.0, max_submissions=2)) as sandbox,
+    ):
+        callback = f"{receiver.url}/callbacks/l"
+        codes = [
+            client.post(f"{sandbox.url}/webhook/full", json=row(callback)).status_code
+            for _ in range(3)
+        ]
+        assert codes == [200, 200, 403]
+        refused = client.post(f"{sandbox.url}/webhook/full", json=row(callback))
+        assert "submission limit" in refused.json()["error"]
+        assert client.post(f"{sandbox.url}/webhook/fresh", json=row(callback)).status_code == 200
+        assert client.get(f"{sandbox.url}/stats").json()["over_limit"] == 2
+        assert len(receiver.wait_for(3)) == 3
+
+
+def test_lost_callbacks(client: httpx.Client) -> None:
+    with (
+        ScriptedServer() as receiver,
+        UvicornThread(create_sandbox_app(delay_seconds=0.0, loss_rate=0.5, seed=3)) as sandbox,
+    ):
+        for i in range(20):
+            answer = client.post(
+                f"{sandbox.url}/webhook/t", json=row(f"{receiver.url}/callbacks/{i}", item_id=i)
+            )
+            assert answer.status_code == 200
+        stats = client.get(f"{sandbox.url}/stats").json()
+        assert 0 < stats["lost"] < 20 and stats["accepted"] == 20
+        assert len(receiver.wait_for(20 - stats["lost"])) == 20 - stats["lost"]
+        time.sleep(0.3)
+        assert len(receiver.requests) == 20 - stats["lost"]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"loss_rate": -0.1}, {"rate_per_second": 0.0}, {"burst": 0}, {"max_submissions": 0}],
+)
+def test_invalid_limits_rejected(options: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        create_sandbox_app(**options)

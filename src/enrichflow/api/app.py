@@ -19,11 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 
+import enrichflow
 from enrichflow.api import auth
 from enrichflow.api.callbacks import router as callbacks_router
 from enrichflow.api.dashboard.routes import router as dashboard_router
@@ -101,12 +103,20 @@ def _install_handlers(app: FastAPI) -> None:
     async def bad_request(request: Request, exc: Exception) -> Response:
         return _error(request, 422, str(exc))
 
+    async def invalid_request(request: Request, exc: Exception) -> Response:
+        # Pydantic echoes each rejected value, and a rejected value may be a webhook URL or
+        # a token: the answer names where and what is wrong, without the value.
+        assert isinstance(exc, RequestValidationError)
+        errors = [{k: e[k] for k in ("loc", "msg", "type") if k in e} for e in exc.errors()]
+        return JSONResponse({"detail": errors}, status_code=422)
+
     app.add_exception_handler(auth.LoginRequired, login_required)
     app.add_exception_handler(auth.ApiAuthRequired, api_auth)
     app.add_exception_handler(auth.CsrfFailed, csrf)
     app.add_exception_handler(auth.TooLarge, too_large)
     app.add_exception_handler(NotFoundError, not_found)
     app.add_exception_handler(ConfigError, bad_request)
+    app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(InputError, bad_request)
 
 
@@ -127,7 +137,7 @@ def create_app(
     auth.check_admin_password(settings)
     app = FastAPI(
         title="enrichflow",
-        version="0.1.0",
+        version=enrichflow.__version__,
         docs_url=None,
         redoc_url=None,
         openapi_url=None,

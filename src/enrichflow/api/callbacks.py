@@ -30,7 +30,7 @@ refused before it is touched.
 ``(state id, attempt, payload)`` to the app's :class:`CallbackWriter` and awaits its future
 (no thread is held per request). One writer thread drains the queue and lands up to
 ``max_group`` callbacks per transaction with set-based statements
-(:func:`enrichflow.db.callbacks.callbacks_complete`), then resolves every future with its own
+(:func:`enrichflow.db.states.callbacks_complete`), then resolves every future with its own
 outcome. A request is answered only after the transaction holding its callback committed, so a
 200 means the result is durable. Two callbacks for the same state in one group: the first wins,
 the second is a duplicate. When a group's transaction fails, its callbacks are landed again one
@@ -59,8 +59,8 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from enrichflow import prefect_events
-from enrichflow.db.callbacks import CallbackOutcome, CallbackReport, callbacks_complete
 from enrichflow.db.engine import now_ms
+from enrichflow.db.states import CallbackOutcome, CallbackReport, callbacks_complete
 from enrichflow.webhooks.signing import InvalidCallbackToken, verify_callback_token
 
 __all__ = ["CallbackWriter", "callback_writer", "router"]

@@ -15,7 +15,15 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+)
 from sqlalchemy import Engine
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -35,9 +43,17 @@ IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")]
 Slug = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[a-z][a-z0-9_]*$")]
 Value = Annotated[str, StringConstraints(max_length=4000, pattern=r"^[^\x00]*$")]
+OptionValue = StrictBool | StrictInt | StrictFloat | Value | list[Value]
+"""A workflow option: a number, true/false, a name, or a list of names (``fields``)."""
 
 
-class ClientIn(BaseModel):
+class Strict(BaseModel):
+    """A request body: a key the API does not know is a 422, never silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ClientIn(Strict):
     name: Name
 
 
@@ -48,7 +64,7 @@ class ClientOut(BaseModel):
     batch_count: int = 0
 
 
-class PipelineIn(BaseModel):
+class PipelineIn(Strict):
     client_id: int = Field(ge=1, le=MAX_ID)
     workstream: Slug
     name: Name
@@ -63,7 +79,7 @@ class PipelineOut(BaseModel):
     steps: list[str]
 
 
-class ConfigIn(BaseModel):
+class ConfigIn(Strict):
     """``set``: values to store (a list for several URLs); ``remove``: keys to delete."""
 
     client_id: int = Field(ge=1, le=MAX_ID)
@@ -81,15 +97,24 @@ class ConfigOut(BaseModel):
     updated_at: datetime | None = None
 
 
-class WorkflowIn(BaseModel):
-    """A new ASYNC ``webhook`` workflow (a Clay table). ``config`` holds numeric options
-    (``concurrency``, ``batch_size``, ``rate_per_second``, ``max_attempts``, ...)."""
+class WorkflowIn(Strict):
+    """A new ASYNC ``webhook`` workflow (a Clay table). ``config`` holds its options
+    (``concurrency``, ``rate_per_second``, ``max_attempts``, ``dedupe_by``, ``fields``, ...),
+    checked like ``enrichflow workflow set``."""
 
     slug: Slug
     workstream: Slug
     name: Name
     description: Value | None = None
-    config: dict[Slug, float] = Field(default_factory=dict, max_length=30)
+    config: dict[Slug, OptionValue] = Field(default_factory=dict, max_length=30)
+
+
+class WorkflowOptionsIn(Strict):
+    """``set``: options to store (typed: numbers, true/false, names, lists of names);
+    ``remove``: options to delete. Checked like ``enrichflow workflow set``."""
+
+    set: dict[Slug, OptionValue] = Field(default_factory=dict, max_length=30)
+    remove: list[Slug] = Field(default_factory=list, max_length=30)
 
 
 class WorkflowOut(BaseModel):
@@ -142,7 +167,7 @@ class ClientDetail(BaseModel):
     batches: list[BatchOut]
 
 
-class LaunchIn(BaseModel):
+class LaunchIn(Strict):
     upload_id: int = Field(ge=1, le=MAX_ID)
     workstream: Slug
     pipeline: Name
@@ -197,11 +222,14 @@ class BatchDetail(BatchOut):
     stuck: list[StuckOut]
 
 
-class RetryIn(BaseModel):
-    """Nothing: every failed state; ``step``: that step's; ``item_id``: that item's."""
+class RetryIn(Strict):
+    """Nothing: every failed state; ``step``: that step's; ``item_id``: that item's.
+    ``refresh_options`` (with ``step``): first copy the step's current registry options into
+    the batch, so a corrected option serves the retries."""
 
     step: Slug | None = None
     item_id: int | None = Field(None, ge=1, le=MAX_ID)
+    refresh_options: bool = False
 
 
 class RetryOut(BaseModel):
@@ -244,6 +272,18 @@ def workflow_create(body: WorkflowIn, request: Request) -> Any:
     return service.workflow_create(
         _engine(request), body.slug, body.workstream, body.name, body.description, body.config
     )
+
+
+@router.patch("/workflows/{workstream}/{slug}", response_model=WorkflowOut)
+def workflow_options_set(
+    workstream: Annotated[str, Path(max_length=100, pattern=r"^[a-z][a-z0-9_]*$")],
+    slug: Annotated[str, Path(max_length=100, pattern=r"^[a-z][a-z0-9_]*$")],
+    body: WorkflowOptionsIn,
+    request: Request,
+) -> Any:
+    """Change the workflow's options; batches launched afterwards use them (a running batch:
+    ``POST /api/batches/{id}/retry`` with ``refresh_options``)."""
+    return service.workflow_options_set(_engine(request), slug, workstream, body.set, body.remove)
 
 
 @router.get("/pipelines", response_model=list[PipelineOut])
@@ -340,7 +380,9 @@ def batch_get(batch_id: IdPath, request: Request) -> Any:
 
 @router.post("/batches/{batch_id}/retry", response_model=RetryOut)
 def batch_retry(batch_id: IdPath, body: RetryIn, request: Request) -> Any:
-    moved = service.batch_retry(_engine(request), batch_id, body.step, body.item_id)
+    moved = service.batch_retry(
+        _engine(request), batch_id, body.step, body.item_id, body.refresh_options
+    )
     if moved:
         request.app.state.wake()
     return {"moved": moved}

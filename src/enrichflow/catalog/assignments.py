@@ -25,8 +25,8 @@ _URL_KEYS = ("webhook_url",)
 class Assignments:
     """What ``KEY=VALUE`` arguments ask for."""
 
-    set: dict[str, str | list[str]]
-    append: dict[str, list[str]]
+    set: dict[str, Any]
+    append: dict[str, list[Any]]
     remove: frozenset[str]
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, and_, func, or_, select
 
 from enrichflow.catalog.batches import batch_get, batch_steps_list
 from enrichflow.db.models import BatchItem, WorkflowState
-from enrichflow.db.queries import batch_counts, status_in
+from enrichflow.db.states import batch_counts, status_in
 from enrichflow.errors import NotFoundError
 from enrichflow.states import Status
 

@@ -14,9 +14,8 @@ from sqlalchemy import Connection, insert, select, update
 from enrichflow.catalog.assignments import Assignments, config_merge
 from enrichflow.catalog.clients import client_get_or_create
 from enrichflow.catalog.registry import registry_get
+from enrichflow.catalog.validation import client_config_check
 from enrichflow.db.models import Client, ClientWorkflowConfig
-from enrichflow.errors import ConfigError
-from enrichflow.steps.webhook import CLIENT_KEYS
 from enrichflow.webhooks.redact import redact_url
 
 __all__ = [
@@ -43,9 +42,9 @@ def client_config_set(
     conn: Connection, client: str, workflow: str, workstream: str, changes: Assignments
 ) -> dict[str, Any]:
     """Merge ``changes`` into the client's config for ``(workflow, workstream)``, creating the
-    client and the config row when new; the stored config."""
-    if registry_get(conn, workflow, workstream).handler == "webhook":
-        _check_webhook_keys(workflow, changes)
+    client and the config row when new; the stored config. :class:`ConfigError` naming the
+    key when the merged config could not be sent with (the sender's own check)."""
+    handler = registry_get(conn, workflow, workstream).handler
     client_id = client_get_or_create(conn, client)
     row = conn.execute(
         select(ClientWorkflowConfig.id, ClientWorkflowConfig.config).where(
@@ -56,6 +55,7 @@ def client_config_set(
     ).first()
     if row is None:
         config = config_merge({}, changes)
+        client_config_check(handler, config, workflow)
         conn.execute(
             insert(ClientWorkflowConfig).values(
                 client_id=client_id,
@@ -67,26 +67,13 @@ def client_config_set(
         return config
     config_id, stored = row
     config = config_merge(dict(stored or {}), changes)
+    client_config_check(handler, config, workflow)
     conn.execute(
         update(ClientWorkflowConfig)
         .where(ClientWorkflowConfig.id == config_id)
         .values(config=config, updated_at=datetime.now(UTC))
     )
     return config
-
-
-def _check_webhook_keys(workflow: str, changes: Assignments) -> None:
-    """A Clay workflow reads only its URL and token from a client's config: any other key
-    would be stored and silently ignored (``dedupe_by`` set per client did nothing)."""
-    foreign = sorted((set(changes.set) | set(changes.append)) - set(CLIENT_KEYS))
-    if foreign:
-        names = ", ".join(foreign)
-        raise ConfigError(
-            f"{names}: not a client setting of {workflow!r}, whose handler (webhook) reads "
-            f"only {' and '.join(CLIENT_KEYS)} from a client's config; {names} "
-            f"{'is a workflow option' if len(foreign) == 1 else 'are workflow options'}, "
-            f"the same for every client: enrichflow workflow set {workflow} {foreign[0]}=..."
-        )
 
 
 def client_configs_list(conn: Connection, client_id: int) -> list[ClientConfigRow]:

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from enrichflow.catalog.clients import name_clean
+from enrichflow.catalog.validation import workflow_options_check
 from enrichflow.catalog.workstreams import workstream_exists
 from enrichflow.db.models import EnrichmentRegistry
 from enrichflow.errors import ConfigError, NotFoundError
@@ -143,9 +144,7 @@ def workflow_create(
     description = (description or "").strip() or None
     if description is not None and "\x00" in description:
         raise ConfigError("the description must not contain NUL characters")
-    for key, value in config.items():
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise ConfigError(f"config {key!r} must be a positive number")
+    workflow_options_check("webhook", config, slug, workstream)
     if not workstream_exists(conn, workstream):
         raise ConfigError(f"unknown workstream {workstream!r}")
     if registry_get_many(conn, workstream, [slug]):

@@ -2,25 +2,30 @@
 
 Attempts, leases, back-off, concurrency, batch size and the handler's options (for a Clay
 workflow: ``dedupe_by``, ``rate_per_second``, ``fields``, ...). Used by ``enrichflow workflow
-set/show``. A launch snapshots the options into ``batch_steps``, so a change applies to the
-batches launched after it. Secrets are a client's (``catalog.client_configs``) and are refused
-here.
+set/show``, the REST API and the dashboard. A launch snapshots the options into
+``batch_steps``, so a change applies to the batches launched after it (or to a batch's step
+after ``enrichflow retry --refresh-options``). Every change passes the one validator,
+:func:`enrichflow.catalog.validation.workflow_options_check`; secrets are a client's
+(``catalog.client_configs``) and are refused here.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import Connection
 
 from enrichflow.catalog.assignments import Assignments, config_merge
 from enrichflow.catalog.registry import registry_config_update, registry_get
-from enrichflow.errors import ConfigError, PermanentStepError
-from enrichflow.launch import step_row
-from enrichflow.steps.webhook import CLIENT_KEYS, webhook_options
+from enrichflow.catalog.validation import LIST_OPTIONS, workflow_options_check
 
-__all__ = ["typed_value", "workflow_config_get", "workflow_config_set"]
+__all__ = [
+    "typed_value",
+    "workflow_config_get",
+    "workflow_config_set",
+    "workflow_options_update",
+]
 
 
 def typed_value(text: str) -> Any:
@@ -36,15 +41,11 @@ def typed_value(text: str) -> Any:
     return text
 
 
-def _typed(changes: Assignments) -> Assignments:
-    return Assignments(
-        set={
-            k: [typed_value(v) for v in value] if isinstance(value, list) else typed_value(value)
-            for k, value in changes.set.items()
-        },
-        append={k: [typed_value(v) for v in values] for k, values in changes.append.items()},
-        remove=changes.remove,
-    )
+def _typed(key: str, value: str | list[str]) -> Any:
+    """A list option is a list of names however many are given; other values are typed."""
+    if key in LIST_OPTIONS:
+        return value if isinstance(value, list) else [value]
+    return [typed_value(v) for v in value] if isinstance(value, list) else typed_value(value)
 
 
 def workflow_config_get(
@@ -55,26 +56,45 @@ def workflow_config_get(
     return row.handler, dict(row.config)
 
 
+def _store(
+    conn: Connection, workflow: str, workstream: str, changes: Assignments
+) -> dict[str, Any]:
+    row = registry_get(conn, workflow, workstream)
+    config = config_merge(dict(row.config), changes)
+    workflow_options_check(row.handler, config, workflow, workstream)
+    registry_config_update(conn, row.id, config)
+    return config
+
+
 def workflow_config_set(
     conn: Connection, workflow: str, workstream: str, changes: Assignments
 ) -> dict[str, Any]:
-    """Merge ``changes`` into the workflow's options; :class:`ConfigError` naming the key when
-    a value could not be launched or sent with, and nothing is written then."""
-    row = registry_get(conn, workflow, workstream)
-    changes = _typed(changes)
-    secrets = sorted((set(changes.set) | set(changes.append)) & set(CLIENT_KEYS))
-    if secrets:
-        raise ConfigError(
-            f"{', '.join(secrets)}: a client's setting (a secret), never stored with the "
-            f"workflow: enrichflow config set CLIENT {workflow} {secrets[0]}=..."
-        )
-    config = config_merge(dict(row.config), changes)
-    # the launch's own checks: attempts, leases, back-off, concurrency
-    step_row(replace(row, config=config), 0)
-    if row.handler == "webhook":
-        try:
-            webhook_options(config)  # what the handler reads before every send
-        except PermanentStepError as exc:
-            raise ConfigError(f"workflow {workflow!r}: {exc}") from exc
-    registry_config_update(conn, row.id, config)
-    return config
+    """Merge ``KEY=VALUE`` ``changes`` (text, typed here) into the workflow's options;
+    :class:`ConfigError` naming the key when a value could not be launched or sent with, and
+    nothing is written then."""
+    typed = Assignments(
+        set={k: _typed(k, value) for k, value in changes.set.items()},
+        append={
+            k: values if k in LIST_OPTIONS else [typed_value(v) for v in values]
+            for k, values in changes.append.items()
+        },
+        remove=changes.remove,
+    )
+    return _store(conn, workflow, workstream, typed)
+
+
+def workflow_options_update(
+    conn: Connection,
+    workflow: str,
+    workstream: str,
+    values: Mapping[str, Any],
+    remove: Iterable[str] = (),
+) -> dict[str, Any]:
+    """Set typed ``values`` (JSON: numbers, text, lists) and drop ``remove``; the checks of
+    :func:`workflow_config_set`. The stored options."""
+    return _store(
+        conn,
+        workflow,
+        workstream,
+        Assignments(set=dict(values), append={}, remove=frozenset(remove)),
+    )

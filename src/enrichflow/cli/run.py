@@ -60,7 +60,7 @@ def drive(
 
     ``serve_on``: also serve the callback endpoint there while it runs (ASYNC steps)."""
     from enrichflow.api.server import CallbackServer
-    from enrichflow.db.queries import batch_counts
+    from enrichflow.db.states import batch_counts
 
     executor = executor_for(engine, serve_on[1] if serve_on else None)
     conductor = conductor_for(engine, executor)
@@ -306,17 +306,39 @@ def retry(
     batch_id: Annotated[int, typer.Argument(metavar="BATCH")],
     step: Annotated[str | None, typer.Option(help="Only this step.")] = None,
     item: Annotated[int | None, typer.Option(help="Only this item.")] = None,
+    refresh_options: Annotated[
+        bool,
+        typer.Option(
+            "--refresh-options",
+            help="First copy the step's current options from the registry into the batch "
+            "(checked), so a corrected option serves the retries. Needs --step.",
+        ),
+    ] = False,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Move FAILED states back to PENDING with a fresh attempt budget."""
+    from enrichflow.catalog.batch_steps import batch_step_options_refresh
     from enrichflow.catalog.batches import batch_exists
-    from enrichflow.db.queries import states_retry_failed
+    from enrichflow.db.states import states_retry_failed
 
+    if refresh_options and not step:
+        raise fail("--refresh-options needs --step STEP: the step whose options to re-read")
     engine = engine_for(database_url)
-    with engine.begin() as conn:
-        if not batch_exists(conn, batch_id):
-            raise fail(f"batch {batch_id} does not exist")
-        moved = states_retry_failed(conn, batch_id, now_ms(), step, item)
+    options: dict[str, Any] | None = None
+    try:
+        with engine.begin() as conn:
+            if not batch_exists(conn, batch_id):
+                raise fail(f"batch {batch_id} does not exist")
+            if refresh_options and step:
+                options = batch_step_options_refresh(conn, batch_id, step)
+            moved = states_retry_failed(conn, batch_id, now_ms(), step, item)
+    except (ConfigError, NotFoundError) as exc:
+        raise fail(str(exc)) from exc
+    finally:
+        engine.dispose()
+    if options is not None:
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(options.items())) or "none"
+        console.print(f"batch {batch_id} now runs {step} with the registry's options: {shown}")
     console.print(
         f"{moved} failed state(s) of batch {batch_id} are PENDING again; "
         "run `enrichflow conductor --until-idle` to process them"

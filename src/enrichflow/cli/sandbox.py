@@ -17,6 +17,18 @@ def sandbox(
     duplicate_rate: Annotated[float, typer.Option(help="Share of rows called back twice.")] = 0.0,
     late_seconds: Annotated[float, typer.Option(help="Extra delay for late rows.")] = 0.0,
     late_rate: Annotated[float, typer.Option(help="Share of rows that are late.")] = 1.0,
+    loss_rate: Annotated[
+        float, typer.Option(help="Share of accepted rows never called back (lost).")
+    ] = 0.0,
+    rate_per_second: Annotated[
+        float | None,
+        typer.Option(help="Rows per second each webhook takes; more are answered 429."),
+    ] = None,
+    burst: Annotated[int, typer.Option(help="Burst of the per-webhook rate limit.")] = 1,
+    max_submissions: Annotated[
+        int | None,
+        typer.Option(help="Lifetime rows each webhook accepts; more are answered 403."),
+    ] = None,
     auth_token: Annotated[
         str | None, typer.Option(help="Require this x-clay-webhook-auth header.")
     ] = None,
@@ -38,6 +50,10 @@ def sandbox(
             duplicate_rate=duplicate_rate,
             late_seconds=late_seconds,
             late_rate=late_rate,
+            loss_rate=loss_rate,
+            rate_per_second=rate_per_second,
+            burst=burst,
+            max_submissions=max_submissions,
             auth_token=auth_token,
             seed=seed,
         )

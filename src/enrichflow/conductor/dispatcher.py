@@ -6,15 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, exists, select
+from sqlalchemy import Connection, Engine
 
 from enrichflow.db.engine import now_ms, reading, urgent
-from enrichflow.db.models import Batch
-from enrichflow.db.queries import BatchStepInfo, bs, states_claim, status_in, ws
+from enrichflow.db.states import batch_steps_with_work, states_claim
 from enrichflow.executors.base import Executor
-from enrichflow.states import BatchStatus, Status
 
-__all__ = ["DispatchReport", "Dispatcher", "DispatcherSettings", "batch_steps_with_work"]
+__all__ = ["DispatchReport", "Dispatcher", "DispatcherSettings"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,21 +83,3 @@ class Dispatcher:
                 if len(claims) < size:
                     break
         return DispatchReport(dispatched, chunks)
-
-
-def batch_steps_with_work(conn: Connection, now: int) -> list[BatchStepInfo]:
-    """Steps of RUNNING batches that have a PENDING state runnable at ``now``, later steps
-    first (items flow through the pipeline instead of queueing at step 0)."""
-    runnable = exists().where(
-        ws.c.batch_id == bs.c.batch_id,
-        ws.c.step_index == bs.c.position,
-        status_in(Status.PENDING),
-        ws.c.not_before <= now,
-    )
-    rows = conn.execute(
-        select(bs)
-        .join(Batch, Batch.id == bs.c.batch_id)
-        .where(Batch.status == BatchStatus.RUNNING.value, runnable)
-        .order_by(bs.c.batch_id, bs.c.position.desc())
-    ).mappings()
-    return [BatchStepInfo(**dict(r)) for r in rows]

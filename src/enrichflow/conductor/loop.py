@@ -40,7 +40,7 @@ from enrichflow.conductor.statistics import StatisticsRefresh, StatisticsSetting
 from enrichflow.conductor.wakeups import NotifyListener, listener_for
 from enrichflow.db.engine import now_ms, reading, urgent
 from enrichflow.db.models import Batch
-from enrichflow.db.queries import conductor_work_pending
+from enrichflow.db.states import conductor_work_pending
 from enrichflow.executors.base import Executor
 from enrichflow.states import BatchStatus
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine
 
 from enrichflow.db.engine import now_ms, urgent
-from enrichflow.db.queries import states_reap
+from enrichflow.db.states import states_reap
 
 __all__ = ["Reaper", "ReaperReport", "ReaperSettings"]
 

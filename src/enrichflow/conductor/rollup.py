@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, Engine
 
 from enrichflow.db.engine import urgent
-from enrichflow.db.queries import batches_rollup
+from enrichflow.db.states import batches_rollup
 
 __all__ = ["Rollup", "RollupReport"]
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine
 
 from enrichflow.db.engine import now_ms, urgent
-from enrichflow.db.queries import states_advance
+from enrichflow.db.states import states_advance
 
 __all__ = ["Sequencer", "SequencerReport", "SequencerSettings"]
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from enrichflow.db.callbacks import followers_settle, leaders_finished
 from enrichflow.db.engine import now_ms, reading, urgent
+from enrichflow.db.states import followers_settle, leaders_finished
 
 __all__ = ["Settler", "SettlerReport", "SettlerSettings"]
 

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Text, and_, cast, select
 
 from enrichflow.db import jsoncodec
+from enrichflow.db.dialect import id_in
 from enrichflow.db.engine import is_postgres, reading
 from enrichflow.db.models import (
     Batch,
@@ -21,7 +22,6 @@ from enrichflow.db.models import (
     ClientWorkflowConfig,
     EnrichmentResult,
 )
-from enrichflow.db.queries import id_in
 from enrichflow.types import JSON, ItemIdentity
 
 items = BatchItem.__table__

@@ -260,7 +260,7 @@ _WAITING = text("waiting_on IS NOT NULL")
 
 
 class WorkflowState(Base):
-    """One (item, step) pair of the state machine; only ``db.queries`` changes its status."""
+    """One (item, step) pair of the state machine; only ``db.states`` changes its status."""
 
     __tablename__ = "workflow_states"
     __table_args__ = (
@@ -337,7 +337,7 @@ class WorkflowState(Base):
     meta: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     waiting_on: Mapped[int | None] = mapped_column(BigInteger)
     """De-duplication follower: the leader's state, whose result this one takes (set when the
-    wait is recorded; see ``db.callbacks``)."""
+    wait is recorded; see ``db.states.followers``)."""
     created_at: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)
 

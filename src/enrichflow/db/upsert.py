@@ -14,9 +14,9 @@ from sqlalchemy.schema import Table
 from sqlalchemy.types import TypeEngine
 
 from enrichflow.db import jsoncodec
+from enrichflow.db.dialect import sqlite_rows_per_statement
 from enrichflow.db.engine import is_postgres
 from enrichflow.db.models import UTCDateTime
-from enrichflow.db.queries import sqlite_rows_per_statement
 
 _CREATED_AT = UTCDateTime()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from enrichflow.db.queries import BatchStepInfo, Claim
+from enrichflow.db.states import BatchStepInfo, Claim
 
 
 class Executor(Protocol):

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from enrichflow.db.queries import BatchStepInfo, Claim
+from enrichflow.db.states import BatchStepInfo, Claim
 from enrichflow.runner import DEFAULT_OPTIONS, RunnerOptions, run_claims
 
 log = logging.getLogger(__name__)

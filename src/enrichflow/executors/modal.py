@@ -2,15 +2,16 @@
 
 The dispatcher claims a chunk (PENDING -> QUEUED, attempt + 1) and calls :meth:`submit`,
 which spawns the deployed function (``deploy/modal_app.py``) from a small thread pool so the
-conductor never blocks on the network. The function loads the states by id and runs them
-through :func:`enrichflow.runner.run_claims`, which starts them (QUEUED -> IN_PROGRESS, fenced
-by attempt) and records the outcomes; a chunk Modal never runs is taken back by the reaper
-when its QUEUED lease ends.
+conductor never blocks on the network. The function loads the states by id
+(:func:`enrichflow.db.states.claims_load`) and runs them through
+:func:`enrichflow.runner.run_claims`, which starts them (QUEUED -> IN_PROGRESS, fenced by
+attempt) and records the outcomes; a chunk Modal never runs is taken back by the reaper when
+its QUEUED lease ends.
 
 If ``spawn`` raises (no credentials, function not deployed, network), the failure is logged at
 ERROR and the chunk's states go back to PENDING with backoff and the error stored, or to FAILED
-with it once the attempts are used up (:mod:`enrichflow.db.dispatch_failures`). A batch can no
-longer sit at QUEUED while everything reports success.
+with it once the attempts are used up (:func:`enrichflow.db.states.states_dispatch_failed`). A
+batch can no longer sit at QUEUED while everything reports success.
 
 ``modal`` is imported only when a chunk is dispatched, so this module imports without it.
 """
@@ -20,24 +21,25 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Engine
 
-from enrichflow.db.dispatch_failures import states_dispatch_failed
 from enrichflow.db.engine import now_ms, reading
-from enrichflow.db.models import WorkflowState
-from enrichflow.db.queries import BatchStepInfo, Claim, status_in
-from enrichflow.states import Status
+from enrichflow.db.states import (
+    BatchStepInfo,
+    Claim,
+    states_dispatch_failed,
+    states_leased_count,
+)
 
-__all__ = ["FUNCTION_NAME", "ModalExecutor", "claims_load", "modal_function"]
+__all__ = ["FUNCTION_NAME", "ModalExecutor", "modal_function"]
 
 log = logging.getLogger(__name__)
 
 FUNCTION_NAME = "run_chunk"
-ws = WorkflowState.__table__
 
 
 def modal_function(app_name: str, function_name: str) -> Any:
@@ -45,16 +47,6 @@ def modal_function(app_name: str, function_name: str) -> Any:
     import modal
 
     return modal.Function.from_name(app_name, function_name)
-
-
-def claims_load(conn: Connection, state_ids: Sequence[int]) -> list[Claim]:
-    """The claims of ``state_ids`` still QUEUED, at their current attempt (the remote side)."""
-    rows = conn.execute(
-        select(ws.c.id, ws.c.batch_id, ws.c.item_id, ws.c.step_index, ws.c.step_name, ws.c.attempt)
-        .where(ws.c.id.in_(list(state_ids)), ws.c.status == Status.QUEUED.value)
-        .order_by(ws.c.id)
-    ).all()
-    return [Claim(*row) for row in rows]
 
 
 def _describe(exc: BaseException) -> str:
@@ -102,13 +94,7 @@ class ModalExecutor:
     def reserve(self, step: BatchStepInfo) -> bool:
         """Counts the step's leased states first, then takes a spawn slot under the lock."""
         with reading(self.engine) as conn:
-            leased = conn.execute(
-                select(func.count()).where(
-                    ws.c.batch_id == step.batch_id,
-                    ws.c.step_index == step.position,
-                    status_in(Status.QUEUED, Status.IN_PROGRESS),
-                )
-            ).scalar_one()
+            leased = states_leased_count(conn, step.batch_id, step.position)
         size = int(step.config.get("batch_size", self.chunk_size))
         limit = min(step.concurrency, self.max_containers)
         with self._lock:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enrichflow.normalize.company import CompanyName, normalize_company_name
-from enrichflow.normalize.contact import EmailResult, normalize_email, normalize_phone
+from enrichflow.normalize.contact import EmailResult, email_status, email_valid, normalize_email
 from enrichflow.normalize.core import normalize_core_values
 from enrichflow.normalize.domain import (
     DomainResult,
@@ -12,13 +12,21 @@ from enrichflow.normalize.domain import (
     is_non_company_site,
     registrable_domain,
 )
-from enrichflow.normalize.geo import country_code
+from enrichflow.normalize.geo import country_code, state_code
+from enrichflow.normalize.keywords import parse_keywords
 from enrichflow.normalize.linkedin import (
     normalize_linkedin_company_url,
     normalize_linkedin_person_url,
 )
 from enrichflow.normalize.numbers import parse_bool, parse_int_amount, parse_list
 from enrichflow.normalize.person import PersonName, normalize_person_name
+from enrichflow.normalize.phone import (
+    Phone,
+    PhoneChoice,
+    choose_phones,
+    normalize_phone,
+    parse_phone,
+)
 from enrichflow.normalize.seniority import department_from_title, normalize_seniority
 
 __all__ = [
@@ -26,9 +34,14 @@ __all__ = [
     "DomainResult",
     "EmailResult",
     "PersonName",
+    "Phone",
+    "PhoneChoice",
+    "choose_phones",
     "company_domain",
     "country_code",
     "department_from_title",
+    "email_status",
+    "email_valid",
     "is_free_mail_domain",
     "is_non_company_site",
     "normalize_company_name",
@@ -41,6 +54,9 @@ __all__ = [
     "normalize_seniority",
     "parse_bool",
     "parse_int_amount",
+    "parse_keywords",
     "parse_list",
+    "parse_phone",
     "registrable_domain",
+    "state_code",
 ]

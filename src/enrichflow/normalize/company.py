@@ -1,12 +1,18 @@
 """Company name cleaning and de-duplication keys.
 
-`cleanco` strips legal forms (Inc, GmbH & Co. KG, S.A., Pty Ltd, Oy, A/S ...). Its default
-term list also holds short words that are more often part of a brand than a legal form
-("UK", "PC", "Spa", "Private"), so those are removed from it and handled by explicit rules
-instead. On top of that we remove trademark symbols and stray punctuation, repair names
-written in one case (ALL CAPS / all lowercase) while keeping deliberate mixed casing (eBay)
-and acronyms (IBM, AT&T, 3M), and use Apollo's "Company Name for Emails" as evidence for the
-short brand name when it agrees with the full name.
+Mojibake is repaired first (before the symbols it hides are removed). `cleanco` strips legal
+forms (Inc, GmbH & Co. KG, S.A., Pty Ltd, Oy, A/S ...). Its default term list also holds
+short words that are more often part of a brand than a legal form ("UK", "PC", "Spa",
+"Private"), so those are removed from it and handled by explicit rules instead. On top of
+that we remove trademark symbols and stray punctuation, drop the office Apollo appends to
+some names (``GGO, INC.-Texarkana``: a hyphen without spaces after a legal form, or before a
+word such as Corporate/HQ or a US state), and repair names written in one case (ALL CAPS /
+all lowercase) while keeping deliberate mixed casing (eBay) and acronyms (IBM, AT&T, 3M).
+
+Apollo's "Company Name for Emails" is its own clean, casual form of the name: when it agrees
+with the full name it is used, with its casing (``MTE``, ``REMA TIP TOP Australia``; capitals
+are kept when the full name is written in capitals too), cleaned of the legal forms it may
+keep except a trailing "Company", which the casual form keeps on purpose.
 """
 
 from __future__ import annotations
@@ -16,9 +22,10 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
+import pycountry
 from cleanco.clean import normalized, prepare_default_terms, tail_removal_rexp
 
-from enrichflow.normalize._text import ascii_fold, collapse_ws, is_one_case
+from enrichflow.normalize._text import ascii_fold, collapse_ws, is_one_case, repair_mojibake
 
 
 @dataclass(frozen=True, slots=True)
@@ -430,6 +437,11 @@ def _cap_word(word: str, first: bool) -> str:
         return word.upper()  # J.P., U.S.A.
     if 2 <= len(letters) <= 4 and not any(ch in _VOWELS for ch in letters):
         return word.upper()  # HSBC, KPMG, BNP
+    if "/" in word:
+        parts = word.split("/")
+        if all(len(part) <= 3 for part in parts):
+            return word.upper()  # AC/DC, I/O, A/B
+        return "/".join(_cap_word(part, first) for part in parts)
     return "-".join(_cap_part(part) for part in word.split("-"))
 
 
@@ -519,27 +531,87 @@ def _strip_trailing_dot(text: str) -> str:
     return text
 
 
+# An office Apollo appends after a hyphen: the name before it ends in a legal form, or the
+# office is a word that names no company.
+_OFFICE_SUFFIX_RE = re.compile(r"^(?P<base>.*[^\s-])-(?P<office>[^\W\d_][\w .'&]*)$")
+_LEGAL_END_RE = re.compile(
+    r"(?:\binc\.?|\bllc|\bl\.l\.c\.?|\bltd\.?|\blimited|\bcorp\.|\bcorporation|\bco\.|"
+    r"\bl\.?l\.?p\.?|\bplc|\bgmbh|\bpllc|,)$",
+    re.IGNORECASE,
+)
+_OFFICE_WORDS = frozenset(
+    {"corporate", "corporate office", "corporate headquarters", "corp office", "hq",
+     "headquarters", "head office", "main office", "home office", "global", "hq office",
+     "north america", "usa", "us"}
+)  # fmt: skip
+_US_STATES = frozenset(
+    str(sub.name).lower()
+    for sub in pycountry.subdivisions.get(country_code="US") or []  # type: ignore[no-untyped-call]
+)
+_COMPANY_WORD_RE = re.compile(r"(?:\s+(?:&|and))?\s+compan(?:y|ies)\b", re.IGNORECASE)
+
+
+def _strip_office(text: str) -> str:
+    """``text`` without an office suffix Apollo appended (see the module docstring)."""
+    found = _OFFICE_SUFFIX_RE.match(text)
+    if found is None:
+        return text
+    base, office = found.group("base"), found.group("office").strip().lower()
+    if _LEGAL_END_RE.search(base) or office in _OFFICE_WORDS or office in _US_STATES:
+        return base.rstrip(_TRAIL_PUNCT) or text
+    return text
+
+
+def _clean_short(short: str) -> str:
+    """Apollo's casual name without legal forms, keeping a "Company" it ends with
+    (``Spellbinders Paper Arts Company``, ``RSAV AND COMPANY``)."""
+    found = list(_COMPANY_WORD_RE.finditer(short))
+    last = found[-1] if found else None
+    if last is not None and last.start() > 0:
+        tail = short[last.end() :].strip(_TRAIL_PUNCT + ".")
+        if not tail or _strip_legal(f"X {tail}") == "X":
+            head = _strip_trailing_dot(_strip_legal(short[: last.start()]))
+            return head + short[last.start() : last.end()]
+    return _strip_trailing_dot(_strip_legal(short))
+
+
+def _written_in_capitals(name: str, full: str) -> bool:
+    """Every word of ``name`` appears in capitals in ``full`` (the brand is styled so, not
+    merely typed so by one of the two sources)."""
+    words = {word.strip(",.") for word in full.split()}
+    return all(word in words for word in name.split())
+
+
 @lru_cache(maxsize=32768)
 def normalize_company_name(name: str | None, short_name: str | None = None) -> CompanyName:
     """Clean a company name (see module docstring); empty input gives ``CompanyName("", "")``."""
     if name is None or not name.strip():
         return CompanyName(name="", match_key="")
-    text = _base_clean(name)
+    text = _base_clean(repair_mojibake(name))
     # A tagline after " | " is never part of the name.
     parts = _TAGLINE_SPLIT_RE.split(text)
     if len(parts) > 1 and parts[0]:
         text = parts[0]
+    text = _strip_office(text)
     cleaned = _strip_trailing_dot(_strip_legal(text)) if text else ""
     if text.endswith("!") and text.startswith(cleaned + "!"):
         cleaned += "!"  # Yahoo!
-    short = _base_clean(short_name) if short_name else ""
+    short = _base_clean(repair_mojibake(short_name)) if short_name else ""
+    from_short = False
     if short and cleaned:
-        short_clean = _strip_trailing_dot(_strip_legal(short))
-        if short_clean and _consistent(short_clean, cleaned):
+        short_clean = _clean_short(short)
+        if short_clean and (_consistent(short_clean, cleaned) or _consistent(short_clean, text)):
             cleaned = _pick_casing(short_clean, cleaned)
+            from_short = True
     if not cleaned:
         return CompanyName(name="", match_key="")
-    display = _fix_case(cleaned)
+    if cleaned.isupper() and (
+        (from_short and _written_in_capitals(cleaned, text))
+        or (" " not in cleaned and cleaned.isalpha() and len(cleaned) <= 3)
+    ):
+        display = cleaned  # MTE, GGO: capitals nothing contradicts
+    else:
+        display = _fix_case(cleaned)
     return CompanyName(name=display, match_key=_key_from(display))
 
 

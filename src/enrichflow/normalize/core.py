@@ -4,6 +4,10 @@ Input is a mapping keyed by canonical field names (already mapped from CSV heade
 keys mean the column is absent. Output is a flat dict; every value is None when absent or
 unusable (lists are empty instead). All sub-normalizers are pure and cached, which keeps
 this at several thousand rows per second on one core.
+
+``phones`` holds the E.164 of every phone column present, by canonical field: the direct line
+is ``phone_work_direct``, the mobile ``phone_mobile``, the corporate line ``phone_corporate``
+or else ``company_phone`` (`phone.PhoneChoice` names them so).
 """
 
 from __future__ import annotations
@@ -13,17 +17,24 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from enrichflow.normalize._text import clean_cell
-from enrichflow.normalize.contact import normalize_email, normalize_phone
-from enrichflow.normalize.geo import country_code
+from enrichflow.normalize.contact import email_status, email_valid, normalize_email
+from enrichflow.normalize.geo import country_code, state_code
+from enrichflow.normalize.keywords import parse_keywords
 from enrichflow.normalize.linkedin import (
     normalize_linkedin_company_url,
     normalize_linkedin_person_url,
 )
 from enrichflow.normalize.numbers import parse_int_amount, parse_list
 from enrichflow.normalize.person import normalize_person_name
-from enrichflow.normalize.seniority import department_from_title, normalize_seniority
+from enrichflow.normalize.phone import choose_phones
+from enrichflow.normalize.seniority import (
+    department_from_apollo,
+    department_from_title,
+    normalize_seniority,
+)
 
-# Phone columns in order of preference for the single best `phone`.
+# The phone columns the split reads for a person's phone before the core values exist;
+# the core values choose with `phone.choose_phones`.
 PHONE_FIELDS = ("phone_work_direct", "phone_mobile", "phone_corporate", "phone", "company_phone")
 
 OUTPUT_KEYS = (
@@ -53,17 +64,13 @@ OUTPUT_KEYS = (
     "industry",
     "apollo_contact_id",
     "apollo_account_id",
+    # Last, so that readers of the earlier keys (SQLite's JSON paths scan in order) pay little.
+    "email_status",
+    "phone_type",
+    "phone_extension",
+    "state_code",
+    "company_state_code",
 )
-
-
-def _departments_value(raw: str | None) -> str | None:
-    """Apollo's ``Departments`` column ("master_engineering_technical, ...") -> first entry."""
-    for item in parse_list(raw):
-        key = item.lower().replace(" ", "_").replace("-", "_")
-        for prefix in ("master_",):
-            key = key.removeprefix(prefix)
-        return key or None
-    return None
 
 
 class _Company(NamedTuple):
@@ -73,6 +80,7 @@ class _Company(NamedTuple):
     total_funding: int | None
     city: str | None
     state: str | None
+    state_code: str | None
     country_code: str | None
     keywords: tuple[str, ...]
     technologies: tuple[str, ...]
@@ -92,15 +100,18 @@ def _company_values(
 ) -> _Company:
     """The company-level outputs: every colleague repeats them, so they are cached together
     (lists as tuples, copied by the caller so no two results share a list)."""
+    company_state = clean_cell(state)
+    company_country = country_code(clean_cell(country))
     return _Company(
         normalize_linkedin_company_url(linkedin_url),
         parse_int_amount(employees),
         parse_int_amount(annual_revenue),
         parse_int_amount(total_funding),
         clean_cell(city),
-        clean_cell(state),
-        country_code(clean_cell(country)),
-        tuple(parse_list(keywords)),
+        company_state,
+        state_code(company_state, company_country),
+        company_country,
+        tuple(parse_keywords(keywords)),
         tuple(parse_list(technologies)),
     )
 
@@ -122,7 +133,7 @@ def _role(
     title = clean_cell(raw_title)
     department = department_from_title(title) if title else None
     if department is None:
-        department = _departments_value(departments)
+        department = department_from_apollo(departments)
     return title, normalize_seniority(clean_cell(seniority), title), department
 
 
@@ -132,7 +143,12 @@ def normalize_core_values(fields: Mapping[str, str | None]) -> dict[str, object]
     person = normalize_person_name(get("first_name"), get("last_name"), get("person_name"))
     title, seniority, department = _role(get("title"), get("seniority"), get("departments"))
     email = normalize_email(get("email"))
-    email_valid: bool | None = email.valid if email.email is not None else None
+    # No status column at all: the address's syntax alone decides whether it is valid.
+    status = (
+        email_status(get("email_status"), get("email_catch_all_status"))
+        if "email_status" in fields or "email_catch_all_status" in fields
+        else None
+    )
 
     city, state, person_country = person_place(get("city"), get("state"), get("country"))
     company = _company_values(
@@ -147,19 +163,7 @@ def normalize_core_values(fields: Mapping[str, str | None]) -> dict[str, object]
         get("technologies"),
     )
     company_country = company.country_code
-    phone_region = person_country or company_country
-
-    phones: dict[str, str | None] = {}
-    best: str | None = None
-    for key in PHONE_FIELDS:
-        if key not in fields:
-            continue
-        # Company switchboards are in the company's country first.
-        region = (company_country or person_country) if key == "company_phone" else phone_region
-        value = normalize_phone(fields[key], region)
-        phones[key] = value
-        if best is None and value is not None:
-            best = value
+    phones = choose_phones(fields, person_country, company_country)
 
     return {
         "first_name": person.first_name,
@@ -169,9 +173,9 @@ def normalize_core_values(fields: Mapping[str, str | None]) -> dict[str, object]
         "seniority": seniority,
         "department": department,
         "email": email.email if email.valid else None,
-        "email_valid": email_valid,
-        "phone": best,
-        "phones": phones,
+        "email_valid": email_valid(email, status),
+        "phone": phones.phone,
+        "phones": phones.by_field,
         "person_linkedin_url": normalize_linkedin_person_url(get("linkedin_url")),
         "city": city,
         "state": state,
@@ -189,4 +193,9 @@ def normalize_core_values(fields: Mapping[str, str | None]) -> dict[str, object]
         "industry": clean_cell(get("industry")),
         "apollo_contact_id": clean_cell(get("apollo_contact_id")),
         "apollo_account_id": clean_cell(get("apollo_account_id")),
+        "email_status": status if email.email is not None else None,
+        "phone_type": phones.phone_type,
+        "phone_extension": phones.phone_extension,
+        "state_code": state_code(state, person_country),
+        "company_state_code": company.state_code,
     }

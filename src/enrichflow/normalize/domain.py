@@ -16,6 +16,7 @@ from importlib import resources
 from typing import Literal
 from urllib.parse import urlsplit
 
+import idna
 import tldextract
 
 from enrichflow.normalize._text import clean_cell
@@ -153,11 +154,13 @@ def _host_of(text: str) -> str | None:
     host = host.strip().rstrip(".").lower()
     if "xn--" in host:
         try:
+            # idna (IDNA 2008): Python's own codec is IDNA 2003, which maps "ß" to "ss" and
+            # so refuses to decode labels such as "xn--fuball-cta" (fußball).
             host = ".".join(
-                label.encode("ascii").decode("idna") if label.startswith("xn--") else label
+                idna.decode(label) if label.startswith("xn--") else label
                 for label in host.split(".")
             )
-        except (UnicodeError, ValueError):
+        except (UnicodeError, ValueError):  # idna.IDNAError is a UnicodeError
             return None
     host = unicodedata.normalize("NFC", host).lower()
     if not _HOST_OK_RE.match(host) or ".." in host:

@@ -1,9 +1,12 @@
-"""Country normalization to ISO 3166-1 alpha-2 codes.
+"""Countries to ISO 3166-1 alpha-2 codes, states and provinces to ISO 3166-2 codes.
 
 `pycountry` knows official names, common names and the alpha-2/alpha-3 codes; on top of it
 we keep aliases that lead lists use but ISO does not (UK, England, USA, Holland, UAE, native
-names such as Deutschland or España). Lookups are cached because lead files repeat the same
-handful of countries on every row.
+names such as Deutschland or España). Subdivisions are matched, within the country given, on
+their ISO names (accents folded, "State of"/"County"/"Province" words dropped), the letters
+after the country in their code (``CA`` is ``US-CA`` in the United States) and the English
+names exports use where ISO lists the local one (Bavaria, Lombardy, North Holland).
+Lookups are cached because lead files repeat the same handful of places on every row.
 """
 
 from __future__ import annotations
@@ -173,3 +176,103 @@ def country_code(raw: str | None) -> str | None:
     if key.startswith("the "):
         return country_code(key[4:])
     return None
+
+
+# English (and other common) names of subdivisions whose ISO name is the local one.
+_SUBDIVISION_ALIASES: dict[str, dict[str, str]] = {
+    "AE": {"dubai": "AE-DU", "abu dhabi": "AE-AZ", "sharjah": "AE-SH", "ajman": "AE-AJ",
+           "ras al khaimah": "AE-RK", "fujairah": "AE-FU", "umm al quwain": "AE-UQ"},
+    "BR": {"federal district": "BR-DF"},
+    "BE": {"flanders": "BE-VLG", "wallonia": "BE-WAL", "brussels": "BE-BRU",
+           "brussels capital region": "BE-BRU"},
+    "CH": {"geneva": "CH-GE", "bern": "CH-BE", "lucerne": "CH-LU", "st gallen": "CH-SG",
+           "basel city": "CH-BS", "basel country": "CH-BL", "grisons": "CH-GR"},
+    "DE": {"bavaria": "DE-BY", "lower saxony": "DE-NI", "north rhine westphalia": "DE-NW",
+           "hesse": "DE-HE", "saxony": "DE-SN", "saxony anhalt": "DE-ST", "thuringia": "DE-TH",
+           "rhineland palatinate": "DE-RP", "mecklenburg western pomerania": "DE-MV"},
+    "ES": {"catalonia": "ES-CT", "andalusia": "ES-AN", "valencian community": "ES-VC",
+           "valencia": "ES-VC", "basque country": "ES-PV", "community of madrid": "ES-MD",
+           "balearic islands": "ES-IB", "canary islands": "ES-CN", "castile and leon": "ES-CL",
+           "castile la mancha": "ES-CM", "navarre": "ES-NC", "region of murcia": "ES-MC"},
+    "FR": {"brittany": "FR-BRE", "normandy": "FR-NOR", "corsica": "FR-20R",
+           "provence alpes cote d azur": "FR-PAC", "grand est": "FR-GES"},
+    "GB": {"wales": "GB-WLS"},
+    "IT": {"lombardy": "IT-25", "tuscany": "IT-52", "piedmont": "IT-21", "sicily": "IT-82",
+           "sardinia": "IT-88", "apulia": "IT-75", "aosta valley": "IT-23", "latium": "IT-62",
+           "trentino south tyrol": "IT-32"},
+    "LT": {"vilnius": "LT-VL", "kaunas": "LT-KU", "klaipeda": "LT-KL"},
+    "MX": {"mexico city": "MX-CMX", "cdmx": "MX-CMX", "state of mexico": "MX-MEX",
+           "coahuila": "MX-COA", "michoacan": "MX-MIC", "veracruz": "MX-VER"},
+    "NZ": {"wellington": "NZ-WGN"},
+    "NL": {"north holland": "NL-NH", "south holland": "NL-ZH", "north brabant": "NL-NB",
+           "friesland": "NL-FR"},
+    "US": {"washington dc": "US-DC", "washington d c": "US-DC"},
+}  # fmt: skip
+_BRACKETS_RE = re.compile(r"\s*[\[(][^\])]*[\])]")
+_PLACE_PUNCT_RE = re.compile(r"[.'’`]")
+_PLACE_SPACE_RE = re.compile(r"[\s\-–,/]+")
+# Words around a subdivision's name that do not name it.
+_PLACE_PREFIX_RE = re.compile(
+    r"^(?:the |state of |province of |provincia de |provincia di |estado de |estado do |"
+    r"county |region of |departement de |canton of |canton de )"
+)
+_PLACE_SUFFIX_RE = re.compile(
+    r" (?:state|province|county|region|prefecture|canton|sheng|shi|zizhiqu|apskritis|sar|"
+    r"oblast|voivodeship|lan)$"
+)
+
+
+def _place_key(text: str) -> str:
+    text = _PLACE_PUNCT_RE.sub("", ascii_fold(text).lower())
+    return _PLACE_SPACE_RE.sub(" ", text).strip()
+
+
+def _place_keys(name: str) -> set[str]:
+    """The keys a subdivision's ISO name is found under."""
+    keys = {_place_key(name), _place_key(_BRACKETS_RE.sub("", name))}
+    keys |= {_place_key(inner) for inner in re.findall(r"\[([^\]]*)\]", name)}
+    keys |= {_place_key(name.split(",")[0])}
+    keys |= {_PLACE_SUFFIX_RE.sub("", key) for key in list(keys)}
+    if name.endswith("län") or " län " in name:  # Swedish genitive: "Örebro", "Skånes"
+        keys |= {key.removesuffix("s") for key in keys}
+    return {key for key in keys if key}
+
+
+@lru_cache(maxsize=256)
+def _subdivisions(country: str) -> dict[str, str]:
+    """Key -> ISO 3166-2 code for one country; top-level subdivisions win a shared key."""
+    found = pycountry.subdivisions.get(country_code=country) or []  # type: ignore[no-untyped-call]
+    index: dict[str, str] = {}
+    for top_level in (True, False):
+        for sub in found:
+            if (sub.parent_code is None) != top_level:
+                continue
+            code = str(sub.code)
+            for key in (*_place_keys(str(sub.name)), code.split("-", 1)[1].lower()):
+                index.setdefault(key, code)
+        if top_level:  # the aliases name top-level places: before any lower level's name
+            for key, code in _SUBDIVISION_ALIASES.get(country, {}).items():
+                index.setdefault(key, code)
+    return index
+
+
+@lru_cache(maxsize=8192)
+def state_code(state: str | None, country: str | None) -> str | None:
+    """ISO 3166-2 code (``US-CA``, ``CA-BC``) of a state/province name or code within a
+    country (a name, alias or code), or None when the country or the place is unknown."""
+    if state is None or country is None:
+        return None
+    alpha_2 = country_code(country)
+    if alpha_2 is None:
+        return None
+    index = _subdivisions(alpha_2)
+    if not index:
+        return None
+    key = _place_key(state)
+    if key.startswith(alpha_2.lower() + " "):  # already "US-CA"
+        key = key[3:]
+    for candidate in (key, _PLACE_PREFIX_RE.sub("", key), _PLACE_SUFFIX_RE.sub("", key)):
+        code = index.get(candidate)
+        if code is not None:
+            return code
+    return index.get(_PLACE_SUFFIX_RE.sub("", _PLACE_PREFIX_RE.sub("", key)))

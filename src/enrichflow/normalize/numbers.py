@@ -20,6 +20,7 @@ Amount rules (documented here because the inputs are ambiguous):
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from enrichflow.normalize._text import clean_cell
@@ -147,9 +148,14 @@ def parse_list(raw: str | None) -> list[str]:
     """
     if raw is None:
         return []
+    return unique_items(_LIST_SPLIT_RE.split(raw))
+
+
+def unique_items(parts: Iterable[str]) -> list[str]:
+    """`parse_list`'s clean-up of items already split: trimmed, no empties, no duplicates."""
     out: list[str] = []
     seen: set[str] = set()
-    for part in _LIST_SPLIT_RE.split(raw):
+    for part in parts:
         item = " ".join(part.split()).strip("\"'")
         item = item.strip()
         if not item:

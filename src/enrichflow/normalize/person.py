@@ -16,7 +16,7 @@ from functools import lru_cache
 
 from nameparser import HumanName
 
-from enrichflow.normalize._text import collapse_ws, is_one_case
+from enrichflow.normalize._text import collapse_ws, is_one_case, repair_mojibake
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +76,7 @@ def _strip_suffixes(text: str) -> str:
 def _clean(raw: str | None) -> str | None:
     if raw is None:
         return None
-    text = collapse_ws(raw).strip(" ,;\"'")
+    text = collapse_ws(repair_mojibake(raw)).strip(" ,;\"'")
     if text.lower() in _PLACEHOLDERS:
         return None
     return text

@@ -196,7 +196,7 @@ class Deferred:
 
     ``deadline_seconds`` bounds the wait; ``meta`` is stored on the state (never secrets).
     ``waiting_on`` makes the item a de-duplication follower: it was not sent, and takes the
-    result of that (leader) state when it lands (``db.callbacks``).
+    result of that (leader) state when it lands (``db.states.followers``).
     """
 
     deadline_seconds: float

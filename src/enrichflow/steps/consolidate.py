@@ -26,9 +26,9 @@ from enrichflow.columns import (
     PERSON_COLUMNS,
 )
 from enrichflow.db import jsoncodec
+from enrichflow.db.dialect import id_in
 from enrichflow.db.engine import is_postgres, reading
 from enrichflow.db.models import FinalLead, PersonWorkHistory
-from enrichflow.db.queries import id_in
 from enrichflow.db.upsert import BulkUpsert, bulk_upsert, column_kinds
 from enrichflow.normalize._text import clean_cell
 from enrichflow.normalize.core import normalize_core_values

@@ -58,6 +58,15 @@ def has_handler(name: str) -> bool:
     return name in _HANDLERS
 
 
+def handler_names() -> list[str]:
+    """Every handler this process has: the built-in ones and those of the loaded plugins."""
+    _load_builtins()
+    return sorted(_HANDLERS)
+
+
 def _load_builtins() -> None:
-    """Import the built-in handler modules so their decorators run."""
+    """Import the built-in handler modules and the step plugins so their decorators run."""
     from enrichflow.steps import builtin  # noqa: F401
+    from enrichflow.steps.plugins import load_plugins
+
+    load_plugins()

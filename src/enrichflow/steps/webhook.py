@@ -29,7 +29,7 @@ Workflow config (all optional):
   (``normalize_company_domain.company_domain``). Within a batch, the first item with a given
   (trimmed, case-folded) value sends; the others send nothing and wait on it
   (``Deferred(waiting_on=<leader state id>)``), or take its result at once
-  when it already landed. See :mod:`enrichflow.db.callbacks` for how they complete or fail.
+  when it already landed. See :mod:`enrichflow.db.states.followers` for how they complete or fail.
   Items without a value send normally.
 
 Payload (one JSON object, compact UTF-8)::
@@ -62,23 +62,31 @@ runner passes it), ``public_url`` and ``secret_key``
 
 from __future__ import annotations
 
-import hashlib
 import math
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import httpx
 
-from enrichflow.db.callbacks import DedupeDecision, dedupe_key_text
+from enrichflow.catalog.validation import (
+    CLIENT_KEYS,
+    WebhookOptions,
+    dedupe_by_option,
+    fields_option,
+    webhook_options,
+    webhook_urls,
+)
 from enrichflow.db.engine import now_ms
+from enrichflow.db.states import DedupeDecision, dedupe_key_text
 from enrichflow.defaults import DEFAULT_MAX_SUBMISSIONS
-from enrichflow.errors import PermanentStepError
+from enrichflow.errors import ConfigError, PermanentStepError
 from enrichflow.steps.base import Deferred, StepContext
 from enrichflow.steps.registry import handler
 from enrichflow.types import JSON, ItemIdentity
-from enrichflow.webhooks.http import encode_json, positive_option, post_json, shared_client
+from enrichflow.webhooks.http import encode_json, post_json, shared_client
+from enrichflow.webhooks.ledger import has_room, url_key
 from enrichflow.webhooks.ratelimit import concurrency_slot, limiter_for
 from enrichflow.webhooks.redact import redact_url
 from enrichflow.webhooks.signing import callback_token, callback_url
@@ -97,11 +105,8 @@ __all__ = [
 ]
 
 AUTH_HEADER = "x-clay-webhook-auth"
-CLIENT_KEYS = ("webhook_url", "auth_token")
-"""All this handler reads from a client's config; every other option is the workflow's."""
-DEFAULT_MAX_PAYLOAD_BYTES = 102_400
-DEFAULT_CALLBACK_TIMEOUT = 86_400.0
 WARN_FRACTION = 0.9
+_T = TypeVar("_T")
 
 
 @runtime_checkable
@@ -130,11 +135,6 @@ class DedupeLeaders(Protocol):
 _IDENTITY_FIELDS = frozenset(ItemIdentity._fields)
 
 
-def url_key(url: str) -> str:
-    """The ledger key of a webhook URL: its SHA-256 hex digest."""
-    return hashlib.sha256(url.encode("utf-8")).hexdigest()
-
-
 def _where(ctx: StepContext) -> str:
     return f"client {ctx.client!r}, workflow {ctx.step!r}, workstream {ctx.workstream!r}"
 
@@ -147,26 +147,25 @@ def _config_set_command(ctx: StepContext) -> str:
     )
 
 
+def _checked(read: Callable[[Mapping[str, Any]], _T], config: Mapping[str, Any]) -> _T:
+    """An option read by the catalog's validator; a bad one fails the item permanently."""
+    try:
+        return read(config)
+    except ConfigError as exc:
+        raise PermanentStepError(str(exc)) from None
+
+
 def _webhook_urls(ctx: StepContext) -> list[str]:
-    raw = ctx.client_config.get("webhook_url")
-    if raw is None or raw == "" or raw == []:
+    try:
+        urls = webhook_urls(ctx.client_config)
+    except ConfigError as exc:
+        raise PermanentStepError(f"{exc} ({_where(ctx)})") from None
+    if not urls:
         raise PermanentStepError(
             f"no webhook_url configured for {_where(ctx)}; set it with: "
             f"{_config_set_command(ctx)} webhook_url=<url>"
         )
-    candidates: Sequence[Any] = [raw] if isinstance(raw, str) else raw
-    if not isinstance(candidates, Sequence) or not all(
-        isinstance(u, str) and u.strip() for u in candidates
-    ):
-        raise PermanentStepError(f"webhook_url for {_where(ctx)} must be a URL or a list of URLs")
-    return [u.strip() for u in candidates]
-
-
-def _int_option(config: Mapping[str, Any], name: str, default: int, minimum: int = 1) -> int:
-    value = config.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-        raise PermanentStepError(f"workflow option {name!r} must be a number >= {minimum}")
-    return int(value)
+    return urls
 
 
 def _secret_text(value: Any) -> str:
@@ -180,11 +179,7 @@ def _secret_text(value: Any) -> str:
 
 def build_payload(ctx: StepContext, callback: str) -> dict[str, Any]:
     """The JSON object sent for ``ctx`` (see the module docstring for the exact shape)."""
-    selected = ctx.workflow_config.get("fields")
-    if selected is not None and (
-        not isinstance(selected, list) or not all(isinstance(f, str) for f in selected)
-    ):
-        raise PermanentStepError("workflow option 'fields' must be a list of names")
+    selected = _checked(fields_option, ctx.workflow_config)
     wanted = None if selected is None else set(selected)
     payload: dict[str, Any] = {
         "item_id": ctx.item_id,
@@ -209,10 +204,11 @@ def build_payload(ctx: StepContext, callback: str) -> dict[str, Any]:
 def _reserve_url(
     ctx: StepContext, urls: list[str], ledger: WebhookLedger, limit: int
 ) -> tuple[str, str, int]:
-    """The first URL with room, its key and the reserved submission number."""
+    """The first URL with room, its key and the reserved submission number (the preflight of
+    a launch looks for a URL with room the same way)."""
     for url in urls:
         key = url_key(url)
-        if ledger.submissions(key) >= limit:
+        if not has_room(ledger.submissions(key), limit):
             continue
         count = ledger.record_submission(key, redact_url(url))
         if count > limit:  # another worker took the last slot
@@ -261,11 +257,9 @@ def dedupe_value(ctx: StepContext, name: str) -> Any:
 def _dedupe(ctx: StepContext, deadline: float) -> JSON | Deferred | None:
     """Company-level de-duplication (``dedupe_by``): ``None`` when this item sends (no key,
     or it is the leader); the leader's result when it already landed; else a wait on it."""
-    name = ctx.workflow_config.get("dedupe_by")
+    name = _checked(dedupe_by_option, ctx.workflow_config)
     if name is None:
         return None
-    if not isinstance(name, str) or not name:
-        raise PermanentStepError("workflow option 'dedupe_by' must be a field name")
     key = dedupe_key_text(dedupe_value(ctx, name))
     if key is None:
         return None
@@ -296,38 +290,10 @@ def _dedupe(ctx: StepContext, deadline: float) -> JSON | Deferred | None:
     )
 
 
-class WebhookOptions(NamedTuple):
-    """The workflow's sending options, with their defaults applied."""
-
-    max_payload_bytes: int
-    max_submissions: int
-    rate_per_second: float
-    burst: int
-    concurrency: int
-    rate_limit_wait_seconds: float
-    timeout_seconds: float
-    callback_timeout_seconds: float
-
-
-def webhook_options(config: Mapping[str, Any]) -> WebhookOptions:
-    """Read and check every numeric option (:class:`PermanentStepError` naming a bad one):
-    by the handler for each item, and by ``enrichflow workflow set`` before it stores one."""
-    return WebhookOptions(
-        _int_option(config, "max_payload_bytes", DEFAULT_MAX_PAYLOAD_BYTES),
-        _int_option(config, "max_submissions", DEFAULT_MAX_SUBMISSIONS),
-        positive_option(config, "rate_per_second", 10.0),
-        _int_option(config, "burst", 20),
-        _int_option(config, "concurrency", 10),
-        positive_option(config, "rate_limit_wait_seconds", 30.0),
-        positive_option(config, "timeout_seconds", 30.0),
-        positive_option(config, "callback_timeout_seconds", DEFAULT_CALLBACK_TIMEOUT),
-    )
-
-
 @handler("webhook")
 def send_webhook(ctx: StepContext) -> JSON | Deferred:
     """Send the item to the client's Clay webhook; the result arrives by callback."""
-    options = webhook_options(ctx.workflow_config)
+    options: WebhookOptions = _checked(webhook_options, ctx.workflow_config)
     urls = _webhook_urls(ctx)
 
     public_url = ctx.services.get("public_url")

@@ -15,7 +15,9 @@ limit (SQLite has ``RETURNING`` since 3.35).
 
 from __future__ import annotations
 
+import hashlib
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -25,12 +27,31 @@ from sqlalchemy.dialects import postgresql, sqlite
 from enrichflow.db.engine import is_postgres, reading
 from enrichflow.db.models import WebhookSubmission
 
-__all__ = ["WARN_AT", "DatabaseLedger", "SourceUsage", "sources_near_limit"]
+__all__ = [
+    "WARN_AT",
+    "DatabaseLedger",
+    "SourceUsage",
+    "has_room",
+    "sources_near_limit",
+    "submissions_by_key",
+    "url_key",
+]
 
 WARN_AT = 45_000
 """Submissions from which a source is reported as filling up (90% of Clay's 50,000)."""
 
 submissions_table = typing.cast(Table, WebhookSubmission.__table__)
+
+
+def url_key(url: str) -> str:
+    """The ledger key of a webhook URL: its SHA-256 hex digest."""
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()
+
+
+def has_room(submissions: int, limit: int) -> bool:
+    """Whether a URL with ``submissions`` recorded may take another one: the sender's choice
+    of URL and a launch's preflight both ask this."""
+    return submissions < limit
 
 
 class DatabaseLedger:
@@ -66,6 +87,18 @@ def submission_record(conn: Connection, url_key: str, url_redacted: str, now: da
         set_["url_redacted"] = stmt.excluded.url_redacted
     stmt = stmt.on_conflict_do_update(index_elements=[t.c.url_key], set_=set_)
     return int(conn.execute(stmt.returning(t.c.submissions)).scalar_one())
+
+
+def submissions_by_key(conn: Connection, keys: Iterable[str]) -> dict[str, int]:
+    """The recorded submissions of each of ``keys`` (0 for a URL never sent to)."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+    t = submissions_table
+    found = dict(
+        conn.execute(select(t.c.url_key, t.c.submissions).where(t.c.url_key.in_(wanted))).all()
+    )
+    return {key: int(found.get(key) or 0) for key in wanted}
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,9 +13,17 @@ answers 5xx. The enrichment is deterministic (derived from a hash of the row's i
 
 Both carry ``item_id`` and ``table`` from the request. Fault injection, deterministic for a
 given ``seed`` and request order (three draws from ``random.Random(seed)`` per accepted
-request): ``fail_rate`` answers 500 and never calls back, ``duplicate_rate`` calls back
-twice, and ``late_rate`` of the rows (all by default) wait ``late_seconds`` more.
-With ``auth_token`` the ``x-clay-webhook-auth`` header must match (401 otherwise).
+request, a fourth with ``loss_rate``): ``fail_rate`` answers 500 and never calls back,
+``duplicate_rate`` calls back twice, ``late_rate`` of the rows (all by default) wait
+``late_seconds`` more, and ``loss_rate`` of the accepted rows are never called back (a lost
+callback). With ``auth_token`` the ``x-clay-webhook-auth`` header must match (401 otherwise).
+
+Limits, per webhook (table), as Clay has them:
+
+* ``rate_per_second`` (and ``burst``): a token bucket; a row over it is answered 429 with a
+  ``Retry-After`` header (whole seconds until a token is due) and is not counted.
+* ``max_submissions``: the webhook's lifetime limit of accepted rows; every row after it is
+  answered 403 ``{"error": "... submission limit ..."}`` and never called back.
 
 ``GET /healthz`` answers ``{"ok": true}``; ``GET /stats`` the counters.
 """
@@ -26,7 +34,9 @@ import asyncio
 import hashlib
 import hmac
 import json
+import math
 import random
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
@@ -72,11 +82,34 @@ class SandboxStats:
     rejected_auth: int = 0
     rejected_bad_row: int = 0
     late: int = 0
+    lost: int = 0
+    rate_limited: int = 0
+    over_limit: int = 0
     duplicates: int = 0
     called_back: int = 0
     callback_rejected: int = 0
     callback_failed: int = 0
     pending: int = 0
+
+
+@dataclass
+class _Bucket:
+    """One webhook's token bucket (the sandbox runs on one event loop: no lock needed)."""
+
+    rate: float
+    burst: int
+    tokens: float
+    updated: float = field(default_factory=time.monotonic)
+
+    def wait(self) -> float:
+        """Take a token (0.0), or the seconds until one is due, taking nothing."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return 0.0
+        return (1.0 - self.tokens) / self.rate
 
 
 @dataclass
@@ -90,9 +123,33 @@ class _Sandbox:
     callback_attempts: int
     callback_timeout: float
     rng: random.Random
+    loss_rate: float = 0.0
+    rate_per_second: float | None = None
+    burst: int = 1
+    max_submissions: int | None = None
+    buckets: dict[str, _Bucket] = field(default_factory=dict)
+    submissions: dict[str, int] = field(default_factory=dict)
     stats: SandboxStats = field(default_factory=SandboxStats)
     client: httpx.AsyncClient | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def rate_wait(self, table: str) -> float:
+        """0.0 when ``table``'s webhook takes the row now, else the seconds until it would."""
+        if self.rate_per_second is None:
+            return 0.0
+        bucket = self.buckets.get(table)
+        if bucket is None:
+            bucket = self.buckets[table] = _Bucket(
+                self.rate_per_second, self.burst, float(self.burst)
+            )
+        return bucket.wait()
+
+    def over_limit(self, table: str) -> bool:
+        """Count one submission to ``table``'s webhook; whether it is past the lifetime limit."""
+        if self.max_submissions is None:
+            return False
+        self.submissions[table] = self.submissions.get(table, 0) + 1
+        return self.submissions[table] > self.max_submissions
 
     async def deliver(self, url: str, body: dict[str, Any], delay: float, copies: int) -> None:
         self.stats.pending += 1
@@ -193,13 +250,27 @@ def create_sandbox_app(
     auth_token: str | None = None,
     callback_attempts: int = 5,
     callback_timeout: float = 10.0,
+    loss_rate: float = 0.0,
+    rate_per_second: float | None = None,
+    burst: int = 1,
+    max_submissions: int | None = None,
 ) -> FastAPI:
     """The sandbox service (see the module docstring)."""
-    for name, rate in (("fail_rate", fail_rate), ("duplicate_rate", duplicate_rate)):
+    rates = (
+        ("fail_rate", fail_rate),
+        ("duplicate_rate", duplicate_rate),
+        ("late_rate", late_rate),
+        ("loss_rate", loss_rate),
+    )
+    for name, rate in rates:
         if not 0.0 <= rate <= 1.0:
             raise ValueError(f"{name} must be between 0 and 1")
-    if not 0.0 <= late_rate <= 1.0:
-        raise ValueError("late_rate must be between 0 and 1")
+    if rate_per_second is not None and not (math.isfinite(rate_per_second) and rate_per_second > 0):
+        raise ValueError("rate_per_second must be a positive number")
+    if burst < 1:
+        raise ValueError("burst must be at least 1")
+    if max_submissions is not None and max_submissions < 1:
+        raise ValueError("max_submissions must be at least 1")
     sandbox = _Sandbox(
         delay_seconds=max(delay_seconds, 0.0),
         fail_rate=fail_rate,
@@ -210,6 +281,10 @@ def create_sandbox_app(
         callback_attempts=max(callback_attempts, 1),
         callback_timeout=callback_timeout,
         rng=random.Random(seed),
+        loss_rate=loss_rate,
+        rate_per_second=rate_per_second,
+        burst=burst,
+        max_submissions=max_submissions,
     )
 
     @asynccontextmanager
@@ -246,11 +321,27 @@ def create_sandbox_app(
             return JSONResponse(
                 {"error": "expected a JSON object with a callback_url"}, status_code=400
             )
+        wait = sandbox.rate_wait(table)
+        if wait > 0:
+            sandbox.stats.rate_limited += 1
+            return JSONResponse(
+                {"error": "rate limited"},
+                status_code=429,
+                headers={"retry-after": str(math.ceil(wait))},
+            )
+        if sandbox.over_limit(table):
+            sandbox.stats.over_limit += 1
+            return JSONResponse(
+                {"error": "this webhook has reached its submission limit"}, status_code=403
+            )
         fail_draw, duplicate_draw, late_draw = (sandbox.rng.random() for _ in range(3))
         if fail_draw < sandbox.fail_rate:
             sandbox.stats.failed_injected += 1
             return JSONResponse({"error": "sandbox: injected failure"}, status_code=500)
         sandbox.stats.accepted += 1
+        if sandbox.loss_rate > 0 and sandbox.rng.random() < sandbox.loss_rate:
+            sandbox.stats.lost += 1
+            return JSONResponse({"status": "accepted", "table": table})
         delay = sandbox.delay_seconds
         if sandbox.late_seconds > 0 and late_draw < sandbox.late_rate:
             sandbox.stats.late += 1

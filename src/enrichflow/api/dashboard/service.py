@@ -15,9 +15,18 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from enrichflow.catalog import batch_reports, batches, clients, pipelines, registry, uploads
+from enrichflow.catalog import (
+    batch_reports,
+    batches,
+    clients,
+    pipelines,
+    registry,
+    uploads,
+    workflow_options,
+)
 from enrichflow.catalog.assignments import Assignments, parse_assignments
 from enrichflow.catalog.batch_reports import STUCK_PENDING_MS
+from enrichflow.catalog.batch_steps import batch_step_options_refresh
 from enrichflow.catalog.client_configs import (
     client_config_set,
     client_configs_list,
@@ -27,7 +36,7 @@ from enrichflow.catalog.workstreams import WorkstreamRow
 from enrichflow.catalog.workstreams import workstreams_list as _workstreams_list
 from enrichflow.config import Settings
 from enrichflow.db.engine import now_ms, reading
-from enrichflow.db.queries import states_retry_failed
+from enrichflow.db.states import states_retry_failed
 from enrichflow.defaults import DEFAULT_MAX_SUBMISSIONS
 from enrichflow.errors import ConfigError, NotFoundError
 from enrichflow.ingest.loader import IngestReport, ingest_csv
@@ -109,6 +118,20 @@ def _workflow(r: registry.RegistryRow) -> dict[str, Any]:
         "description": r.description,
         "config": redact_config(r.config),
     }
+
+
+def workflow_options_set(
+    engine: Engine,
+    workflow: str,
+    workstream: str,
+    values: dict[str, Any],
+    remove: list[str] | None = None,
+) -> dict[str, Any]:
+    """Set and remove the workflow's options (the one validator's checks; :class:`ConfigError`
+    naming the key); the workflow as listed."""
+    with engine.begin() as conn:
+        workflow_options.workflow_options_update(conn, workflow, workstream, values, remove or ())
+        return _workflow(registry.registry_get(conn, workflow, workstream))
 
 
 def workflows_list(engine: Engine, workstream: str | None = None) -> list[dict[str, Any]]:
@@ -395,12 +418,22 @@ def batch_detail(engine: Engine, batch_id: int, now: int | None = None) -> dict[
 
 
 def batch_retry(
-    engine: Engine, batch_id: int, step: str | None = None, item_id: int | None = None
+    engine: Engine,
+    batch_id: int,
+    step: str | None = None,
+    item_id: int | None = None,
+    refresh_options: bool = False,
 ) -> int:
-    """FAILED -> PENDING (all, one step, or one item); the number of states moved."""
+    """FAILED -> PENDING (all, one step, or one item); the number of states moved. With
+    ``refresh_options`` the step's current registry options replace the batch's snapshot
+    first (checked; :class:`ConfigError` and nothing moved when they could not run)."""
+    if refresh_options and not step:
+        raise ConfigError("refresh_options needs a step: the step whose options to re-read")
     with engine.begin() as conn:
         if not batches.batch_exists(conn, batch_id):
             raise NotFoundError(f"batch {batch_id} does not exist")
+        if refresh_options and step:
+            batch_step_options_refresh(conn, batch_id, step)
         return states_retry_failed(conn, batch_id, now_ms(), step or None, item_id)
 
 
