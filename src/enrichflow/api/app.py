@@ -28,6 +28,7 @@ from sqlalchemy import Engine
 import enrichflow
 from enrichflow.api import auth
 from enrichflow.api.callbacks import router as callbacks_router
+from enrichflow.api.dashboard.formatting import FILTERS
 from enrichflow.api.dashboard.routes import router as dashboard_router
 from enrichflow.api.hardening import Hardening
 from enrichflow.api.rest import router as rest_router
@@ -126,6 +127,7 @@ def _templates() -> Jinja2Templates:
     env.autoescape = True
     env.trim_blocks = True
     env.lstrip_blocks = True
+    env.filters.update(FILTERS)
     return templates
 
 
