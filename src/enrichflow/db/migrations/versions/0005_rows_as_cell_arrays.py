@@ -11,7 +11,6 @@ they first appear.
 
 Revision ID: 0005
 Revises: 0004
-Create Date: 2026-12-02 08:00:00
 """
 
 from __future__ import annotations

@@ -14,7 +14,6 @@ unique key.
 
 Revision ID: 0006
 Revises: 0005
-Create Date: 2026-12-02 10:00:00
 """
 
 from __future__ import annotations

@@ -6,7 +6,6 @@ company of the batch once per chunk, which is quadratic over a large upload.
 
 Revision ID: 0007
 Revises: 0006
-Create Date: 2026-12-02 17:45:00
 """
 
 from __future__ import annotations

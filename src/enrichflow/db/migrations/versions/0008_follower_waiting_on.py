@@ -8,7 +8,6 @@ probe. Waiting states are copied over; finished ones need nothing.
 
 Revision ID: 0008
 Revises: 0007
-Create Date: 2026-12-02 23:00:00
 """
 
 from __future__ import annotations
