@@ -7,7 +7,6 @@ admin password) ends a session even while its cookie is still correctly signed.
 
 Revision ID: 0009
 Revises: 0008
-Create Date: 2026-12-03 10:00:00
 """
 
 from __future__ import annotations
