@@ -194,9 +194,9 @@ class Page:
     """The key to ask for the next page with; ``None`` on the last page."""
 
 
-def _page(rows: list[dict[str, Any]], key: str) -> Page:
-    more = len(rows) > PAGE
-    rows = rows[:PAGE]
+def _page(rows: list[dict[str, Any]], key: str, size: int) -> Page:
+    more = len(rows) > size
+    rows = rows[:size]
     return Page(rows, rows[-1][key] if more else None)
 
 
@@ -215,6 +215,7 @@ def batch_failed_page(
     step: str | None = None,
     klass: str | None = None,
     status: str = Status.FAILED.value,
+    size: int = PAGE,
 ) -> Page:
     """One page of the batch's states of ``status`` (FAILED unless asked), oldest state first,
     filtered by step and error class."""
@@ -251,8 +252,8 @@ def batch_failed_page(
     )
     rows: list[dict[str, Any]] = []
     # An error-class filter is applied here, so read on until a page is full.
-    while len(rows) <= PAGE:
-        chunk = conn.execute(query.limit(PAGE + 1 if not klass else 1000)).all()
+    while len(rows) <= size:
+        chunk = conn.execute(query.limit(size + 1 if not klass else 1000)).all()
         for r in chunk:
             if klass and error_class(r.error) != klass:
                 continue
@@ -270,12 +271,12 @@ def batch_failed_page(
                     "updated_at": r.updated_at,
                 }
             )
-            if len(rows) > PAGE:
+            if len(rows) > size:
                 break
         if not klass or len(chunk) < 1000:
             break
         query = query.where(ws.id > chunk[-1].id)
-    return _page(rows, "state_id")
+    return _page(rows, "state_id", size)
 
 
 def batch_items_page(
@@ -285,6 +286,7 @@ def batch_items_page(
     step: str | None = None,
     status: str | None = None,
     search: str | None = None,
+    size: int = PAGE,
 ) -> Page:
     """One page of the batch's items in id order, each with its status per step; filtered by
     a step's status (``step`` and ``status``) and a text in name, company, domain or e-mail."""
@@ -312,14 +314,14 @@ def batch_items_page(
         )
     if after is not None:
         query = query.where(item.id > after)
-    found = conn.execute(query.order_by(item.id).limit(PAGE + 1)).all()
+    found = conn.execute(query.order_by(item.id).limit(size + 1)).all()
     rows = [dict(r._mapping) for r in found]
     if rows:
         ws = WorkflowState
         states: dict[int, dict[str, dict[str, Any]]] = {}
         for s in conn.execute(
             select(ws.item_id, ws.step_name, ws.status, ws.attempt, ws.retry_floor).where(
-                ws.batch_id == batch_id, ws.item_id.in_([r["id"] for r in rows[: PAGE + 1]])
+                ws.batch_id == batch_id, ws.item_id.in_([r["id"] for r in rows])
             )
         ):
             states.setdefault(s.item_id, {})[s.step_name] = {
@@ -328,7 +330,7 @@ def batch_items_page(
             }
         for r in rows:
             r["states"] = states.get(r["id"], {})
-    return _page(rows, "id")
+    return _page(rows, "id", size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,21 +340,24 @@ class ItemDetail:
     original: list[tuple[str, str]]
 
 
+def _columns(model: Any) -> list[Any]:
+    return list(model.__table__.c)
+
+
 def batch_item_detail(conn: Connection, batch_id: int, item_id: int) -> ItemDetail | None:
     """One item: its fields, every step's state (or that it has not started), and the result
     each step wrote."""
-    found = conn.execute(
-        select(BatchItem).where(BatchItem.batch_id == batch_id, BatchItem.id == item_id)
+    item = conn.execute(
+        select(*_columns(BatchItem)).where(BatchItem.batch_id == batch_id, BatchItem.id == item_id)
     ).first()
-    if found is None:
+    if item is None:
         return None
-    item = found[0]
     ws = WorkflowState
     states = {
         r.step_name: r
         for r in conn.execute(
-            select(ws).where(ws.batch_id == batch_id, ws.item_id == item_id)
-        ).scalars()
+            select(*_columns(ws)).where(ws.batch_id == batch_id, ws.item_id == item_id)
+        )
     }
     headers = conn.execute(select(Batch.headers).where(Batch.id == batch_id)).scalar_one()
     payloads: dict[str, Any] = dict(
@@ -364,8 +369,10 @@ def batch_item_detail(conn: Connection, batch_id: int, item_id: int) -> ItemDeta
     )
     steps: list[dict[str, Any]] = []
     for bstep in conn.execute(
-        select(BatchStep).where(BatchStep.batch_id == batch_id).order_by(BatchStep.position)
-    ).scalars():
+        select(*_columns(BatchStep))
+        .where(BatchStep.batch_id == batch_id)
+        .order_by(BatchStep.position)
+    ):
         state = states.get(bstep.step_name)
         meta = (state.meta or {}) if state is not None else {}
         steps.append(
