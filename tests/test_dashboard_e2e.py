@@ -14,150 +14,30 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import shutil
-import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import func, select
 
-from enrichflow.api.app import create_app
-from enrichflow.conductor.loop import Conductor
-from enrichflow.conductor.thread import ConductorThread
-from enrichflow.config import Settings
-from enrichflow.db.engine import make_engine
+from dashboard_browser import (
+    ARTIFACTS,
+    PASSWORD,
+    Served,
+    browser,
+    served,
+    wait_for,
+)
+from dashboard_browser import is_stale as _is_stale
 from enrichflow.db.models import Batch, WorkflowState
-from enrichflow.executors.local import LocalExecutor
-from enrichflow.services import build_services
 from enrichflow.states import Status
-from enrichflow.webhooks.ratelimit import reset_limits
-from enrichflow.webhooks.sandbox import create_sandbox_app
-from handlers_for_tests import IN_CI
-from webhooks.webhook_servers import UvicornThread, free_port
+
+__all__ = ["browser", "served"]  # fixtures
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "apollo_people_sample.csv"
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-PASSWORD = "e2e-admin-password"
 CLAY_COMPANY = "enrich_company_via_waterfall_in_clay"
 CLAY_PERSON = "enrich_person_via_waterfall_in_clay"
-
-
-def _require_browser() -> None:
-    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.access(p, os.X_OK)]
-    problem = f"{', '.join(missing)} not installed (apt-get install chromium chromium-driver)"
-    if not missing:
-        try:
-            import selenium  # noqa: F401
-        except ImportError:
-            problem = "selenium is not installed (pip install -e '.[test]')"
-        else:
-            return
-    if IN_CI:
-        pytest.fail(f"the dashboard browser test cannot run: {problem}; CI=true requires it")
-    pytest.skip(f"!!! SKIPPING THE DASHBOARD BROWSER TEST: {problem}")
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Any]:
-    _require_browser()
-    os.environ["SE_OFFLINE"] = "true"
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--window-size=1280,1000",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-class Served:
-    """The app and the conductor, as ``enrichflow serve`` runs them, plus the Clay sandbox."""
-
-    def __init__(self, engine: Engine, url: str, sandbox_url: str) -> None:
-        self.engine, self.url, self.sandbox_url = engine, url, sandbox_url
-
-
-@pytest.fixture
-def served(tmp_path: Path, sqlite_template: Path) -> Iterator[Served]:
-    reset_limits()
-    path = tmp_path / "e2e.db"
-    shutil.copy(sqlite_template, path)
-    engine = make_engine(f"sqlite:///{path}")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    # The dashboard's launch runs the preflight with the app's settings, as `serve` does;
-    # ASYNC steps need the public URL set there.
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        secret_key="e2e-secret",
-        admin_password=PASSWORD,
-        poll_interval=0.1,
-        public_url=url,
-    )
-    app = create_app(engine, settings)
-    server = UvicornThread(app, port)
-    executor = LocalExecutor(engine, 4, build_services(engine, settings, server.url))
-    app.state.wake = executor.wake
-    background = ConductorThread(Conductor(engine, executor, 50, 0.1))
-    with UvicornThread(create_sandbox_app(delay_seconds=0.05)) as sandbox, server:
-        background.start()
-        try:
-            yield Served(engine, server.url, sandbox.url)
-        finally:
-            background.stop()
-            executor.close()
-            engine.dispose()
-            reset_limits()
-    assert background.error is None
-
-
-def _is_stale(element: Any) -> bool:
-    from selenium.common.exceptions import StaleElementReferenceException
-
-    try:
-        element.tag_name  # noqa: B018 - touching it tells whether the page is still there
-    except StaleElementReferenceException:
-        return True
-    return False
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 60, what: str = "") -> None:
-    from selenium.common.exceptions import WebDriverException
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if condition():
-                return
-        except WebDriverException:
-            pass  # the page reloaded under us (meta refresh)
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.2)
 
 
 def test_dashboard_end_to_end(browser: Any, served: Served) -> None:
@@ -287,6 +167,11 @@ def test_dashboard_end_to_end(browser: Any, served: Served) -> None:
     # ---- the saved pipeline has an ASYNC step without a config: the preflight refuses it
     d.get(upload_url)
     Select(css("#launch-choice")).select_by_value("apollo_scrape/with_clay")
+    # a second launch of the same upload must be confirmed: Clay would be paid again
+    assert "batch 1" in text("#already-launched")
+    submit(css("#launch-button"))
+    assert "already launched as batch 1" in text("#launch-error") and batches() == 1
+    css("#relaunch").click()
     submit(css("#launch-button"))
     refusal = text("#launch-error")
     assert "async configs" in refusal and CLAY_COMPANY in refusal and "webhook_url" in refusal
@@ -297,6 +182,7 @@ def test_dashboard_end_to_end(browser: Any, served: Served) -> None:
     set_company_webhook(f"{served.sandbox_url}/no-such-table")
     d.get(upload_url)
     Select(css("#launch-choice")).select_by_value("apollo_scrape/with_clay")
+    css("#relaunch").click()
     submit(css("#launch-button"))
     wait_for(lambda: "/batches/" in d.current_url and d.current_url != batch_url, 20, "batch 2")
     failing_url = d.current_url

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +13,7 @@ from enrichflow import prefect_events
 from enrichflow.catalog.clients import client_get_id, client_get_or_create
 from enrichflow.catalog.pipelines import pipeline_get_steps
 from enrichflow.catalog.registry import RegistryRow, registry_get_many
+from enrichflow.catalog.upload_fit import column_map_with, identity_check
 from enrichflow.catalog.uploads import upload_get_layout
 from enrichflow.catalog.validation import workflow_options_check
 from enrichflow.catalog.workstreams import workstream_exists, workstreams_list
@@ -153,20 +154,25 @@ def launch(
     settings: Settings | None = None,
     executor: str | None = None,
     plan: LaunchPlan | None = None,
+    columns: Mapping[str, str] | None = None,
 ) -> int:
     """Create a RUNNING batch over every row of ``upload_id``; returns the batch id.
 
-    Refuses with :class:`ConfigError` when :func:`check_launch` fails, before writing anything:
-    a batch that cannot run (e.g. an ASYNC step without its webhook) is never created.
+    Refuses with :class:`ConfigError` when :func:`check_launch` fails or when no column of the
+    upload identifies a person or company, before writing anything: a batch that cannot run
+    (e.g. an ASYNC step without its webhook) is never created.
     ``plan``: the steps a :func:`check_launch` of this launch already resolved (the preflight
-    runs again; the registry is not read again).
+    runs again; the registry is not read again). ``columns``: column -> field, the operator's
+    mapping of columns the aliases did not recognise; the batch's column map holds it.
     """
     with engine.begin() as conn:
         plan = check_launch(conn, client, workstream, pipeline, steps, settings, executor, plan)
         upload = upload_get_layout(conn, upload_id)
         if upload is None:
             raise NotFoundError(f"upload {upload_id} does not exist")
-        column_map, headers = upload.column_map, upload.headers
+        headers = upload.headers
+        column_map = column_map_with(upload.column_map, headers, columns or {})
+        identity_check(column_map, headers)
         client_id = (
             client_get_or_create(conn, client) if create_client else client_get_id(conn, client)
         )

@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 import enrichflow
 from enrichflow.api import auth
 from enrichflow.api.callbacks import router as callbacks_router
-from enrichflow.api.dashboard.batch_routes import router as batch_router
+from enrichflow.api.dashboard.formatting import FILTERS
 from enrichflow.api.dashboard.routes import router as dashboard_router
 from enrichflow.api.rest import router as rest_router
 from enrichflow.config import Settings
@@ -121,6 +121,7 @@ def _templates() -> Jinja2Templates:
     env.autoescape = True
     env.trim_blocks = True
     env.lstrip_blocks = True
+    env.filters.update(FILTERS)
     return templates
 
 
@@ -147,7 +148,6 @@ def create_app(
     app.include_router(auth.router)
     app.include_router(openapi_router)
     app.include_router(rest_router)
-    app.include_router(batch_router)  # before the older batch routes of dashboard_router
     app.include_router(dashboard_router)
     app.mount("/static", StaticFiles(directory=str(DASHBOARD_DIR / "static")), name="static")
     return app

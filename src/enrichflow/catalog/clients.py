@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TypedDict
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, case, exists, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from enrichflow.db.models import Batch, Client
+from enrichflow.db.models import Batch, Client, WorkflowState
+from enrichflow.db.states import status_in
 from enrichflow.errors import ConfigError, NotFoundError
+from enrichflow.states import BatchStatus, Status
 
 __all__ = [
     "NAME_MAX",
@@ -31,6 +33,10 @@ class ClientRow(TypedDict):
     name: str
     created_at: datetime | None
     batch_count: int
+    running: int
+    """Batches still running."""
+    failing: int
+    """Batches with failed items: finished with errors, or running with failures so far."""
 
 
 def name_clean(value: str, what: str) -> str:
@@ -47,15 +53,42 @@ def name_clean(value: str, what: str) -> str:
 
 
 def clients_list(conn: Connection) -> list[ClientRow]:
-    """Every client by name, with how many batches it has."""
-    batches = select(Batch.client_id, func.count().label("n")).group_by(Batch.client_id).subquery()
+    """Every client by name, with how many batches it has, runs and has failures in."""
+    running = Batch.status == BatchStatus.RUNNING.value
+    has_failed = exists().where(WorkflowState.batch_id == Batch.id, status_in(Status.FAILED))
+    failing = (Batch.status == BatchStatus.COMPLETED_WITH_ERRORS.value) | (running & has_failed)
+    batches = (
+        select(
+            Batch.client_id,
+            func.count().label("n"),
+            func.sum(case((running, 1), else_=0)).label("running"),
+            func.sum(case((failing, 1), else_=0)).label("failing"),
+        )
+        .group_by(Batch.client_id)
+        .subquery()
+    )
     rows = conn.execute(
-        select(Client.id, Client.name, Client.created_at, batches.c.n)
+        select(
+            Client.id,
+            Client.name,
+            Client.created_at,
+            batches.c.n,
+            batches.c.running,
+            batches.c.failing,
+        )
         .outerjoin(batches, batches.c.client_id == Client.id)
         .order_by(Client.name)
     )
     return [
-        ClientRow(id=r.id, name=r.name, created_at=r.created_at, batch_count=r.n or 0) for r in rows
+        ClientRow(
+            id=r.id,
+            name=r.name,
+            created_at=r.created_at,
+            batch_count=r.n or 0,
+            running=int(r.running or 0),
+            failing=int(r.failing or 0),
+        )
+        for r in rows
     ]
 
 
@@ -75,7 +108,9 @@ def client_create(conn: Connection, name: str) -> ClientRow:
         ).one()
     except IntegrityError:
         raise ConfigError(f"a client named {name!r} already exists") from None
-    return ClientRow(id=row.id, name=name, created_at=row.created_at, batch_count=0)
+    return ClientRow(
+        id=row.id, name=name, created_at=row.created_at, batch_count=0, running=0, failing=0
+    )
 
 
 def client_get_id(conn: Connection, name: str) -> int | None:

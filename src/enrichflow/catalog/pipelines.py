@@ -3,24 +3,35 @@ workstream. A launch resolves a name to a client's saved pipeline, else to the b
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, TypedDict
 
 from sqlalchemy import Connection, delete, insert, select, update
 
+from enrichflow.catalog.registry import RegistryRow
 from enrichflow.db.models import Client, EnrichmentPipeline
+from enrichflow.errors import ConfigError, NotFoundError
 from enrichflow.seed import BUILTIN_PIPELINES
 
 __all__ = [
     "PipelineChoice",
     "PipelineRow",
     "pipeline_choices",
+    "pipeline_create",
     "pipeline_delete",
     "pipeline_delete_named",
     "pipeline_get",
     "pipeline_get_steps",
+    "pipeline_order_check",
     "pipeline_save",
+    "pipeline_update",
     "pipelines_list",
+    "pipelines_using",
 ]
+
+
+CONSOLIDATE = "consolidate_final_leads"
+"""The handler that writes the final leads from every earlier result: it belongs last."""
 
 
 class PipelineRow(TypedDict):
@@ -131,6 +142,59 @@ def pipeline_save(
     return int(new_id), None
 
 
+def _name_taken(
+    conn: Connection, client_id: int, workstream: str, name: str, other_than: int | None = None
+) -> None:
+    query = select(EnrichmentPipeline.id).where(
+        EnrichmentPipeline.client_id == client_id,
+        EnrichmentPipeline.workstream_slug == workstream,
+        EnrichmentPipeline.name == name,
+    )
+    if other_than is not None:
+        query = query.where(EnrichmentPipeline.id != other_than)
+    if conn.execute(query).first() is not None:
+        raise ConfigError(
+            f"the client already has a pipeline named {name!r} in {workstream!r}: "
+            "pick another name, or open that pipeline to change it"
+        )
+
+
+def pipeline_create(
+    conn: Connection, client_id: int, workstream: str, name: str, steps: list[str]
+) -> int:
+    """A new pipeline of the client; :class:`ConfigError` when the name is taken (a save-as
+    never replaces another pipeline)."""
+    _name_taken(conn, client_id, workstream, name)
+    return int(
+        conn.execute(
+            insert(EnrichmentPipeline)
+            .values(client_id=client_id, workstream_slug=workstream, name=name, steps=list(steps))
+            .returning(EnrichmentPipeline.id)
+        ).scalar_one()
+    )
+
+
+def pipeline_update(
+    conn: Connection, pipeline_id: int, workstream: str, name: str, steps: list[str]
+) -> None:
+    """Rename the pipeline and replace its steps, in place; :class:`ConfigError` when another
+    pipeline of the client has that name, :class:`NotFoundError` when it is gone."""
+    found = pipeline_get(conn, pipeline_id)
+    if found is None:
+        raise NotFoundError(f"pipeline {pipeline_id} does not exist")
+    _name_taken(conn, found["client_id"], workstream, name, other_than=pipeline_id)
+    conn.execute(
+        update(EnrichmentPipeline)
+        .where(EnrichmentPipeline.id == pipeline_id)
+        .values(name=name, workstream_slug=workstream, steps=list(steps))
+    )
+
+
+def pipelines_using(conn: Connection, workstream: str, step: str) -> list[PipelineRow]:
+    """The saved pipelines of the workstream that run ``step``."""
+    return [p for p in pipelines_list(conn, workstream=workstream) if step in p["steps"]]
+
+
 def pipeline_delete(conn: Connection, pipeline_id: int) -> bool:
     """Delete the pipeline; whether there was one."""
     gone = conn.execute(
@@ -165,3 +229,31 @@ def pipeline_choices(conn: Connection, client_id: int, workstream: str) -> list[
         if name not in taken
     ]
     return saved + builtin
+
+
+def pipeline_order_check(steps: Sequence[RegistryRow]) -> None:
+    """:class:`ConfigError` naming the steps when their order defeats them: the consolidation
+    before steps whose results it would miss, a Clay step de-duplicating by or sending the
+    result of a step that runs after it."""
+    slugs = [row.slug for row in steps]
+    for index, row in enumerate(steps):
+        later = slugs[index + 1 :]
+        if row.handler == CONSOLIDATE and later:
+            raise ConfigError(
+                f"{row.slug} must be the last step: the results of {', '.join(later)} "
+                "would not reach the final leads"
+            )
+        if row.handler != "webhook":
+            continue
+        dedupe = row.config.get("dedupe_by")
+        source = dedupe.partition(".")[0] if isinstance(dedupe, str) and "." in dedupe else None
+        if source in later:
+            raise ConfigError(
+                f"{row.slug} de-duplicates by {dedupe}, so {source} must come before it"
+            )
+        sent = row.config.get("fields")
+        for name in sent if isinstance(sent, list) else []:
+            if name in later:
+                raise ConfigError(
+                    f"{row.slug} sends the result of {name}, so {name} must come before it"
+                )

@@ -8,12 +8,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from enrichflow.catalog.clients import name_clean
 from enrichflow.catalog.validation import workflow_options_check
 from enrichflow.catalog.workstreams import workstream_exists
-from enrichflow.db.models import EnrichmentRegistry
+from enrichflow.db.models import ClientWorkflowConfig, EnrichmentRegistry
 from enrichflow.errors import ConfigError, NotFoundError
 from enrichflow.states import StepType
 
@@ -25,7 +25,10 @@ __all__ = [
     "registry_get_many",
     "registry_list",
     "registry_slugs",
+    "workflow_configs_count",
     "workflow_create",
+    "workflow_delete",
+    "workflow_describe",
 ]
 
 SLUG_RE = re.compile(r"^[a-z][a-z0-9_]{1,99}$")
@@ -125,6 +128,64 @@ def registry_config_update(conn: Connection, registry_id: int, config: dict[str,
     )
 
 
+def _description(value: str | None) -> str | None:
+    description = (value or "").strip() or None
+    if description is not None and "\x00" in description:
+        raise ConfigError("the description must not contain NUL characters")
+    return description
+
+
+def workflow_describe(
+    conn: Connection, workflow: str, workstream: str, name: str, description: str | None
+) -> RegistryRow:
+    """Rename the workflow and replace its description (its slug, the name pipelines and
+    batches know it by, never changes); the updated row."""
+    row = registry_get(conn, workflow, workstream)
+    name = name_clean(name, "workflow name")
+    described = _description(description)
+    conn.execute(
+        update(EnrichmentRegistry)
+        .where(EnrichmentRegistry.id == row.id)
+        .values(name=name, description=described)
+    )
+    return RegistryRow(**{**_fields(row), "name": name, "description": described})
+
+
+def _fields(row: RegistryRow) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in RegistryRow.__slots__}
+
+
+def workflow_configs_count(conn: Connection, workflow: str, workstream: str) -> int:
+    """How many clients have a config (webhook URLs, tokens) for the workflow."""
+    return int(
+        conn.execute(
+            select(func.count()).where(
+                ClientWorkflowConfig.workflow_slug == workflow,
+                ClientWorkflowConfig.workstream_slug == workstream,
+            )
+        ).scalar_one()
+    )
+
+
+def workflow_delete(conn: Connection, workflow: str, workstream: str) -> int:
+    """Delete the workflow and every client's config for it; how many configs went with it.
+    Running batches are unaffected (they run their snapshot); the caller refuses a workflow
+    that a saved pipeline still names."""
+    registry_get(conn, workflow, workstream)
+    configs = conn.execute(
+        delete(ClientWorkflowConfig).where(
+            ClientWorkflowConfig.workflow_slug == workflow,
+            ClientWorkflowConfig.workstream_slug == workstream,
+        )
+    ).rowcount
+    conn.execute(
+        delete(EnrichmentRegistry).where(
+            EnrichmentRegistry.slug == workflow, EnrichmentRegistry.workstream_slug == workstream
+        )
+    )
+    return int(configs)
+
+
 def workflow_create(
     conn: Connection,
     slug: str,
@@ -141,9 +202,7 @@ def workflow_create(
             "(2 to 100 characters)"
         )
     name = name_clean(name, "workflow name")
-    description = (description or "").strip() or None
-    if description is not None and "\x00" in description:
-        raise ConfigError("the description must not contain NUL characters")
+    description = _description(description)
     workflow_options_check("webhook", config, slug, workstream)
     if not workstream_exists(conn, workstream):
         raise ConfigError(f"unknown workstream {workstream!r}")

@@ -15,8 +15,8 @@ that contains a quoted multi-line field moves the numbers of the records after i
 
 Errors:
 
-* a missing, empty or blank-only file, or an unreadable header -> :class:`InputError` from
-  :func:`open_csv`;
+* a missing, empty or blank-only file, a binary file (PDF, image, workbook, archive: named by
+  its first bytes), or an unreadable header -> :class:`InputError` from :func:`open_csv`;
 * a file with a header but no data rows -> :class:`InputError` raised by :meth:`CsvSource.rows`
   once it reaches the end of the file without having seen any data record (good or bad).
   Because that check is at the end of the iteration, with a header-only file the very first
@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 from enrichflow.errors import InputError
+from enrichflow.ingest.filetypes import binary_kind
 
 if TYPE_CHECKING:
     from _csv import Reader as _CsvReader
@@ -103,6 +104,9 @@ def _detect_encoding(f: BinaryIO, name: str) -> tuple[str, bool, bytes]:
     head = f.read(SAMPLE_BYTES)
     if not head:
         raise InputError(f"{name} is empty")
+    kind = binary_kind(head)
+    if kind is not None:
+        raise InputError(f"{name} is not a CSV (it looks like {kind}): save it as CSV first")
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8", True, head
     offset = 0

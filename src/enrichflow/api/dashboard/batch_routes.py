@@ -11,7 +11,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from enrichflow.api import auth
 from enrichflow.api.dashboard import batch_service, service
-from enrichflow.api.dashboard.routes import Id, redirect, render
+from enrichflow.api.dashboard.pages import Id, redirect, render
 from enrichflow.api.rest import MAX_ID
 from enrichflow.catalog.batch_view import SEGMENTS, parse_after
 from enrichflow.errors import ConfigError

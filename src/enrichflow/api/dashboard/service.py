@@ -45,13 +45,15 @@ from enrichflow.states import BatchStatus, Status
 from enrichflow.webhooks.ledger import sources_near_limit
 
 STATUSES = [s.value for s in Status]
+# Each at least 3:1 against white and the bars' track, and of its own hue, so stacked
+# segments stay apart for readers with low vision.
 STATUS_COLORS = {
-    "COMPLETED": "#2f9e6e",
-    "SKIPPED": "#8fbfa8",
-    "FAILED": "#d9534f",
-    "IN_PROGRESS": "#3b7dd8",
-    "QUEUED": "#8ab4ec",
-    "PENDING": "#c9ced6",
+    "COMPLETED": "#23845a",
+    "SKIPPED": "#6c7d2a",
+    "FAILED": "#c8372f",
+    "IN_PROGRESS": "#2f6fcf",
+    "QUEUED": "#7a5cc7",
+    "PENDING": "#7b8494",
 }
 
 
@@ -284,8 +286,10 @@ def batch_launch(
     pipeline: str,
     client_id: int | None = None,
     settings: Settings | None = None,
+    columns: dict[str, str] | None = None,
 ) -> int:
-    """Launch after the preflight, checked against the serving app's ``settings``."""
+    """Launch after the preflight, checked against the serving app's ``settings``;
+    ``columns`` maps columns the aliases did not recognise to fields (column -> field)."""
     detail = upload_detail(engine, upload_id, preview=0)
     owner = detail["client_id"] if client_id is None else client_id
     if owner is None:
@@ -299,6 +303,7 @@ def batch_launch(
         upload_id,
         pipeline=pipeline,
         settings=settings,
+        columns=columns,
     )
 
 
