@@ -28,10 +28,12 @@ from enrichflow.states import Status
 
 __all__ = [
     "PAGE",
+    "BlueprintStep",
     "ItemDetail",
     "Overview",
     "Page",
     "StepLine",
+    "batch_blueprint",
     "batch_failed_page",
     "batch_item_detail",
     "batch_items_page",
@@ -91,19 +93,36 @@ class Overview:
 SEGMENTS = ("completed", "skipped", "failed", "not_run", "waiting", "todo")
 
 
+@dataclass(frozen=True, slots=True)
+class BlueprintStep:
+    name: str
+    type: str
+    position: int
+    max_attempts: int
+
+
+def batch_blueprint(conn: Connection, batch_id: int) -> list[BlueprintStep]:
+    """The batch's steps in order, with their attempt budgets."""
+    return [
+        BlueprintStep(*r)
+        for r in conn.execute(
+            select(BatchStep.step_name, BatchStep.type, BatchStep.position, BatchStep.max_attempts)
+            .where(BatchStep.batch_id == batch_id)
+            .order_by(BatchStep.position)
+        )
+    ]
+
+
 def batch_overview(
     conn: Connection, batch_id: int, items: int, running: bool, started_ms: int | None, now: int
 ) -> Overview:
     """The batch's progress from one grouped read of its states plus its ASYNC waits."""
-    blueprint = conn.execute(
-        select(BatchStep.step_name, BatchStep.type, BatchStep.position, BatchStep.max_attempts)
-        .where(BatchStep.batch_id == batch_id)
-        .order_by(BatchStep.position)
-    ).all()
+    blueprint = batch_blueprint(conn, batch_id)
     tallies = step_tallies(conn, batch_id)
     steps: list[StepLine] = []
     failed_before = 0
-    for name, kind, position, max_attempts in blueprint:
+    for step in blueprint:
+        name, kind, position, max_attempts = step.name, step.type, step.position, step.max_attempts
         tally = tallies.get(name)
         counts = {s.value: 0 for s in Status} | (dict(tally.counts) if tally else {})
         steps.append(

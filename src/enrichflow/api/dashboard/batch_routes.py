@@ -21,7 +21,13 @@ __all__ = ["router"]
 router = APIRouter(include_in_schema=False, dependencies=[Depends(auth.page_guard)])
 
 LIVE_SECONDS = 2
-FRAGMENTS = ("summary", "steps", "groups", "failed")
+FRAGMENTS = {
+    "summary": frozenset({"progress"}),
+    "steps": frozenset({"progress"}),
+    "groups": frozenset({"groups"}),
+    "failed": frozenset(),
+}
+"""Each live part of the batch page, and the reads it needs."""
 SEGMENT_LABELS = {
     "completed": "completed",
     "skipped": "skipped",
@@ -37,8 +43,10 @@ def _engine(request: Request) -> Any:
     return request.app.state.engine
 
 
-def _context(request: Request, batch_id: int) -> dict[str, Any]:
-    page = batch_service.batch_page(_engine(request), batch_id)
+def _context(
+    request: Request, batch_id: int, parts: frozenset[str] = batch_service.PARTS
+) -> dict[str, Any]:
+    page = batch_service.batch_page(_engine(request), batch_id, parts)
     return {
         **page,
         "live": LIVE_SECONDS if page["running"] else None,
@@ -97,7 +105,7 @@ def batch_fragment(
     page's own filters)."""
     if part not in FRAGMENTS:
         raise ConfigError(f"part must be one of {', '.join(FRAGMENTS)}, got {part!r}")
-    context = _context(request, batch_id)
+    context = _context(request, batch_id, FRAGMENTS[part])
     if part == "failed":
         context |= _failed(request, batch_id, step, error_class, status, after)
         part = "failed_rows"
@@ -154,7 +162,7 @@ def items_page(
     after: Text = "",
 ) -> Response:
     engine = _engine(request)
-    page = batch_service.batch_page(engine, batch_id)
+    page = batch_service.batch_page(engine, batch_id, frozenset())
     items = batch_service.items_page(
         engine,
         batch_id,
@@ -167,7 +175,7 @@ def items_page(
         request,
         "batch_items.html",
         batch=page["batch"],
-        view=page["view"],
+        blueprint=page["blueprint"],
         items=items,
         filters={"step": step, "status": status, "q": q},
         statuses=service.STATUSES,

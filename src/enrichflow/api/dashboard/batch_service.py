@@ -18,6 +18,7 @@ from enrichflow.errors import NotFoundError
 from enrichflow.export import cell
 from enrichflow.states import BatchStatus
 
+PARTS = frozenset({"progress", "groups"})
 FAILURE_COLUMNS = [
     "row_number",
     "item_id",
@@ -42,17 +43,24 @@ def _started_ms(batch: batches.BatchRow) -> int | None:
     return None if created is None else int(created.timestamp() * 1000)
 
 
-def batch_page(engine: Engine, batch_id: int, now: int | None = None) -> dict[str, Any]:
-    """Everything the batch page's header, progress, steps and failure groups show."""
+def batch_page(
+    engine: Engine, batch_id: int, parts: frozenset[str] = PARTS, now: int | None = None
+) -> dict[str, Any]:
+    """What the batch page's ``parts`` show: ``progress`` (headline, bar, steps) and
+    ``groups`` (failures by step and error class); the batch row and its steps always."""
     now = now_ms() if now is None else now
     with reading(engine) as conn:
         batch = _batch(conn, batch_id)
         running = batch["status"] == BatchStatus.RUNNING.value
-        view = batch_view.batch_overview(
-            conn, batch_id, int(batch["item_count"] or 0), running, _started_ms(batch), now
-        )
-        groups = failure_groups(conn, batch_id)
-    return {"batch": batch, "view": view, "groups": groups, "now": now, "running": running}
+        page: dict[str, Any] = {"batch": batch, "now": now, "running": running}
+        page["blueprint"] = batch_view.batch_blueprint(conn, batch_id)
+        if "progress" in parts:
+            page["view"] = batch_view.batch_overview(
+                conn, batch_id, int(batch["item_count"] or 0), running, _started_ms(batch), now
+            )
+        if "groups" in parts:
+            page["groups"] = failure_groups(conn, batch_id)
+    return page
 
 
 def failed_page(engine: Engine, batch_id: int, **filters: Any) -> batch_view.Page:
