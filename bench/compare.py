@@ -1,8 +1,8 @@
 """Two versions of the built-in steps side by side: each step timed alternately with another
 revision's code and this checkout's, on identical copies of one database.
 
-This machine's speed drifts by up to 2x within minutes, so a before/after taken minutes apart
-says little about a change of a few percent. Here both versions run the same step on copies of
+A shared machine's speed drifts within minutes, so a before/after taken minutes apart says
+little about a small change. Here both versions run the same step on copies of
 the same database, each run in a fresh process, in ABBA order (the first of each pair
 alternates), and the medians, ranges and pairs won are printed side by side.
 

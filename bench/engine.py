@@ -166,7 +166,7 @@ def main() -> None:
                 flush=True,
             )
             rows.append(row)
-    # issue #7's peer baseline: the same workload as Prefect 3 tasks, in the same run
+    # The peer baseline: the same workload as Prefect 3 tasks, in the same run.
     from prefect_peer import PEER_N, PEER_N_QUICK, run_peer  # bench/prefect_peer.py
 
     peer = run_peer(PEER_N_QUICK if args.quick else PEER_N)

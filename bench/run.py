@@ -9,8 +9,8 @@ process's peak RSS, per store.
 
 There is no target of its own: ``bench/steps.py`` times each step in one thread with nothing
 else running, and this line shows what a user gets with the whole product around the steps
-(the progress bars' counts, the conductor, eight runner threads). Before the progress bars read
-through a read-only connection it was 3.5 times the steps' sum on SQLite.
+(the progress bars' counts, the conductor, eight runner threads), so a gap between the two
+points at what surrounds the steps rather than at the steps.
 
     .venv/bin/python bench/run.py              # 100,000 rows, SQLite and Postgres
     .venv/bin/python bench/run.py --quick      # 5,000 rows

@@ -277,7 +277,7 @@ def main() -> int:
     engine.dispose()
     if args.keep:
         print(f"kept {tmp}")
-    else:  # a 100,000-row run leaves about 1 GB
+    else:  # a full-size run leaves a database too large to keep by default
         shutil.rmtree(tmp, ignore_errors=True)
     if unfinished is not None:
         print("some states did not complete: the figures are not valid", file=sys.stderr)

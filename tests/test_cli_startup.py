@@ -93,7 +93,7 @@ def test_a_command_on_a_migrated_database_does_not_load_alembic(
     db_url: str, command: list[str]
 ) -> None:
     """Commands migrate the database first; when it is already at the head, that check reads
-    the revision without Alembic (about 150 ms of a command's start)."""
+    the revision without Alembic, whose import would dominate a command's start."""
     probe = (
         "import sys\n"
         "from enrichflow.cli import app\n"

@@ -261,8 +261,8 @@ def test_export_pages_through_its_own_batch_only(
 def test_reads_go_on_while_a_writer_holds_the_lock(engine: Engine, tmp_path: Path) -> None:
     """The export, ``enrichflow status``, the dashboard's batch page and the webhook ledger
     read through read-only connections. On SQLite a plain connection takes the writer lock
-    (``BEGIN IMMEDIATE``), so each of them waited for every runner's transaction, and the
-    runners for them (the progress bars' count held it 0.17 s in every 0.25 s)."""
+    (``BEGIN IMMEDIATE``), so each of them would wait for every runner's transaction, and the
+    runners for them."""
     batch_id, _ = run(engine, tmp_path, [*DEFAULT, "consolidate_final_leads"])
     held, release = threading.Event(), threading.Event()
     read: dict[str, Any] = {}

@@ -249,8 +249,7 @@ def test_the_conductor_settles_at_most_every_settle_interval(engine: Engine) -> 
 def test_follower_look_ups_are_index_probes(sqlite_template: Path, tmp_path: Path) -> None:
     """SQLite's plans (Postgres's depend on its statistics): a leader's followers and the
     leaders a running batch waits on are read from ``ix_workflow_states_waiting``, never by
-    walking the batch's states, which is what made a leader's callback cost 40-65 ms at
-    100,000 items."""
+    walking the batch's states, which would make a leader's callback grow with the batch."""
     shutil.copy(sqlite_template, tmp_path / "plans.db")
     engine = make_engine(f"sqlite:///{tmp_path / 'plans.db'}")
     c = company(engine)

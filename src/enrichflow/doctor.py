@@ -1,8 +1,8 @@
 """``enrichflow doctor``: a preflight of everything a run needs, each check (name, ok, detail).
 
-The first version's worst incident was a dispatch that failed silently for lack of worker
-credentials while every flow run reported success. These checks make such a set-up fail
-loudly before anything is launched:
+A dispatch that fails silently for lack of worker credentials while every flow run reports
+success is the costliest failure, so these checks make such a set-up fail loudly before
+anything is launched:
 
 * the database is reachable and migrated to the head revision;
 * every step plugin imports, and every registry row's handler exists in this installation;

@@ -239,7 +239,7 @@ def _items_and_states_create(
     created = items.returning(BatchItem.id).cte("created")
     # Read the rows in line order from the (upload_id, line_number) index, which follows
     # the table's physical order after COPY. Otherwise the planner prefers a scan and a
-    # sort, which spills every row's JSON to disk (a fifth of the launch at 100,000 rows).
+    # sort, which spills every row's JSON to disk.
     # (The NOTIFY trigger of the new states does not fire without the checks either; the
     # batch's own insert has already notified that it is RUNNING.)
     sort = conn.exec_driver_sql("SELECT current_setting('enable_sort')").scalar_one()

@@ -1,9 +1,10 @@
 """Prefect events for launches and callbacks, so a Prefect deployment can react to them.
 
 Emitted only when Prefect is configured (``PREFECT_API_URL`` set) and installed in the
-process's environment (``.venv-prefect/``, never the main one: docs/prefect.md); otherwise every call is a no-op. ``PREFECT_API_URL`` is checked first
-because without it Prefect would start a temporary server of its own just to take the event.
-Prefect is imported lazily (it takes about a second) and only once. Emitting never raises into
+process's environment (``.venv-prefect/``, never the main one: docs/prefect.md); otherwise
+every call is a no-op. ``PREFECT_API_URL`` is checked first because without it Prefect would
+start a temporary server of its own just to take the event. Prefect is imported lazily (its
+import is slow) and only once. Emitting never raises into
 the caller: a launch or a callback must not fail because Prefect is unreachable; failures are
 logged. Delivery is Prefect's background events worker, so the caller does not wait for it.
 

@@ -9,8 +9,8 @@ JSON = dict[str, Any]
 
 
 class ItemIdentity(NamedTuple):
-    """The identity columns of a batch item, as ingested (a tuple: the runner builds one per
-    item, and a frozen dataclass cost three times as much to build)."""
+    """The identity columns of a batch item, as ingested (a tuple, because the runner builds one
+    per item and a frozen dataclass is much slower to build)."""
 
     company_name: str | None = None
     company_domain: str | None = None

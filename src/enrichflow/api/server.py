@@ -119,7 +119,7 @@ class CallbackServer:
 def serve_forever(engine: Engine, settings: Settings, host: str, port: int) -> None:
     """``enrichflow serve``: the app in the foreground (uvicorn handles Ctrl-C and SIGTERM) and
     the conductor (built as every conductor is, :mod:`enrichflow.conductor.assembly`) in a
-    background thread; landed callbacks wake the conductor (coalesced: at most every 100 ms).
+    background thread; landed callbacks wake the conductor (coalesced by :class:`CoalescedWake`).
 
     One uvicorn worker (the callback writer and the conductor live in this process), no access
     log, and uvloop/httptools when they are installed (``loop``/``http`` "auto")."""

@@ -4,9 +4,9 @@ Postgres checks a foreign key once per inserted row (a trigger that looks the pa
 takes ``FOR KEY SHARE`` on it). When a million rows all point at a parent this transaction
 inserted moments before (an upload's rows at ingest; a batch's items, and the items' first
 states, at launch), every one of those checks re-proves what the statement already
-guarantees, and together they cost a fifth of a million-row ingest and launch
-(docs/benchmarks.md). Such a load may run with ``session_replication_role = replica``, which
-skips the checks for the duration of the statement. Nobody else can see, lock or delete an
+guarantees, and together they are a large share of the ingest's and launch's time. Such a
+load may run with ``session_replication_role = replica``, which skips the checks for the
+duration of the statement. Nobody else can see, lock or delete an
 uncommitted parent, so the skipped checks could not have failed; every other write, and
 every later delete or cascade, is checked as usual.
 
@@ -27,8 +27,8 @@ from sqlalchemy import Connection
 from enrichflow.db.engine import is_postgres
 
 LARGE_LOAD_ROWS = 10_000
-"""From this many rows a load skips the checks where it may (a one-item launch took 3-7 ms
-longer with the plan cache flushed than with its single check)."""
+"""From this many rows a load skips the checks where it may: below it, flushing the plan cache
+costs more than the checks it saves."""
 
 
 def may_skip_foreign_key_checks(conn: Connection) -> bool:

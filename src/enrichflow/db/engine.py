@@ -59,8 +59,8 @@ def _tune_sqlite(engine: Engine) -> None:
     writers queue on ``busy_timeout`` instead of failing with 'database is locked' mid-transaction.
 
     Threads of one process also queue on a Python lock before ``BEGIN``: SQLite's own busy
-    handler waits by sleeping (up to 100 ms a try), which cost two thirds of the engine's
-    throughput when the runner threads and the conductor contended for the write lock.
+    handler waits by sleeping, which starves the engine when the runner threads and the
+    conductor contend for the write lock.
     """
     writer = _WriterLock()
 
@@ -100,8 +100,8 @@ def _tune_sqlite(engine: Engine) -> None:
 
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 """Bytes the SQLite write-ahead log is cut back to once a checkpoint has emptied it. Without a
-limit the file keeps the size of the largest transaction (a 100,000-row ingest left 150 MB)
-for as long as any process holds the database open, i.e. for the conductor's whole life."""
+limit the file keeps the size of the largest transaction (a large ingest's) for as long as
+any process holds the database open, i.e. for the conductor's whole life."""
 
 READ_ONLY = "enrichflow_read_only"
 URGENT = "enrichflow_urgent"

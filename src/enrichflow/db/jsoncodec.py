@@ -1,6 +1,5 @@
-"""The JSON codec of every JSON column and JSON parameter: orjson, several times faster than
-the standard library, which decoding ``original_data`` and result payloads made the largest
-single cost of running a step."""
+"""The JSON codec of every JSON column and JSON parameter: orjson, because decoding
+``original_data`` and result payloads with the standard library dominated the cost of a step."""
 
 from __future__ import annotations
 

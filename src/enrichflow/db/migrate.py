@@ -2,8 +2,8 @@
 
 Most commands start by making sure the database is migrated. When it already is, that check
 reads the tree's head from the version files and the database's revision from
-``alembic_version`` without importing Alembic, which (with loading the tree) cost a CLI
-command about 150 ms of its start.
+``alembic_version`` without importing Alembic, whose import and tree loading would dominate a
+CLI command's start.
 """
 
 from __future__ import annotations

@@ -321,7 +321,7 @@ class WorkflowState(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     batch_id: Mapped[int] = mapped_column(BigId)
     """The item's batch, denormalised for the conductor's indexes; no foreign key of its own
-    (the item's cascades it, and a check per inserted state was a tenth of a chunk's cost)."""
+    (the item's cascades it, and a check per inserted state would slow every chunk)."""
     item_id: Mapped[int] = mapped_column(ForeignKey("batch_items.id", ondelete="CASCADE"))
     step_name: Mapped[str] = mapped_column(String(200))
     step_index: Mapped[int] = mapped_column(Integer)

@@ -2,10 +2,10 @@
 
 Autovacuum analyzes a table only a while after a fifth of it changed, and never where it is
 turned off. Until then the planner costs the runner's and the export's look-ups by item
-(``item_id = ANY(...)``) as if most rows matched, and scans the whole table: measured at
-100,000 rows, a chunk's results load took 0.2 s, and the export 42 s against 9 s with fresh
-statistics. ``launch`` analyzes the items and states it creates; this keeps the tables that
-grow afterwards analyzed, from the conductor's housekeeping and before an export.
+(``item_id = ANY(...)``) as if most rows matched, and scans the whole table, which makes a
+chunk's results load and the export many times slower than with fresh statistics.
+``launch`` analyzes the items and states it creates; this keeps the tables that grow
+afterwards analyzed, from the conductor's housekeeping and before an export.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def stale_tables(conn: Connection) -> list[str]:
 def statistics_refresh(engine: Engine) -> list[str]:
     """``ANALYZE`` the stale tables (Postgres; nothing elsewhere); returns their names.
 
-    ANALYZE reads a sample (30,000 rows) and takes a lock that neither reads nor writes wait
+    ANALYZE reads a sample and takes a lock that neither reads nor writes wait
     on. A role that does not own a table gets a warning from the server, not an error."""
     if not is_postgres(engine):
         return []

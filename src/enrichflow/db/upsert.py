@@ -47,12 +47,12 @@ def sqlite_timestamp(conn: Connection, now: datetime) -> Any:
 @dataclass(frozen=True)
 class BulkUpsert:
     """A chunk's ``INSERT ... ON CONFLICT (keys) DO UPDATE`` in one statement, without
-    SQLAlchemy's per-row parameter processing (the chunk steps' largest cost before).
+    SQLAlchemy's per-row parameter processing, which would dominate a chunk step's cost.
 
     Postgres: the rows travel as one JSONB parameter unpacked by ``jsonb_array_elements``, with
     ``RETURNING`` (one round trip). SQLite: bound values in multi-row ``VALUES`` statements,
-    then one ``SELECT`` of the ids (measured: unpacking a 30-column row from JSON costs SQLite
-    3.40 more than binding it, and ``RETURNING`` more than the ``SELECT``).
+    then one ``SELECT`` of the ids, because SQLite unpacks a wide row from JSON more slowly than
+    it binds one, and ``RETURNING`` costs it more than the ``SELECT``.
 
     ``columns`` are (name, kind), kind ``int``, ``text``, ``bool`` or ``json``; ``returning``
     is read back for every row written; ``fill_only`` keeps stored values and only fills what
@@ -163,9 +163,8 @@ def bulk_upsert(conn: Connection, bulk: BulkUpsert, rows: list[list[Any]]) -> li
     stamp = sqlite_timestamp(conn, now)
     dumps = jsoncodec.dumps
     json_at = [i for i, (_, kind) in enumerate(bulk.columns) if kind == "json"]
-    # As few statements as SQLite's limit on bound values allows, of equal size: measured,
-    # half the time of executemany's statement per row for `people` (foreign keys and
-    # indexes are checked per statement), a little less for the other tables.
+    # As few statements as SQLite's limit on bound values allows, of equal size, because foreign
+    # keys and indexes are checked per statement and executemany runs one per row.
     per_statement = sqlite_rows_per_statement(conn, len(bulk.columns) + 1)
     statements = -(-len(rows) // per_statement)
     size = -(-len(rows) // statements)

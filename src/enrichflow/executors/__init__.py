@@ -1,1 +1,1 @@
-"""Where step code runs: ``local`` (threads in this process) or, later, remote executors."""
+"""Where step code runs: ``local`` (threads in this process) or ``modal`` (Modal functions)."""

@@ -10,8 +10,8 @@ its QUEUED lease ends.
 
 If ``spawn`` raises (no credentials, function not deployed, network), the failure is logged at
 ERROR and the chunk's states go back to PENDING with backoff and the error stored, or to FAILED
-with it once the attempts are used up (:func:`enrichflow.db.states.states_dispatch_failed`). A
-batch can no longer sit at QUEUED while everything reports success.
+with it once the attempts are used up (:func:`enrichflow.db.states.states_dispatch_failed`), so
+a batch never sits at QUEUED while everything reports success.
 
 ``modal`` is imported only when a chunk is dispatched, so this module imports without it.
 """

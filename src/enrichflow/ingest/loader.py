@@ -2,8 +2,8 @@
 
 One transaction: a file that turns out to be unusable (empty, header only, undecodable)
 leaves nothing behind. A row is stored as a JSON array of its cells in header order; the
-header row is stored once, on the upload (a JSON object per row repeated every header name:
-twice the bytes, and Postgres spent most of a large ingest parsing and sorting those keys).
+header row is stored once, on the upload, because a JSON object per row would repeat every
+header name and make Postgres parse and sort those keys for every row.
 Rows are streamed in chunks; on Postgres every chunk is one pre-formatted text block of a
 single ``COPY`` (orjson, one ``write`` per chunk instead of a ``write_row`` and a
 ``json.dumps`` per row).
@@ -142,8 +142,8 @@ def _row_writer(
     """A function storing one chunk of rows (``rows_ahead``: how many the first chunk holds).
 
     On Postgres all chunks go into one ``COPY``, so the server parses the JSON of one chunk
-    while this process reads and formats the next; a ``COPY`` per chunk waited for the server
-    at the end of each. psycopg's queued writer sends from a thread of its own, so the reader
+    while this process reads and formats the next, where a ``COPY`` per chunk would wait for
+    the server at the end of each. psycopg's queued writer sends from a thread of its own, so the reader
     does not wait while the socket drains either; its queue holds at most 128 MB.
     """
     if not is_postgres(conn):

@@ -2,8 +2,8 @@
 
 Input is a mapping keyed by canonical field names (already mapped from CSV headers); missing
 keys mean the column is absent. Output is a flat dict; every value is None when absent or
-unusable (lists are empty instead). All sub-normalizers are pure and cached, which keeps
-this at several thousand rows per second on one core.
+unusable (lists are empty instead). All sub-normalizers are pure and cached, because lead
+files repeat the same values on many rows.
 
 ``phones`` holds the E.164 of every phone column present, by canonical field: the direct line
 is ``phone_work_direct``, the mobile ``phone_mobile``, the corporate line ``phone_corporate``

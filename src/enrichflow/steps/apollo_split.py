@@ -119,16 +119,14 @@ class _StoredCompanies:
     Stored companies only ever gain values (the split's upsert is fill-only and nothing else
     writes them, nor deletes them while their batch exists), so a company known here to which
     a chunk brings no value for an empty column needs no upsert: the id is known and the upsert
-    would change nothing. Colleagues of a company usually sit in different chunks: on the
-    100,000-row benchmark the split upserted 1,529 of the chunks' 76,900 company rows instead
-    of all of them, and took 0.925 of the time. Entries are added only after the chunk's
+    would change nothing. Colleagues of a company usually sit in different chunks, so this spares
+    the upsert of most of a chunk's company rows. Entries are added only after the chunk's
     transaction commits; a failed split transaction forgets the engine's entries, so its retry
     trusts no remembered id (a company deleted by hand fails one chunk on the foreign key).
     """
 
     LIMIT = 200_000
-    """Entries per engine before it starts over: a memory bound, about 55 MB with keys of 40
-    characters (measured with tracemalloc)."""
+    """Entries per engine before it starts over, so that the cache's memory stays bounded."""
 
     def __init__(self) -> None:
         self._by_engine: weakref.WeakKeyDictionary[

@@ -48,9 +48,9 @@ class StepContext:
     ``workflow_config`` is the registry row's config for this step and workstream (attempts,
     timeouts, handler options); ``client_config`` is the client's config for ``(step,
     workstream)``, empty when the client has none; ``services`` are process-wide helpers (HTTP
-    clients, public URL, the webhook ledger, ``dedupe_leaders``) and ``engine``, for the split and consolidation
-    steps, which write relational tables (the consolidation on SQLite also reads the stored
-    results it copies, departure 19); no handler may change a state's status itself;
+    clients, public URL, the webhook ledger, ``dedupe_leaders``) and ``engine``, for the split
+    and consolidation steps, which write relational tables (the consolidation on SQLite also
+    reads the stored results it copies); no handler may change a state's status itself;
     ``fields`` are the row's values by canonical field name (``email``, ``website``,
     ``phone_mobile``, ...), whatever the upload called its columns, empty values absent.
     """

@@ -45,5 +45,5 @@ def company_domain_of_row(ctx: StepContext) -> str | None:
 @lru_cache(maxsize=65536)
 def domain_of(website: str | None, mail_tail: str, has_at: bool) -> str | None:
     """``company_domain`` depends on the e-mail only through its domain: cached on that, so the
-    colleagues of one company cost one computation (profiled: the split's top hot spot)."""
+    colleagues of one company cost one computation, since it is the split's costliest call."""
     return company_domain(website, f"x@{mail_tail}" if has_at else mail_tail or None).domain

@@ -299,8 +299,8 @@ def _people_refresh(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
     """Give the items' ``people`` rows (written by the split step, when it ran) the normalized
     person values (``[item_id, *PERSON_COLUMNS]`` each); items without one are left alone.
 
-    Postgres: one statement for the chunk. SQLite: one prepared statement per row, bound
-    (measured: a third of the time of unpacking the rows from one JSON parameter)."""
+    Postgres: one statement for the chunk. SQLite: one prepared statement per row, bound,
+    which SQLite runs faster than unpacking the rows from one JSON parameter."""
     if not rows:
         return
     if is_postgres(conn):

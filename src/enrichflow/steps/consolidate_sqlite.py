@@ -1,13 +1,13 @@
 """The SQLite path of ``consolidate_final_leads``: SQLite copies the ``final_leads`` columns of
 plain items from their stored results itself, so Python never decodes those payloads.
 
-What ``consolidate._lead_row`` computes for an item whose results are those of the cleaning steps (and the
-split) and nothing else: every column is a value of the core step's result, the name and domain
-results, or, when one of those two is missing, a value computed from the row and passed in.
-The INSERT writes only the items whose results allow it (``_SQL_WRITABLE``);
-``consolidate_final_leads`` sends the others to the Python path: a core result from before
-``normalize_core_values`` returned ``industry`` and the Apollo ids, a name or domain result
-without a value, or an enrichment result stored since ``result_kinds`` looked.
+What ``consolidate._lead_row`` computes for an item whose results are those of the cleaning
+steps (and the split) and nothing else: every column is a value of the core step's result, the
+name and domain results, or, when one of those two is missing, a value computed from the row
+and passed in. The INSERT writes only the items whose results allow it (``_SQL_WRITABLE``);
+``consolidate_final_leads`` sends the others to the Python path: a core result without
+``industry`` and the Apollo ids (stored by an older ``normalize_core_values``), a name or
+domain result without a value, or an enrichment result stored since ``result_kinds`` looked.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ JOIN enrichment_results AS core ON core.item_id = i.id AND core.step_name = '{CO
 LEFT JOIN enrichment_results AS name ON name.item_id = i.id AND name.step_name = '{NAME_STEP}'
 LEFT JOIN enrichment_results AS dom ON dom.item_id = i.id AND dom.step_name = '{DOMAIN_STEP}'
 """
-# json_type reads the parse the column expressions reuse; measured cheaper than instr's scan.
+# json_type reuses the parse the column expressions need, which is cheaper than instr's scan.
 _SQL_WRITABLE = f"""
 WHERE json_type(core.payload, '$.apollo_account_id') IS NOT NULL
   AND (name.payload IS NULL OR coalesce(name.payload ->> '$.company_name', '') <> '')
@@ -132,7 +132,7 @@ def consolidate_in_sql(conn: Connection, items: list[list[Any]]) -> dict[int, in
         _CONSOLIDATE_SQLITE, (rows, sqlite_timestamp(conn, datetime.now(UTC)))
     )
     # Usually every item was written. Otherwise the same conditions, read in this transaction,
-    # tell which (measured: RETURNING cost the INSERT a tenth more).
+    # tell which, which is cheaper than RETURNING on every INSERT.
     if written.rowcount == len(items):
         ids = jsoncodec.dumps([item[0] for item in items])
     else:

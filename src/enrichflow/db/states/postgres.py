@@ -164,9 +164,9 @@ _CALLBACKS_LAND = text(
     # The rows are looked up by primary key (id = ANY), each callback's attempt and payload
     # found by its position in the arrays. Nothing else may drive the plan: with the stale
     # statistics of a freshly created batch, the planner otherwise scans the batch's states by
-    # status (a join to the arrays, the status indexes), which costs milliseconds per group
-    # and grows with the batch. So the status test is written "IS TRUE" (not indexable) and
-    # the step-type check is a scalar subquery (not pulled up into a join).
+    # status (a join to the arrays, the status indexes), which grows with the batch. So the
+    # status test is written "IS TRUE" (not indexable) and the step-type check is a scalar
+    # subquery (not pulled up into a join).
     """
 WITH won AS (
     UPDATE workflow_states AS w

@@ -2,7 +2,6 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 04:32:41.539661
 """
 
 from __future__ import annotations

@@ -2,7 +2,6 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-22 05:07:44.142177
 """
 
 from __future__ import annotations

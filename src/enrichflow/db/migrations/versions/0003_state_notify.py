@@ -8,7 +8,6 @@ identical notifications inside one transaction into one. The payload is the batc
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-23 09:00:00
 """
 
 from __future__ import annotations

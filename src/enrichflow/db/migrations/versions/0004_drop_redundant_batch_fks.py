@@ -2,14 +2,13 @@
 
 Both tables also reference ``batch_items`` (ON DELETE CASCADE), and an item belongs to one
 batch, so the ``batch_id`` references added no integrity: a batch's deletion already reaches
-its states and results through its items. They did cost a referential-integrity check per
-inserted row, about a tenth of the database time of a runner chunk on Postgres, and on
-Postgres every check takes a ``FOR KEY SHARE`` lock on the same ``batches`` row, which
-concurrent runners turn into multixacts.
+its states and results through its items. They cost a referential-integrity check per
+inserted row, a noticeable share of a runner chunk's database time on Postgres, where every
+check also takes a ``FOR KEY SHARE`` lock on the same ``batches`` row, which concurrent
+runners turn into multixacts.
 
 Revision ID: 0004
 Revises: 0003
-Create Date: 2026-11-22 08:00:00
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """store upload rows and items' original_data as cell arrays; batches.headers
 
-A stored row was a JSON object repeating every header name; it is now a JSON array of its
-cells in header order, and the header row is stored once: on ``raw_uploads.headers`` (which
-already existed) and, snapshotted at launch, on the new ``batches.headers``. Half the bytes,
-and Postgres no longer parses and sorts fifty keys per row at ingest (docs/architecture.md).
+A stored row becomes a JSON array of its cells in header order instead of a JSON object
+repeating every header name, and the header row is stored once: on ``raw_uploads.headers``
+and, snapshotted at launch, on the new ``batches.headers``. That halves the bytes and spares
+Postgres parsing and sorting every key of every row at ingest (docs/architecture.md).
 
 The data is converted here, a page of rows at a time, in Python, so both dialects share one
 path. A batch whose upload was deleted takes its headers from its items' keys, in the order
@@ -11,7 +11,6 @@ they first appear.
 
 Revision ID: 0005
 Revises: 0004
-Create Date: 2026-12-02 08:00:00
 """
 
 from __future__ import annotations

@@ -8,13 +8,12 @@ out with a runner or a callback (the roll-up) or FAILED (the roll-up, ``retry``,
 lists): two partial indexes hold just those, and the PENDING and finished states that make up
 most of a batch never enter them (docs/architecture.md).
 
-The partial index of unadvanced states now starts with ``batch_id``: the roll-up asks it per
+The partial index of unadvanced states starts with ``batch_id``: the roll-up asks it per
 batch, and SQLite, offered ``(id)`` there, preferred walking the whole batch through the
 unique key.
 
 Revision ID: 0006
 Revises: 0005
-Create Date: 2026-12-02 10:00:00
 """
 
 from __future__ import annotations

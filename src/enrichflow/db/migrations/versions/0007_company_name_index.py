@@ -2,12 +2,10 @@
 
 The split looks up, for each chunk, the companies of the batch that have a domain and one of the
 chunk's company names (rows without a domain join them). Without an index that read every
-company of the batch, once per chunk: 20 ms a chunk at 50,000 companies, growing with the
-batch, so quadratic over a large upload.
+company of the batch once per chunk, which is quadratic over a large upload.
 
 Revision ID: 0007
 Revises: 0006
-Create Date: 2026-12-02 17:45:00
 """
 
 from __future__ import annotations

@@ -1,15 +1,13 @@
 """workflow_states.waiting_on: the de-duplication leader a follower waits on, indexed
 
-Until now the leader's state id lived in ``meta`` (JSON), so every look-up of a leader's
-followers read and parsed the ``meta`` of every state of the step: a leader's callback cost
-40-50 ms at 100,000 items, and the conductor's follower settling, which ran that look-up once
-per de-duplication key, took 38 s (SQLite) to 100 s (Postgres) once a tenth of the leaders
-had failed. The column and its partial index (followers only) make each look-up an index
+With the leader's state id in ``meta`` (JSON), every look-up of a leader's followers read and
+parsed the ``meta`` of every state of the step, which made a leader's callback, and the
+conductor's follower settling (one look-up per de-duplication key), slow on large batches. The
+column and its partial index (followers only) make each look-up an index
 probe. Waiting states are copied over; finished ones need nothing.
 
 Revision ID: 0008
 Revises: 0007
-Create Date: 2026-12-02 23:00:00
 """
 
 from __future__ import annotations
