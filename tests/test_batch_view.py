@@ -143,6 +143,7 @@ def test_progress_counts_failures_and_waits(engine: Engine) -> None:
     assert (view.items_done, view.items_failed) == (5, 3)
     assert [s.not_run for s in view.steps] == [0, 0, 3]
     assert view.waits.count == 1
+    assert view.overdue == 1  # item 9's first step, PENDING for an hour: no conductor ran it
     assert view.waits.oldest_sent_ms == NOW - HOUR
     assert view.waits.next_deadline_ms == NOW + 23 * HOUR
     # Clay still owes a callback: no time-left figure, and the reason says why

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, select
 
+from enrichflow.catalog.batch_reports import STUCK_PENDING_MS
 from enrichflow.db.models import Batch, BatchItem, BatchStep, EnrichmentResult, WorkflowState
 from enrichflow.db.states import status_in
 from enrichflow.db.states.triage import (
@@ -21,6 +22,7 @@ from enrichflow.db.states.triage import (
     async_waits,
     error_class,
     failure_groups,
+    states_overdue_count,
     step_tallies,
 )
 from enrichflow.errors import ConfigError
@@ -81,6 +83,8 @@ class Overview:
     waits: AsyncWaits
     eta_ms: int | None
     eta_reason: str
+    overdue: int
+    """States past their deadline, which only a running conductor moves on."""
     segments: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -165,6 +169,7 @@ def batch_overview(
         waits=waits,
         eta_ms=None,
         eta_reason="",
+        overdue=states_overdue_count(conn, batch_id, now, STUCK_PENDING_MS),
     )
     view.eta_ms, view.eta_reason = _estimate(view, running, started_ms, now)
     scale = 100.0 / max(total, 1)

@@ -25,6 +25,7 @@ __all__ = [
     "async_waits",
     "error_class",
     "failure_groups",
+    "states_overdue_count",
     "states_retry_failed_class",
     "step_tallies",
 ]
@@ -117,6 +118,24 @@ def async_waits(conn: Connection, batch_id: int) -> AsyncWaits:
         )
     ).one()
     return AsyncWaits(int(count), oldest, deadline)
+
+
+@status_unchanged
+def states_overdue_count(conn: Connection, batch_id: int, now: int, pending_grace_ms: int) -> int:
+    """States no conductor has picked up: a lease or callback deadline that ran out, or a
+    PENDING state ``pending_grace_ms`` past its time (at most a thousand are counted)."""
+    leased = select(ws.c.id).where(
+        ws.c.batch_id == batch_id,
+        status_in(Status.QUEUED, Status.IN_PROGRESS),
+        ws.c.lease_until < now,
+    )
+    pending = select(ws.c.id).where(
+        ws.c.batch_id == batch_id,
+        status_in(Status.PENDING),
+        ws.c.not_before < now - pending_grace_ms,
+    )
+    found = select(func.count()).select_from(leased.union_all(pending).limit(1000).subquery())
+    return int(conn.execute(found).scalar_one())
 
 
 @dataclass(frozen=True, slots=True)
