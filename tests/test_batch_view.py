@@ -159,11 +159,15 @@ def test_failure_groups_mask_ids_and_retry_one_group(engine: Engine) -> None:
     batch_id, items = build(engine)
     assert error_class("HTTP 404 for item 12345") == "HTTP 404 for item <n>"
     assert error_class(None) == "(no error text)"
+    assert (
+        error_class("status 500 at row 7 of 0f3e9a1b2c3d4e5f6a7b")
+        == "status 500 at row <n> of <id>"
+    )
     with engine.connect() as conn:
         groups = failure_groups(conn, batch_id)
     assert [(g.step_name, g.error_class, g.count) for g in groups] == [
         ("enrich_in_clay", "HTTP 404 for item <n>", 2),
-        ("enrich_in_clay", "=HYPERLINK(1) timeout", 1),
+        ("enrich_in_clay", "=HYPERLINK(<n>) timeout", 1),
     ]
     with engine.begin() as conn:
         moved = states_retry_failed_class(
@@ -191,7 +195,7 @@ def test_failed_list_and_lead_browser_page_by_key(engine: Engine) -> None:
         assert first.rows[0]["attempt"] == 2 and first.rows[0]["max_attempts"] == 3
         rest = batch_view.batch_failed_page(conn, batch_id, after=first.next_after, size=2)
         assert [r["item_id"] for r in rest.rows] == [items[7]] and rest.next_after is None
-        by_class = batch_view.batch_failed_page(conn, batch_id, klass="=HYPERLINK(1) timeout")
+        by_class = batch_view.batch_failed_page(conn, batch_id, klass="=HYPERLINK(<n>) timeout")
         assert [r["item_id"] for r in by_class.rows] == [items[7]]
         waiting = batch_view.batch_failed_page(conn, batch_id, status="IN_PROGRESS")
         assert [r["item_id"] for r in waiting.rows] == [items[8]]

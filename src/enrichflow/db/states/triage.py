@@ -1,7 +1,7 @@
 """The batch page's reads of states, and the retry of one class of failures.
 
 Counts come from the state table itself (never from a capped list); failures are grouped by
-step and by *error class*, the error text with its ids and long numbers masked, so two hundred
+step and by *error class*, the error text with its ids and numbers masked, so two hundred
 ``HTTP 404 for item 81234`` rows are one group with one retry.
 """
 
@@ -34,7 +34,7 @@ __all__ = [
 MASKS = (
     (r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", "<id>"),
     (r"[0-9a-fA-F]{16,}", "<id>"),
-    (r"[0-9]{4,}", "<n>"),
+    (r"(?<!HTTP )(?<!status )(?<![0-9])[0-9]+", "<n>"),
 )
 CLASS_CHARS = 160
 NO_ERROR = "(no error text)"
@@ -43,7 +43,7 @@ _COMPILED = [(re.compile(pattern), mask) for pattern, mask in MASKS]
 
 @status_unchanged
 def error_class(error: str | None) -> str:
-    """The error text with ids and numbers of four digits or more masked (HTTP statuses stay)."""
+    """The error text with ids and numbers masked, except an HTTP status (``HTTP 404``)."""
     if not error:
         return NO_ERROR
     for pattern, mask in _COMPILED:
