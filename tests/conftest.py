@@ -26,6 +26,10 @@ PG_BASE = PG_URL.rsplit("/", 1)[0]
 for _name in ("SENTRY_DSN", "ENRICHFLOW_SENTRY_DSN"):
     os.environ.pop(_name, None)
 
+# Every Clay stand-in, callback receiver and http-step server of the suite listens on loopback,
+# which the egress guard refuses unless allowed; tests/security unsets it to test the refusals.
+os.environ["ENRICHFLOW_ALLOW_PRIVATE_TARGETS"] = "1"
+
 
 def _require_postgres() -> None:
     """Skip loudly when Postgres is not reachable; fail instead under CI=true."""

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     modal_max_containers: int = Field(
         10, ge=1, le=1000, description="Most Modal containers running chunks at once."
     )
+    allow_private_targets: bool = Field(
+        False,
+        description="Let webhooks and http steps reach loopback, private and link-local hosts.",
+    )
     plugins: str = Field(
         "",
         description="Comma-separated modules imported for their steps, besides the "

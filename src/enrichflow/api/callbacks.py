@@ -12,8 +12,10 @@ code   when                                        body
 413    the body is larger than                     ``{"status": "too_large", ...}``
        ``callback_max_bytes`` (Content-Length or
        the bytes actually streamed)
-422    the body is not JSON, not an object, or     ``{"status": "invalid_body", ...}``
-       holds what cannot be stored (NaN, ``\\u0000``)
+422    the body is not JSON, not an object, is     ``{"status": "invalid_body", ...}``
+       nested deeper than :data:`MAX_DEPTH`, or
+       holds what cannot be stored (NaN,
+       ``\\u0000``, integers beyond 64 bits)
 404    no ASYNC state has that id and attempt      ``{"status": "not_found"}``
 409    the state changed while the callback was    ``{"status": "conflict"}``
        being recorded; call again
@@ -44,6 +46,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -63,7 +66,7 @@ from enrichflow.db.engine import now_ms
 from enrichflow.db.states import CallbackOutcome, CallbackReport, callbacks_complete
 from enrichflow.webhooks.signing import InvalidCallbackToken, verify_callback_token
 
-__all__ = ["CallbackWriter", "callback_writer", "router"]
+__all__ = ["MAX_DEPTH", "CallbackWriter", "callback_writer", "router"]
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +122,40 @@ def _check_storable(value: Any) -> None:
             stack.extend(item)
 
 
+MAX_DEPTH = 64
+"""The deepest nesting of objects and arrays a callback body may have (the body itself is
+level 1); the JSON encoder that stores results stops at a few hundred levels."""
+_TOO_DEEP = f"the JSON is nested too deeply (more than {MAX_DEPTH} levels)"
+
+
+def _check_depth(value: Any) -> None:
+    """Refuse nesting deeper than :data:`MAX_DEPTH`, walking containers without recursion."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise _BadBody(_TOO_DEEP)
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+
+
+_INT64 = range(-(2**63), 2**63)
+_LONG_NUMBER = re.compile(rb"\d{19}")  # the fewest digits a number outside 64 bits needs
+
+
+def _check_integers(value: Any) -> None:
+    """Integers the database's JSON encoder can store are 64-bit; refuse larger ones."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, int) and not isinstance(item, bool) and item not in _INT64:
+            raise _BadBody("integers must fit in 64 bits (send larger ones as strings)")
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
 def parse_payload(body: bytes) -> dict[str, Any]:
     """The callback body as a JSON object; :class:`ValueError` saying why it is not one."""
     try:
@@ -127,11 +164,15 @@ def parse_payload(body: bytes) -> dict[str, Any]:
     except _BadBody:
         raise
     except RecursionError:
-        raise _BadBody("the JSON is nested too deeply") from None
+        raise _BadBody(_TOO_DEEP) from None
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
         raise _BadBody(f"the body is not JSON ({type(exc).__name__})") from None
     if not isinstance(value, dict):
         raise _BadBody(f"the body must be a JSON object, not {type(value).__name__}")
+    if body.count(b"{") + body.count(b"[") > MAX_DEPTH:  # fewer brackets cannot nest deeper
+        _check_depth(value)
+    if _LONG_NUMBER.search(body):
+        _check_integers(value)
     if b"\\u" in body:
         _check_storable(value)
     return value

@@ -15,7 +15,8 @@ from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from enrichflow.defaults import DEFAULT_MAX_SUBMISSIONS
-from enrichflow.errors import ConfigError
+from enrichflow.errors import ConfigError, PermanentStepError
+from enrichflow.webhooks.egress import check_url_template, literal_target_problem
 from enrichflow.webhooks.redact import redact_url
 
 __all__ = [
@@ -224,6 +225,11 @@ def workflow_options_check(
             f"workflow: enrichflow config set CLIENT {workflow} {secrets[0]}=..."
         )
     limits = step_limits(config, where)
+    if handler == "http" and "url" in config:
+        try:
+            check_url_template(config["url"])
+        except PermanentStepError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
     if handler != "webhook":
         return limits
     unknown = sorted(set(config) - WEBHOOK_OPTION_KEYS)
@@ -246,6 +252,9 @@ def _url_checked(value: Any) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"webhook_url must be an http(s) URL, got {redact_url(url)!r}")
+    problem = literal_target_problem(url)
+    if problem is not None:
+        raise ConfigError(f"webhook_url {redact_url(url)}: {problem}")
     return url
 
 

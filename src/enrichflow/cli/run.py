@@ -218,12 +218,19 @@ def run(
     step_list = [s.strip() for s in steps.split(",") if s.strip()] if steps else None
     if pipeline is None and not step_list:
         pipeline = DEFAULT_PIPELINE
+    engine: Engine | None = None
     try:
         engine = engine_for(database_url)
         init_database(engine)
         with reading(engine) as conn:  # refuse before ingesting: no orphan upload
             plan = check_launch(conn, client, workstream, pipeline, step_list)
         report = ingest_with_progress(engine, csv_path, quiet=as_json)
+        if report.rows == 0:  # the dashboard refuses to launch such an upload too
+            first = "; ".join(f"line {b.line_number}: {b.reason}" for b in report.bad_rows[:5])
+            raise InputError(
+                f"{report.filename} has no readable rows ({len(report.bad_rows):,} unreadable); "
+                f"nothing was launched. First bad lines: {first}"
+            )
         batch_id = launch(
             engine,
             client,
@@ -235,6 +242,8 @@ def run(
             plan=plan,
         )
     except (ConfigError, InputError, NotFoundError) as exc:
+        if engine is not None:
+            engine.dispose()
         raise fail(str(exc)) from exc
     if not as_json:
         console.print(

@@ -23,6 +23,9 @@ Errors:
   ``next()`` raises.
 * bad records (wrong field count, NUL byte, undecodable byte, oversize field, malformed CSV)
   never raise: they are appended to :attr:`CsvSource.bad_rows` and reading continues.
+  A physical line longer than a record with the longest allowed field can need is skipped
+  up to its line break without being held, and a quoted field is cut off by :mod:`csv`'s own
+  (bounded) field limit, so memory is bounded by the field limit, never by the file.
 """
 
 from __future__ import annotations
@@ -63,7 +66,6 @@ EXCERPT_CHARS = 200
 DELIMITERS: tuple[str, ...] = (",", ";", "\t", "|")
 
 _SNIFF_RECORDS = 20
-_CSV_HARD_LIMIT = 2**31 - 1  # fits a C long everywhere; our own limit is checked per record
 _READ_CHUNK = 1024 * 1024
 
 
@@ -88,10 +90,11 @@ def _excerpt(text: str) -> str:
     return text[:EXCERPT_CHARS]
 
 
-def _raise_csv_field_limit() -> None:
-    """Lift :mod:`csv`'s global field limit (128 KiB by default); we enforce our own limit."""
-    if csv.field_size_limit() < _CSV_HARD_LIMIT:
-        csv.field_size_limit(_CSV_HARD_LIMIT)
+def _set_csv_field_limit(max_field_chars: int) -> None:
+    """Set :mod:`csv`'s global field limit above ours (which is checked per record, so that a
+    field over it is one bad row) yet bounded, so a quoted field that never closes cannot
+    grow with the file. Never below what the default limit needs: the setting is global."""
+    csv.field_size_limit(_line_cap(max(max_field_chars, DEFAULT_MAX_FIELD_CHARS)))
 
 
 def _detect_encoding(f: BinaryIO, name: str) -> tuple[str, bool, bytes]:
@@ -200,8 +203,23 @@ def _clean_headers(raw: list[str]) -> list[str]:
     return result
 
 
-def _chunks(f: BinaryIO, size: int) -> Iterator[bytes]:
-    """Blocks of about ``size`` bytes that end at a line break (never inside a CRLF)."""
+class _LongLine(NamedTuple):
+    """A physical line longer than the reader keeps: its first bytes and its length."""
+
+    head: bytes
+    length: int
+
+
+def _line_cap(max_field_chars: int) -> int:
+    """The longest physical line kept, in bytes: the longest field allowed in the widest
+    encoding (four UTF-8 bytes a character) plus one read block for the rest of the record."""
+    return 4 * max_field_chars + _READ_CHUNK
+
+
+def _chunks(f: BinaryIO, size: int, max_line: int) -> Iterator[bytes | _LongLine]:
+    """Blocks of about ``size`` bytes that end at a line break (never inside a CRLF); a line
+    longer than ``max_line`` bytes is skipped up to its line break and stands as a
+    :class:`_LongLine`, so memory stays bounded by ``max_line`` whatever the file holds."""
     pending = b""
     while True:
         data = f.read(size)
@@ -214,10 +232,30 @@ def _chunks(f: BinaryIO, size: int) -> Iterator[bytes]:
         if cut == 0:  # no LF: a bare-CR file, or one very long line
             cut = buf.rfind(b"\r", 0, len(buf) - 1) + 1
         if cut == 0:
+            if len(buf) > max_line:
+                head = buf[:EXCERPT_CHARS]
+                length, rest = _skip_line(f, size, len(buf))
+                yield _LongLine(head, length)
+                pending = rest
+                continue
             pending = buf
             continue
         yield buf[:cut]
         pending = buf[cut:]
+
+
+def _skip_line(f: BinaryIO, size: int, skipped: int) -> tuple[int, bytes]:
+    """Read past the rest of an over-long line: its whole length and what follows its break."""
+    while True:
+        data = f.read(size)
+        if not data:
+            return skipped, b""
+        end = data.find(b"\n") + 1
+        if end == 0:
+            end = data.find(b"\r", 0, len(data) - 1) + 1
+        if end:
+            return skipped + end, data[end:]
+        skipped += len(data)
 
 
 def _decodes(block: bytes, encoding: str) -> bool:
@@ -283,6 +321,7 @@ class CsvSource:
             offset = len(codecs.BOM_UTF8)
         encoding = self.encoding
         limit = self.max_field_chars
+        max_line = _line_cap(limit)
 
         def slow(block: bytes, base: int) -> Iterator[str]:
             cr_only = b"\n" not in block
@@ -310,10 +349,25 @@ class CsvSource:
 
         decode = operator.methodcaller("decode", encoding)
 
+        def long_line(line: _LongLine) -> Iterator[str]:
+            flags.append(
+                f"the line is {line.length:,} bytes long, over the {max_line:,} a line may "
+                f"have with fields of at most {limit:,} characters; skipped to its line break"
+            )
+            head = line.head.decode(encoding, "replace")
+            # the stand-in must parse as one record of its own: no quote, no line break
+            stand_in = "".join(c for c in head if c not in '"\r\n\0')
+            state[0] = stand_in
+            yield stand_in + "\n"
+
         def blocks() -> Iterator[Iterator[str]]:
             nonlocal offset
-            for block in _chunks(f, _READ_CHUNK):
+            for block in _chunks(f, _READ_CHUNK, max_line):
                 base = offset
+                if isinstance(block, _LongLine):
+                    offset += block.length
+                    yield long_line(block)
+                    continue
                 offset += len(block)
                 if b"\0" not in block and (
                     len(block) <= limit or max(map(len, io.BytesIO(block))) <= limit
@@ -355,7 +409,7 @@ class CsvSource:
 
     def load_header(self) -> None:
         """Read the header record (called by :func:`open_csv`)."""
-        _raise_csv_field_limit()
+        _set_csv_field_limit(self.max_field_chars)
         flags: list[str] = []
         state: list[object] = ["", False]
         with self.path.open("rb") as f:
@@ -371,7 +425,7 @@ class CsvSource:
         :attr:`rows_skipped_blank`.  Raises :class:`InputError` at the end if the file had a
         header but no data records at all.
         """
-        _raise_csv_field_limit()
+        _set_csv_field_limit(self.max_field_chars)
         self.bad_rows = []
         self.rows_read = 0
         self.rows_skipped_blank = 0

@@ -4,7 +4,9 @@ Workflow config (registry; never secrets):
 
 * ``url`` (required) — a template, e.g. ``"https://api.example.com/companies/{company_domain}"``.
   Substituted values are percent-encoded (``quote(value, safe="")``), so a placeholder
-  fills one path segment or query value.
+  fills one path segment or query value. Placeholders may fill only the path, query and
+  fragment: the scheme, host and port are written out, so a CSV cell cannot choose where the
+  request goes (:func:`check_url_template`, at ``workflow set`` and before every call).
 * ``method`` (``"POST"``) — GET, POST, PUT, PATCH or DELETE. GET and DELETE send no body.
 * ``headers`` — ``{name: template}``; values may use ``{secret:NAME}``.
 * ``body`` — a JSON template: nested dicts/lists whose string values may hold
@@ -43,18 +45,24 @@ import json
 import string
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
 from enrichflow.errors import PermanentStepError
 from enrichflow.steps.base import JSON, StepContext
 from enrichflow.steps.registry import handler
+from enrichflow.webhooks.egress import check_url_template, url_origin
 from enrichflow.webhooks.http import positive_option, send_request, shared_client
 from enrichflow.webhooks.ratelimit import concurrency_slot, limiter_for
 from enrichflow.webhooks.redact import excerpt, redact_text, redact_url
 
-__all__ = ["TemplateContext", "call_http", "keep_paths", "render_template"]
+__all__ = [
+    "TemplateContext",
+    "call_http",
+    "keep_paths",
+    "render_template",
+]
 
 _FORMATTER = string.Formatter()
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
@@ -237,9 +245,15 @@ def call_http(ctx: StepContext) -> JSON:
     url_template = config.get("url")
     if not isinstance(url_template, str) or not url_template:
         raise PermanentStepError(f"workflow {ctx.step!r} has no 'url' template")
+    origin = check_url_template(url_template)
 
     names = TemplateContext(ctx)
-    url = str(render_template(url_template, names, encode=lambda t: quote(t, safe="")))
+    url = str(render_template(url_template.strip(), names, encode=lambda t: quote(t, safe="")))
+    if url_origin(url) != origin:
+        raise PermanentStepError(
+            f"item {ctx.item_id}: the url template's values changed where it sends "
+            f"({redact_url(url)}); placeholders may fill the path, query and fragment only"
+        )
     header_templates = config.get("headers") or {}
     if not isinstance(header_templates, Mapping):
         raise PermanentStepError("workflow option 'headers' must be a {name: value} map")
@@ -262,11 +276,7 @@ def call_http(ctx: StepContext) -> JSON:
     if not isinstance(client, httpx.Client):
         client = shared_client()
 
-    try:
-        host = urlsplit(url).hostname or ""
-    except ValueError:
-        host = ""
-    limit_key = f"http:{ctx.step}:{host}"
+    limit_key = f"http:{ctx.step}:{origin[1]}"
     limiter_for(limit_key, rate, burst).acquire(timeout=wait)
     with concurrency_slot(limit_key, concurrency, timeout=wait):
         response = send_request(
@@ -277,6 +287,7 @@ def call_http(ctx: StepContext) -> JSON:
             headers=headers,
             timeout=timeout,
             secrets=names.secrets_used,
+            target="url",
         )
     ctx.logger.debug(
         "%s %s for item %s: HTTP %d", method, redact_url(url), ctx.item_id, response.status_code

@@ -339,6 +339,7 @@ def send_webhook(ctx: StepContext) -> JSON | Deferred:
             headers,
             options.timeout_seconds,
             secrets=[str(auth_token or ""), secret],
+            target="webhook_url",
         )
     ctx.logger.info(
         "sent item %s (%d bytes) to %s: HTTP %d",

@@ -8,8 +8,8 @@
   status code and a short redacted excerpt of the response body.
 * an unusable URL: :class:`~enrichflow.errors.PermanentStepError`.
 
-Error messages show the URL only as ``scheme://host/…`` and never contain header values
-or the caller's ``secrets``; response bodies and exception texts are passed through
+Error messages show the URL only as ``scheme://host/…`` and never contain header values,
+the caller's ``secrets`` or the URL's path and query (a server may echo them back); response bodies and exception texts are passed through
 :func:`~enrichflow.webhooks.redact.redact_text` first. Importing this module also adds a
 filter to the ``httpx`` logger that redacts the URLs in its per-request log lines.
 """
@@ -25,11 +25,19 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 
 from enrichflow.errors import PermanentStepError, RetryableStepError
-from enrichflow.webhooks.redact import excerpt, redact_text, redact_url
+from enrichflow.webhooks.egress import (
+    EgressRefused,
+    GuardedClient,
+    private_targets_allowed,
+    vet_host,
+)
+from enrichflow.webhooks.redact import excerpt, redact_text, redact_url, url_secrets
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -69,16 +77,16 @@ _client: httpx.Client | None = None
 
 
 def shared_client() -> httpx.Client:
-    """The process-wide HTTP client (pooled connections; closed at interpreter exit)."""
+    """The process-wide HTTP client (pooled connections, behind the egress guard; closed at
+    interpreter exit)."""
     global _client
     with _client_lock:
         if _client is None or _client.is_closed:
-            _client = httpx.Client(
+            _client = GuardedClient(
                 timeout=httpx.Timeout(DEFAULT_TIMEOUT, connect=10.0),
                 limits=httpx.Limits(
                     max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0
                 ),
-                follow_redirects=False,
                 headers={"user-agent": USER_AGENT},
             )
         return _client
@@ -127,10 +135,27 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 
 
 def _secrets_of(url: str, headers: Mapping[str, str] | None, secrets: Iterable[str]) -> list[str]:
-    found = [url, *secrets]
+    found = [url, *url_secrets(url), *secrets]
     if headers:
         found.extend(v for v in headers.values() if v)
     return found
+
+
+def _vet_target(client: httpx.Client, url: str) -> None:
+    """The egress check for a client that is not a :class:`GuardedClient` (one a caller
+    passed in): every address of the URL's host, before the request."""
+    if isinstance(client, GuardedClient) or private_targets_allowed():
+        return
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return  # httpx refuses the URL itself, with the usual message
+    if host:
+        try:
+            vet_host(host, port or (443 if parts.scheme == "https" else 80))
+        except httpcore.ConnectError as exc:
+            raise httpx.ConnectError(str(exc)) from None
 
 
 def send_request(
@@ -143,12 +168,14 @@ def send_request(
     headers: Mapping[str, str] | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
     secrets: Iterable[str] = (),
+    target: str = "the URL",
 ) -> httpx.Response:
     """Send one request and return the 2xx response; raise a classified step error otherwise.
 
     ``content`` (raw bytes, sent as ``application/json``) wins over ``json_body``.
     ``secrets`` are extra strings (tokens, API keys) that must not appear in error messages;
-    the URL and every header value are always treated as secrets.
+    the URL and every header value are always treated as secrets. ``target`` names the URL in
+    the message of an :class:`EgressRefused` (``webhook_url``).
     """
     hidden = _secrets_of(url, headers, secrets)
     where = f"{method.upper()} {redact_url(url)}"
@@ -159,6 +186,7 @@ def send_request(
     if body is not None and not any(k.lower() == "content-type" for k in send_headers):
         send_headers["content-type"] = "application/json"
     try:
+        _vet_target(client, url)
         response = client.request(
             method.upper(),
             url,
@@ -166,6 +194,10 @@ def send_request(
             headers=send_headers,
             timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
         )
+    except EgressRefused as exc:
+        raise EgressRefused(
+            f"{target} {redact_url(url)} refused, nothing was sent: {exc}"
+        ) from None
     except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
         raise PermanentStepError(
             f"{where}: the URL cannot be used ({type(exc).__name__})"
@@ -204,6 +236,7 @@ def post_json(
     timeout: float | None = DEFAULT_TIMEOUT,
     *,
     secrets: Iterable[str] = (),
+    target: str = "the URL",
 ) -> httpx.Response:
     """POST ``payload`` as JSON (``bytes`` are sent as they are); see :func:`send_request`."""
     if isinstance(payload, bytes | bytearray):
@@ -215,9 +248,17 @@ def post_json(
             headers=headers,
             timeout=timeout,
             secrets=secrets,
+            target=target,
         )
     return send_request(
-        client, "POST", url, json_body=payload, headers=headers, timeout=timeout, secrets=secrets
+        client,
+        "POST",
+        url,
+        json_body=payload,
+        headers=headers,
+        timeout=timeout,
+        secrets=secrets,
+        target=target,
     )
 
 

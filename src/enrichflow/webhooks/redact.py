@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
-__all__ = ["REDACTED", "excerpt", "redact_text", "redact_url"]
+__all__ = ["REDACTED", "excerpt", "redact_text", "redact_url", "url_secrets"]
 
 REDACTED = "[redacted]"
 _ELLIPSIS = "…"
 _URL_RE = re.compile(r"""[A-Za-z][A-Za-z0-9+.\-]*://[^\s"'<>`]+""")
+# Parts this short are words ("v3", "hooks", "c"), which would be cut out of every message; the
+# tokens in a webhook URL are longer.
+_MIN_LENGTH = 8
 
 
 def redact_url(url: str) -> str:
@@ -31,6 +34,25 @@ def redact_url(url: str) -> str:
         host = f"[{host}]"
     netloc = f"{host}:{port}" if port is not None else host
     return f"{parts.scheme}://{netloc}/{_ELLIPSIS}"
+
+
+def url_secrets(url: str) -> list[str]:
+    """The parts of ``url`` a server may echo back that :func:`redact_url` hides: the path,
+    its segments, the query, its values and the fragment, as written and percent-decoded (also
+    with JSON's escaped slashes), those of at least eight characters; and the user info."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return []
+    path = parts.path.strip("/")
+    found = [path, *path.split("/"), parts.query, parts.fragment]
+    found.extend(v for _, v in parse_qsl(parts.query))
+    variants = [*found, *(unquote(f) for f in found)]
+    variants.extend(v.replace("/", "\\/") for v in list(variants) if "/" in v)
+    kept = [v for v in variants if len(v) >= _MIN_LENGTH]
+    if "@" in parts.netloc:
+        kept.append(parts.netloc.rpartition("@")[0])
+    return list(dict.fromkeys(v for v in kept if v))
 
 
 def _replacement(secret: str) -> str:
