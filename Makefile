@@ -54,6 +54,7 @@ bench: install $(PREFECT_STAMP)
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/quality.py
+	$(BIN)/python bench/dashboard.py
 
 # The same benchmarks on small inputs, in well under two minutes; CI runs it so none can rot.
 bench-quick: install $(PREFECT_STAMP)
@@ -65,6 +66,7 @@ bench-quick: install $(PREFECT_STAMP)
 	$(BIN)/python bench/settle.py --quick
 	$(BIN)/python bench/latency.py --quick
 	$(BIN)/python bench/ingest.py --quick
+	$(BIN)/python bench/dashboard.py --quick
 	$(BIN)/python bench/quality.py
 
 clean:

@@ -49,7 +49,7 @@ from enrichflow.seed import init_database
 from enrichflow.webhooks.signing import callback_token
 
 PG_BASE = os.environ.get("ENRICHFLOW_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
-SECRET = "bench-callbacks-secret"
+SECRET = "bench-callbacks-secret-of-32-bytes-long"
 
 
 def free_port() -> int:

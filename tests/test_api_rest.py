@@ -29,7 +29,9 @@ SECRET_URL = "https://api.clay.com/v3/sources/webhook/pull-in-data-from-a-webhoo
 
 @pytest.fixture
 def api(engine: Engine) -> Iterator[httpx.Client]:
-    settings = Settings(_env_file=None, secret_key="rest-secret", api_token=TOKEN)  # type: ignore[call-arg]
+    settings = Settings(
+        _env_file=None, secret_key="rest-secret-of-at-least-32-bytes-long", api_token=TOKEN
+    )  # type: ignore[call-arg]
     with (
         UvicornThread(create_app(engine, settings)) as server,
         httpx.Client(

@@ -38,7 +38,7 @@ from enrichflow.webhooks.ratelimit import reset_limits
 from enrichflow.webhooks.sandbox import create_sandbox_app
 from webhooks.webhook_servers import Recorded, Reply, ScriptedServer, UvicornThread
 
-SECRET = "pipeline-test-secret"
+SECRET = "pipeline-test-secret-of-32-bytes-or-more"
 COMPANY = "enrich_company_via_waterfall_in_clay"
 PERSON = "enrich_person_via_waterfall_in_clay"
 ws = WorkflowState.__table__

@@ -32,7 +32,7 @@ from enrichflow.webhooks.signing import callback_token
 from handlers_for_tests import make_batch
 from webhooks.webhook_servers import UvicornThread
 
-SECRET = "callback-test-secret"
+SECRET = "callback-test-secret-of-32-bytes-or-more"
 CLAY_STEP = "enrich_company_via_waterfall_in_clay"
 ws = WorkflowState.__table__
 rs = EnrichmentResult.__table__

@@ -26,7 +26,7 @@ TOKEN = "api-token-for-tests-0123456789"
 
 def make_settings(**overrides: object) -> Settings:
     values: dict[str, object] = {
-        "secret_key": "dashboard-test-secret",
+        "secret_key": "dashboard-test-secret-at-least-32-bytes",
         "admin_password": PASSWORD,
         "api_token": TOKEN,
     }

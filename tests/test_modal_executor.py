@@ -234,7 +234,7 @@ def test_an_async_batch_completes_through_the_modal_executor(
     and send every row to the sandbox standing in for Clay; the sandbox calls back a real
     receiver on loopback, whose wake-ups bring the next step's dispatch."""
     company, person = "enrich_company_via_waterfall_in_clay", "enrich_person_via_waterfall_in_clay"
-    secret = "modal-async-test-secret"
+    secret = "modal-async-test-secret-of-32-bytes-long"
     fake_modal["function"] = FakeFunction(_run_remote(engine))
     with (
         UvicornThread(create_sandbox_app(delay_seconds=0.05)) as clay,

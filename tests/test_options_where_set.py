@@ -87,7 +87,9 @@ def test_config_set_refuses_a_bad_url_in_a_list(db_url: str, engine: Engine) -> 
 
 @pytest.fixture
 def api(engine: Engine) -> Iterator[httpx.Client]:
-    settings = Settings(_env_file=None, secret_key="options-secret", api_token=TOKEN)  # type: ignore[call-arg]
+    settings = Settings(
+        _env_file=None, secret_key="options-secret-of-at-least-32-bytes-long", api_token=TOKEN
+    )  # type: ignore[call-arg]
     with (
         UvicornThread(create_app(engine, settings)) as server,
         httpx.Client(

@@ -48,7 +48,7 @@ PARTS = {"sequencer", "rollup", "reaper", "settler", "statistics", "dispatcher"}
 """The conductor's parts, each recorded as a task run under its own name."""
 COMPANY = "enrich_company_via_waterfall_in_clay"
 PERSON = "enrich_person_via_waterfall_in_clay"
-SECRET = "prefect-flow-test-secret"
+SECRET = "prefect-flow-test-secret-of-32-bytes-long"
 
 # Starts the temporary server in the prefect venv, prints its API URL, and stops it when its
 # stdin closes (the fixture's teardown).

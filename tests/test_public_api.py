@@ -66,7 +66,9 @@ def test_the_version_has_one_source() -> None:
 
     engine = make_engine("sqlite://")
     try:
-        app = create_app(engine, Settings(_env_file=None))  # type: ignore[call-arg]
+        # an empty database cannot keep a generated key: the environment's is used
+        settings = Settings(_env_file=None, secret_key="version-test-key-of-at-least-32-bytes")  # type: ignore[call-arg]
+        app = create_app(engine, settings)
         assert app.version == enrichflow.__version__
     finally:
         engine.dispose()

@@ -25,9 +25,10 @@ class Settings(BaseSettings):
         "http://127.0.0.1:8000",
         description="Base URL external services use to reach the callback receiver.",
     )
-    secret_key: SecretStr = Field(
-        SecretStr("change-me-enrichflow-dev-secret"),
-        description="Key for signed callback tokens and session cookies.",
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Key for signed callback tokens and session cookies (at least 32 bytes); "
+        "unset: a random key generated once and kept in the database.",
     )
     workers: int = Field(8, ge=1, le=256, description="Local executor threads.")
     chunk_size: int = Field(500, ge=1, le=10_000, description="States claimed per dispatch.")
@@ -38,6 +39,18 @@ class Settings(BaseSettings):
     )
     api_token: SecretStr | None = Field(
         None, description="Bearer token for /api/ calls (Authorization: Bearer ...)."
+    )
+    header_timeout: float = Field(
+        10.0, gt=0, le=300, description="Seconds a client has to send a request's headers."
+    )
+    body_timeout: float = Field(
+        120.0, gt=0, le=3600, description="Seconds a client has to send a request's body."
+    )
+    keep_alive_timeout: int = Field(
+        5, ge=1, le=300, description="Seconds an idle keep-alive connection stays open."
+    )
+    max_connections: int = Field(
+        1000, ge=1, le=100_000, description="Open connections above which requests get 503."
     )
     upload_max_bytes: int = Field(
         50 * 1024 * 1024, ge=1024, description="Largest CSV upload accepted by the dashboard."

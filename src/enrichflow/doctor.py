@@ -10,6 +10,7 @@ anything is launched:
 * every ASYNC workflow in a client's saved pipeline has a ``webhook_url`` for that client
   and workstream;
 * the public base URL for callbacks is set when ASYNC steps are used;
+* where the signing key comes from (environment or database), failing on a weak one;
 * the executor's credentials are present (Modal tokens for ``modal``);
 * no client's Clay workflow has only webhook URLs at 90% of their lifetime limit or more
   (a URL that was replaced and is no longer configured does not count);
@@ -41,6 +42,12 @@ from enrichflow.db.bulk import may_skip_foreign_key_checks
 from enrichflow.db.engine import is_postgres
 from enrichflow.db.migrate import current_revision, head_revision
 from enrichflow.errors import ConfigError
+from enrichflow.secret_key import (
+    MIN_KEY_BYTES,
+    WeakSecretKey,
+    check_key_strength,
+    stored_secret_key,
+)
 from enrichflow.states import StepType
 from enrichflow.steps.plugins import loaded_plugins
 from enrichflow.steps.registry import handler_names, has_handler
@@ -172,6 +179,29 @@ def check_public_url(settings: Settings, async_used: bool) -> Check:
     if host in LOOPBACK_HOSTS:
         return Check("public url", True, f"{url} (loopback: only local senders can call back)")
     return Check("public url", True, url)
+
+
+def check_secret_key(settings: Settings, conn: Connection | None) -> Check:
+    """Where the signing key comes from; a key shorter than 32 bytes fails. Reads only: the
+    first ``run`` or ``serve`` makes the database's key."""
+    if settings.secret_key is not None:
+        try:
+            check_key_strength(settings.secret_key.get_secret_value())
+        except WeakSecretKey as exc:
+            return Check("secret key", False, str(exc))
+        return Check("secret key", True, "from the environment (ENRICHFLOW_SECRET_KEY)")
+    if conn is None:
+        return Check("secret key", False, "unset, and the database cannot be read to find one")
+    stored = stored_secret_key(conn)
+    if stored is None:
+        return Check(
+            "secret key",
+            True,
+            "unset: the first `run` or `serve` generates a random one in the database",
+        )
+    if len(stored.encode("utf-8")) < MIN_KEY_BYTES:
+        return Check("secret key", False, "the database's key is too short: delete it and restart")
+    return Check("secret key", True, "from the database (generated; shared by every process)")
 
 
 def modal_credentials(environ: Mapping[str, str] | None = None, home: Path | None = None) -> str:
@@ -314,6 +344,7 @@ def run_checks(engine: Engine, settings: Settings, executor: str | None = None) 
                 async_check, async_used = check_async_configs(conn)
                 checks.append(async_check)
                 checks.append(check_public_url(settings, async_used))
+                checks.append(check_secret_key(settings, conn))
                 checks.append(check_webhook_sources(conn))
                 checks.append(check_bulk_loads(conn))
     except Exception as exc:
@@ -326,6 +357,8 @@ def run_checks(engine: Engine, settings: Settings, executor: str | None = None) 
                 f": {first[0] if first else type(exc).__name__}",
             )
         )
+    if not any(c.name == "secret key" for c in checks):
+        checks.append(check_secret_key(settings, None))
     checks.append(check_executor(settings, executor))
     return checks
 

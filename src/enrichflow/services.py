@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from enrichflow.config import Settings
+from enrichflow.secret_key import resolve_secret_key
 from enrichflow.webhooks.ledger import DatabaseLedger
 
 __all__ = ["DEFAULT_PUBLIC_URL", "build_services", "public_url_for"]
@@ -30,9 +31,10 @@ def public_url_for(settings: Settings, port: int | None) -> str:
 def build_services(
     engine: Engine, settings: Settings, public_url: str | None = None
 ) -> dict[str, Any]:
-    """The services every handler receives (the runner adds ``engine``)."""
+    """The services every handler receives (the runner adds ``engine``); the signing key comes
+    from :func:`enrichflow.secret_key.resolve_secret_key`."""
     return {
         "public_url": public_url or settings.public_url,
-        "secret_key": settings.secret_key.get_secret_value(),
+        "secret_key": resolve_secret_key(engine, settings).value,
         "webhook_ledger": DatabaseLedger(engine),
     }

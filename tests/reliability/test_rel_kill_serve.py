@@ -20,7 +20,7 @@ from test_async_pipeline import COMPANY, people, set_webhook, start
 from webhooks.webhook_servers import Reply, ScriptedServer, free_port
 
 N = 400
-SECRET = "reliability-serve-secret"
+SECRET = "reliability-serve-secret-32-bytes-long"
 rs = EnrichmentResult.__table__
 
 

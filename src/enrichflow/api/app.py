@@ -1,8 +1,11 @@
 """The app factory. Each feature is a router; the app only wires them to shared state.
 
-``app.state`` holds what routes need: ``engine``, ``settings``, ``wake`` (called after a
+``app.state`` holds what routes need: ``engine``, ``settings``, ``secret_key`` (resolved once
+by :func:`enrichflow.secret_key.resolve_secret_key`), ``login_throttle`` (:class:`~enrichflow.api.throttle.LoginThrottle`), ``wake`` (called after a
 callback completed a state or a batch was launched or retried, so the conductor runs at once
 instead of at its next poll) and ``templates`` (the dashboard's Jinja2 environment).
+
+Every response carries the security headers of :mod:`enrichflow.api.hardening`.
 
 Public: ``/callbacks/{token}`` (authenticated by its signed token), ``/healthz``, ``/login``
 and ``/static/*``. Everything else needs the dashboard session or, under ``/api/``, the API
@@ -27,10 +30,13 @@ from enrichflow.api import auth
 from enrichflow.api.callbacks import router as callbacks_router
 from enrichflow.api.dashboard.formatting import FILTERS
 from enrichflow.api.dashboard.routes import router as dashboard_router
+from enrichflow.api.hardening import Hardening
 from enrichflow.api.rest import router as rest_router
+from enrichflow.api.throttle import LoginThrottle
 from enrichflow.config import Settings
 from enrichflow.error_reporting import init_error_reporting
 from enrichflow.errors import ConfigError, InputError, NotFoundError
+from enrichflow.secret_key import resolve_secret_key
 
 __all__ = ["PUBLIC_PATHS", "create_app"]
 
@@ -130,6 +136,7 @@ def create_app(
 ) -> FastAPI:
     """The enrichflow HTTP app over ``engine``: callbacks, dashboard and JSON API."""
     init_error_reporting(settings)
+    auth.check_admin_password(settings)
     app = FastAPI(
         title="enrichflow",
         version=enrichflow.__version__,
@@ -140,6 +147,8 @@ def create_app(
     )
     app.state.engine = engine
     app.state.settings = settings
+    app.state.secret_key = resolve_secret_key(engine, settings).value
+    app.state.login_throttle = LoginThrottle()
     app.state.wake = wake or _no_wake
     app.state.templates = _templates()
     _install_handlers(app)
@@ -150,4 +159,5 @@ def create_app(
     app.include_router(rest_router)
     app.include_router(dashboard_router)
     app.mount("/static", StaticFiles(directory=str(DASHBOARD_DIR / "static")), name="static")
+    app.add_middleware(Hardening)
     return app

@@ -1,11 +1,15 @@
 """Who may use the dashboard and the JSON API.
 
-* **Pages**: the admin logs in at ``/login`` with ``ENRICHFLOW_ADMIN_PASSWORD``. The session
-  is a cookie signed with ``secret_key`` (itsdangerous; HttpOnly, SameSite=Lax, Secure over
-  https) holding ``{"u": "admin", "csrf": <token>}``; it expires after :data:`SESSION_MAX_AGE`.
+* **Pages**: the admin logs in at ``/login`` with ``ENRICHFLOW_ADMIN_PASSWORD`` (at least
+  :data:`MIN_PASSWORD_LENGTH` characters; the app refuses to start with a shorter one). The
+  cookie is signed with the installation key (itsdangerous; HttpOnly, SameSite=Lax, Secure
+  over https) and holds ``{"sid": <session id>, "csrf": <token>}``; the session itself lives in
+  the database (:mod:`enrichflow.db.dashboard_sessions`), so logout and a password change end it.
+  Without an admin password configured nobody can log in and no cookie grants anything.
   Anonymous visitors are redirected to ``/login``. Every POST from a page must carry the
   session's CSRF token in the ``csrf_token`` form field (403 otherwise, before anything is
-  read or written). Without an admin password configured nobody can log in.
+  read or written). Wrong passwords meet an exponential back-off
+  (:mod:`enrichflow.api.throttle`): 429 with ``Retry-After``.
 * **API** (``/api/...``): ``Authorization: Bearer <ENRICHFLOW_API_TOKEN>``, or the dashboard
   session cookie plus an ``X-CSRF-Token`` header on anything but GET. Anonymous calls get 401.
 
@@ -22,8 +26,20 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from starlette.concurrency import run_in_threadpool
 
+from enrichflow.api.hardening import MULTIPART_SLACK
+from enrichflow.api.throttle import LoginThrottle
 from enrichflow.config import Settings
+from enrichflow.db.dashboard_sessions import (
+    SESSION_MAX_AGE,
+    password_tag,
+    session_close,
+    session_is_open,
+    session_open,
+)
+from enrichflow.db.engine import now_ms
+from enrichflow.errors import ConfigError
 
 __all__ = [
     "CSRF_FIELD",
@@ -32,19 +48,17 @@ __all__ = [
     "CsrfFailed",
     "LoginRequired",
     "api_guard",
+    "check_admin_password",
     "page_guard",
     "router",
     "session_of",
 ]
 
 SESSION_COOKIE = "enrichflow_session"
-SESSION_MAX_AGE = 12 * 3600
+MIN_PASSWORD_LENGTH = 12
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
-ADMIN = "admin"
 _SALT = "enrichflow-session"
-# multipart bodies may be this much larger than the file they carry (boundaries, fields)
-MULTIPART_SLACK = 64 * 1024
 
 router = APIRouter()
 
@@ -86,8 +100,19 @@ def admin_password(settings: Settings) -> str | None:
     return value or None
 
 
-def _serializer(settings: Settings) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(settings.secret_key.get_secret_value(), salt=_SALT)
+def check_admin_password(settings: Settings) -> None:
+    """:class:`ConfigError` for an admin password too short to survive guessing."""
+    password = admin_password(settings)
+    if password is not None and len(password) < MIN_PASSWORD_LENGTH:
+        raise ConfigError(
+            f"ENRICHFLOW_ADMIN_PASSWORD is {len(password)} characters long; the dashboard "
+            f"needs at least {MIN_PASSWORD_LENGTH} (a passphrase of four random words will do)"
+        )
+
+
+def _serializer(request: Request) -> URLSafeTimedSerializer:
+    key: str = request.app.state.secret_key
+    return URLSafeTimedSerializer(key, salt=_SALT)
 
 
 def session_of(request: Request) -> dict[str, Any]:
@@ -96,20 +121,50 @@ def session_of(request: Request) -> dict[str, Any]:
     if not raw:
         return {}
     try:
-        data = _serializer(_settings(request)).loads(raw, max_age=SESSION_MAX_AGE)
+        data = _serializer(request).loads(raw, max_age=SESSION_MAX_AGE)
     except BadSignature:
         return {}
     return data if isinstance(data, dict) else {}
 
 
+def _tag(request: Request, password: str) -> str:
+    """The admin password's session tag, computed once per app (scrypt is slow on purpose)."""
+    state = request.app.state
+    cached: tuple[str, str] | None = getattr(state, "password_tag", None)
+    if cached is None or not hmac.compare_digest(cached[0], password):
+        cached = (password, password_tag(password, state.secret_key))
+        state.password_tag = cached
+    return cached[1]
+
+
+def _check_session(request: Request) -> bool:
+    password = admin_password(_settings(request))
+    session_id = session_of(request).get("sid")
+    if password is None or not isinstance(session_id, str):
+        return False
+    with request.app.state.engine.connect() as conn:
+        return session_is_open(conn, session_id, _tag(request, password), now_ms())
+
+
 def logged_in(request: Request) -> bool:
-    return session_of(request).get("u") == ADMIN
+    """Whether the request carries an open session (looked up once per request)."""
+    known: bool | None = getattr(request.state, "logged_in", None)
+    if known is None:
+        known = _check_session(request)
+        request.state.logged_in = known
+    return known
+
+
+async def _logged_in_async(request: Request) -> bool:
+    if getattr(request.state, "logged_in", None) is None:
+        request.state.logged_in = await run_in_threadpool(_check_session, request)
+    return logged_in(request)
 
 
 def set_session(request: Request, response: Response, data: dict[str, Any]) -> None:
     response.set_cookie(
         SESSION_COOKIE,
-        _serializer(_settings(request)).dumps(data),
+        _serializer(request).dumps(data),
         max_age=SESSION_MAX_AGE,
         httponly=True,
         samesite="lax",
@@ -144,7 +199,7 @@ def _check_upload_size(request: Request) -> None:
 
 async def page_guard(request: Request) -> None:
     """Dependency of every dashboard page: logged in, and the CSRF token on every POST."""
-    if not logged_in(request):
+    if not await _logged_in_async(request):
         raise LoginRequired(request.url.path)
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         _check_upload_size(request)
@@ -164,7 +219,7 @@ async def api_guard(request: Request) -> None:
             _check_upload_size(request)
             return
         raise ApiAuthRequired()
-    if not logged_in(request):
+    if not await _logged_in_async(request):
         raise ApiAuthRequired()
     if request.method not in ("GET", "HEAD", "OPTIONS") and not _same(
         request.headers.get(CSRF_HEADER), csrf_token(request)
@@ -207,8 +262,32 @@ def login_form(request: Request) -> Response:
     return response
 
 
+def _client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _too_many(request: Request, wait: int) -> Response:
+    token = csrf_token(request) or secrets.token_urlsafe(32)
+    response = _login_page(
+        request, f"Too many wrong passwords; try again in {wait} seconds.", 429, token
+    )
+    response.headers["retry-after"] = str(wait)
+    set_session(request, response, {"csrf": token})
+    return response
+
+
+def _open_session(request: Request, password: str) -> str:
+    with request.app.state.engine.begin() as conn:
+        return session_open(conn, _tag(request, password), now_ms())
+
+
 @router.post("/login", include_in_schema=False)
 async def login_submit(request: Request) -> Response:
+    throttle: LoginThrottle = request.app.state.login_throttle
+    address = _client_address(request)
+    wait = throttle.retry_after(address)
+    if wait:
+        return _too_many(request, wait)
     form = await request.form()
     token = csrf_token(request)
     given_csrf = form.get(CSRF_FIELD)
@@ -227,19 +306,31 @@ async def login_submit(request: Request) -> Response:
         )
     password = form.get("password")
     if not _same(password if isinstance(password, str) else None, expected):
+        throttle.failed(address)
         return _login_page(request, "Wrong password.", 401, token)
+    throttle.succeeded(address)
+    session_id = await run_in_threadpool(_open_session, request, expected)
     next_path = form.get("next")
     redirect = RedirectResponse(
         _safe_next(next_path if isinstance(next_path, str) else None), status_code=303
     )
     # a fresh CSRF token with every login (no fixation of the pre-session's token)
-    set_session(request, redirect, {"u": ADMIN, "csrf": secrets.token_urlsafe(32)})
+    set_session(request, redirect, {"sid": session_id, "csrf": secrets.token_urlsafe(32)})
     return redirect
+
+
+def _close_session(request: Request) -> None:
+    session_id = session_of(request).get("sid")
+    if isinstance(session_id, str):
+        with request.app.state.engine.begin() as conn:
+            session_close(conn, session_id)
 
 
 @router.post("/logout", include_in_schema=False)
 async def logout(request: Request) -> Response:
+    """Ends the session server-side: the cookie, even if copied, opens nothing any more."""
     await page_guard(request)
+    await run_in_threadpool(_close_session, request)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

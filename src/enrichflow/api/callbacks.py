@@ -427,7 +427,7 @@ async def _callback_answer(
     state = app.state
     settings = state.settings
     try:
-        state_id, attempt = verify_callback_token(token, settings.secret_key.get_secret_value())
+        state_id, attempt = verify_callback_token(token, state.secret_key)
     except InvalidCallbackToken:
         return _INVALID_TOKEN
     limit = int(settings.callback_max_bytes)

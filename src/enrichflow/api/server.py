@@ -78,14 +78,16 @@ class CallbackServer:
     def __init__(self, app: Any, host: str, port: int, log_level: str = "warning") -> None:
         import uvicorn
 
+        from enrichflow.api.slow_clients import guarded_config
+
         self.host, self.port = host, port
-        config = uvicorn.Config(
+        config = guarded_config(
             app,
-            host=host,
-            port=port,
+            host,
+            port,
+            app.state.settings,
             log_level=log_level,
             lifespan="on",
-            ws="none",
             access_log=False,
         )
         self.server = uvicorn.Server(config)
@@ -122,10 +124,12 @@ def serve_forever(engine: Engine, settings: Settings, host: str, port: int) -> N
     background thread; landed callbacks wake the conductor (coalesced by :class:`CoalescedWake`).
 
     One uvicorn worker (the callback writer and the conductor live in this process), no access
-    log, and uvloop/httptools when they are installed (``loop``/``http`` "auto")."""
+    log, uvloop when it is installed, and the deadlines and connection limit of
+    :mod:`enrichflow.api.slow_clients`."""
     import uvicorn
 
     from enrichflow.api.app import create_app
+    from enrichflow.api.slow_clients import guarded_config
     from enrichflow.conductor.assembly import conductor_for, executor_for
 
     executor = executor_for(engine, settings, public_url=public_url_for(settings, port))
@@ -137,19 +141,19 @@ def serve_forever(engine: Engine, settings: Settings, host: str, port: int) -> N
     gc.freeze()
     background.start()
     try:
-        uvicorn.run(
+        config = guarded_config(
             app,
-            host=host,
-            port=port,
+            host,
+            port,
+            settings,
             log_level="info",
-            ws="none",
             access_log=False,
             workers=1,
             loop="auto",
-            http="auto",
             lifespan="on",
             backlog=2048,
         )
+        uvicorn.Server(config).run()
     finally:
         wake.cancel()
         background.stop()

@@ -17,6 +17,7 @@ from enrichflow.cli.root import (
     fail,
 )
 from enrichflow.config import get_settings
+from enrichflow.errors import ConfigError
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -31,7 +32,10 @@ def executor_for(engine: Engine, port: int | None = None, kind: str | None = Non
     from enrichflow.services import public_url_for
 
     settings = get_settings()
-    return assembly.executor_for(engine, settings, kind, public_url_for(settings, port))
+    try:
+        return assembly.executor_for(engine, settings, kind, public_url_for(settings, port))
+    except ConfigError as exc:  # a weak ENRICHFLOW_SECRET_KEY among them
+        raise fail(str(exc)) from exc
 
 
 def conductor_for(engine: Engine, executor: Any) -> Conductor:

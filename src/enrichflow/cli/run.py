@@ -68,9 +68,9 @@ def drive(
     if serve_on is not None:
         from enrichflow.api.app import create_app  # the web stack, only when serving
 
-        app = create_app(engine, get_settings(), executor.wake)
-        server = CallbackServer(app, *serve_on)
         try:
+            app = create_app(engine, get_settings(), executor.wake)
+            server = CallbackServer(app, *serve_on)
             server.__enter__()
         except ConfigError as exc:
             executor.close()

@@ -6,8 +6,9 @@ from typing import Annotated
 
 import typer
 
-from enrichflow.cli.root import DatabaseUrl, console, engine_for, error_reporting
+from enrichflow.cli.root import DatabaseUrl, console, engine_for, error_reporting, fail
 from enrichflow.config import get_settings
+from enrichflow.errors import ConfigError
 
 
 def serve(
@@ -17,7 +18,9 @@ def serve(
 ) -> None:
     """Serve the dashboard (/clients), the JSON API (/api/), callbacks (/callbacks/TOKEN)
     and /healthz, and run the conductor."""
+    from enrichflow.api.auth import check_admin_password
     from enrichflow.api.server import serve_forever
+    from enrichflow.secret_key import resolve_secret_key
     from enrichflow.seed import init_database
     from enrichflow.services import public_url_for
 
@@ -25,6 +28,12 @@ def serve(
     engine = engine_for(database_url)
     init_database(engine)
     settings = get_settings()
+    try:
+        check_admin_password(settings)
+        key = resolve_secret_key(engine, settings)
+    except ConfigError as exc:
+        raise fail(str(exc)) from exc
+    console.print(f"signing key: from the {key.source}")
     if settings.admin_password is None or not settings.admin_password.get_secret_value():
         console.print(
             "[yellow]ENRICHFLOW_ADMIN_PASSWORD is not set: the dashboard refuses every login "

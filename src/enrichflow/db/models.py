@@ -508,3 +508,30 @@ class StepDedupe(Base):
     step_name: Mapped[str] = mapped_column(String(200), primary_key=True)
     dedupe_key: Mapped[str] = mapped_column(String(500), primary_key=True)
     leader_state_id: Mapped[int] = mapped_column(BigInteger)
+
+
+# --------------------------------------------------------------------------- security
+
+
+class InstanceSecret(Base):
+    """A secret made once for every process that shares this database: the signing key when
+    ``ENRICHFLOW_SECRET_KEY`` is unset (see :mod:`enrichflow.secret_key`)."""
+
+    __tablename__ = "instance_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DashboardSession(Base):
+    """A logged-in dashboard session: the signed cookie names it, and only this row makes it
+    valid (see :mod:`enrichflow.db.dashboard_sessions`). Times are epoch milliseconds."""
+
+    __tablename__ = "dashboard_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """SHA-256 hex of the session id; the id itself lives only in the cookie."""
+    password_tag: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger)

@@ -4,19 +4,20 @@ Every route here depends on :func:`enrichflow.api.auth.page_guard` (login, and t
 token on POST). State-changing forms answer with a 303 redirect (post/redirect/get) or, when
 the input is wrong, re-render the page with the error next to the form (status 422). This
 module holds the home page and the batches, and includes the routers of the other pages
-(clients, workflows, pipelines, uploads).
+(clients, workflows, pipelines, uploads, one batch's pages).
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import Engine
 
 from enrichflow.api import auth
 from enrichflow.api.dashboard import listings, service
+from enrichflow.api.dashboard.batch_routes import router as batch_router
 from enrichflow.api.dashboard.client_routes import router as client_router
 from enrichflow.api.dashboard.pages import Id, engine_of, redirect, render
 from enrichflow.api.dashboard.pipeline_routes import router as pipeline_router
@@ -28,10 +29,9 @@ from enrichflow.errors import ConfigError
 __all__ = ["redirect", "render", "router"]
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(auth.page_guard)])
-for _pages in (client_router, workflow_router, pipeline_router, upload_router):
+for _pages in (client_router, workflow_router, pipeline_router, upload_router, batch_router):
     router.include_router(_pages)
 
-REFRESH_SECONDS = 2
 PageKey = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 
@@ -72,34 +72,6 @@ def batches_page(
 
 
 # --------------------------------------------------------------------------- batches
-
-
-@router.get("/batches/{batch_id}")
-def batch_page(request: Request, batch_id: Id) -> Response:
-    batch = service.batch_detail(_engine(request), batch_id)
-    return render(
-        request,
-        "batch.html",
-        batch=batch,
-        refresh=REFRESH_SECONDS if batch["status"] == "RUNNING" else None,
-        eta=service.format_duration(batch["eta_seconds"]),
-        colors=service.STATUS_COLORS,
-        statuses=service.STATUSES,
-    )
-
-
-@router.post("/batches/{batch_id}/retry")
-def batch_retry(
-    request: Request,
-    batch_id: Id,
-    step: Annotated[str, Form()] = "",
-    item_id: Annotated[str, Form()] = "",
-) -> Response:
-    item = int(item_id) if item_id.isdigit() and 0 < int(item_id) <= MAX_ID else None
-    moved = service.batch_retry(_engine(request), batch_id, step or None, item)
-    if moved:
-        request.app.state.wake()
-    return redirect(f"/batches/{batch_id}", f"{moved} failed state(s) queued for retry.")
 
 
 @router.get("/batches/{batch_id}/export.{fmt}")

@@ -1,0 +1,130 @@
+"""The batch page's reads and retries as plain functions over an engine, one transaction each
+(the catalog's :mod:`~enrichflow.catalog.batch_view` does the reading)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from enrichflow.catalog import batch_view, batches
+from enrichflow.db.engine import now_ms, reading
+from enrichflow.db.states.triage import failure_groups, states_retry_failed_class
+from enrichflow.errors import NotFoundError
+from enrichflow.export import cell
+from enrichflow.states import BatchStatus
+
+PARTS = frozenset({"progress", "groups"})
+FAILURE_COLUMNS = [
+    "row_number",
+    "item_id",
+    "step",
+    "attempt",
+    "max_attempts",
+    "error_class",
+    "error",
+    "label",
+]
+
+
+def _batch(conn: Any, batch_id: int) -> batches.BatchRow:
+    found = batches.batch_get(conn, batch_id)
+    if found is None:
+        raise NotFoundError(f"batch {batch_id} does not exist")
+    return found
+
+
+def _started_ms(batch: batches.BatchRow) -> int | None:
+    created = batch["created_at"]
+    return None if created is None else int(created.timestamp() * 1000)
+
+
+def batch_page(
+    engine: Engine, batch_id: int, parts: frozenset[str] = PARTS, now: int | None = None
+) -> dict[str, Any]:
+    """What the batch page's ``parts`` show: ``progress`` (headline, bar, steps) and
+    ``groups`` (failures by step and error class); the batch row and its steps always."""
+    now = now_ms() if now is None else now
+    with reading(engine) as conn:
+        batch = _batch(conn, batch_id)
+        running = batch["status"] == BatchStatus.RUNNING.value
+        page: dict[str, Any] = {"batch": batch, "now": now, "running": running}
+        page["blueprint"] = batch_view.batch_blueprint(conn, batch_id)
+        if "progress" in parts:
+            page["view"] = batch_view.batch_overview(
+                conn, batch_id, int(batch["item_count"] or 0), running, _started_ms(batch), now
+            )
+        if "groups" in parts:
+            page["groups"] = failure_groups(conn, batch_id)
+    return page
+
+
+def failed_page(engine: Engine, batch_id: int, **filters: Any) -> batch_view.Page:
+    with reading(engine) as conn:
+        _batch(conn, batch_id)
+        return batch_view.batch_failed_page(conn, batch_id, **filters)
+
+
+def items_page(engine: Engine, batch_id: int, **filters: Any) -> batch_view.Page:
+    with reading(engine) as conn:
+        _batch(conn, batch_id)
+        return batch_view.batch_items_page(conn, batch_id, **filters)
+
+
+def item_detail(engine: Engine, batch_id: int, item_id: int) -> dict[str, Any]:
+    with reading(engine) as conn:
+        batch = _batch(conn, batch_id)
+        found = batch_view.batch_item_detail(conn, batch_id, item_id)
+    if found is None:
+        raise NotFoundError(f"item {item_id} is not in batch {batch_id}")
+    return {"batch": batch, "detail": found}
+
+
+def retry_class(engine: Engine, batch_id: int, step: str, klass: str) -> int:
+    """Retry one failure group; the number of states moved."""
+    with engine.begin() as conn:
+        _batch(conn, batch_id)
+        return states_retry_failed_class(conn, batch_id, now_ms(), step, klass)
+
+
+def failures_csv(engine: Engine, batch_id: int) -> Iterator[str]:
+    """Every failed state of the batch as CSV, page by page, cells formula-safe."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(FAILURE_COLUMNS)
+    after: int | None = None
+    while True:
+        page = failed_page(engine, batch_id, after=after)
+        for row in page.rows:
+            writer.writerow([cell(row[c]) for c in FAILURE_COLUMNS])
+        yield out.getvalue()
+        out.seek(0)
+        out.truncate()
+        if page.next_after is None:
+            return
+        after = page.next_after
+
+
+def when(ms: int | None) -> str:
+    """Epoch milliseconds as a UTC time with its zone."""
+    if ms is None:
+        return "—"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def span(ms: int | None) -> str:
+    """A duration in the largest fitting unit (42 min, 23 h, 3 d)."""
+    if ms is None:
+        return "—"
+    seconds = abs(ms) / 1000
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} d"
