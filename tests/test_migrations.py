@@ -233,10 +233,10 @@ def test_an_older_database_is_migrated_and_a_current_one_left_alone(empty_engine
 
 
 def test_company_workflow_gets_dedupe_and_states_a_key_column(empty_engine: Engine) -> None:
-    """0009 turns de-duplication on (``dedupe_by: company``) for the company-level Clay
+    """0010 turns de-duplication on (``dedupe_by: company``) for the company-level Clay
     workflow where it was unset, leaves a set value (even ``off``) and other workflows alone,
     and adds the indexed ``dedupe_key`` column; the downgrade drops the column and index."""
-    upgrade(empty_engine, "0008")
+    upgrade(empty_engine, "0009")
     registry = (
         "INSERT INTO enrichment_registry (id, slug, workstream_slug, name, type, handler, "
         "config, created_at) VALUES "
@@ -255,7 +255,7 @@ def test_company_workflow_gets_dedupe_and_states_a_key_column(empty_engine: Engi
                 """'{}', '2026-01-01')"""
             )
         )
-    upgrade(empty_engine, "0009")
+    upgrade(empty_engine, "0010")
     with empty_engine.connect() as conn:
         configs = conn.execute(text("SELECT config FROM enrichment_registry ORDER BY id")).all()
         indexes = {ix["name"] for ix in inspect(conn).get_indexes("workflow_states")}
@@ -266,7 +266,7 @@ def test_company_workflow_gets_dedupe_and_states_a_key_column(empty_engine: Engi
     cfg = alembic_config(empty_engine)
     with empty_engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0008")
+        command.downgrade(cfg, "0009")
     with empty_engine.connect() as conn:
         columns = {c["name"] for c in inspect(conn).get_columns("workflow_states")}
     assert "dedupe_key" not in columns

@@ -5,8 +5,8 @@ Registry rows of the seeded company-level Clay workflow that set no ``dedupe_by`
 ``dedupe_by: company`` (the normalized company domain, LinkedIn page or name), as new
 databases are seeded.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
