@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import Engine
 
 from enrichflow.api.app import create_app
+from enrichflow.catalog.workflow_options import workflow_options_update
 from enrichflow.conductor.loop import Conductor
 from enrichflow.conductor.thread import ConductorThread
 from enrichflow.config import Settings
@@ -122,6 +123,12 @@ def served(tmp_path: Path, sqlite_template: Path) -> Iterator[Served]:
     path = tmp_path / "e2e.db"
     shutil.copy(sqlite_template, path)
     engine = make_engine(f"sqlite:///{path}")
+    # These flows group one Clay table's failures; de-duplication would file the failed
+    # leaders' followers as a second class of failure.
+    with engine.begin() as conn:
+        workflow_options_update(
+            conn, "enrich_company_via_waterfall_in_clay", "apollo_scrape", {"dedupe_by": "off"}
+        )
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     # The dashboard's launch runs the preflight with the app's settings, as `serve` does;

@@ -75,7 +75,9 @@ def test_a_full_url_blocks_only_its_client_and_a_fresh_one_takes_over(
 ) -> None:
     with UvicornThread(create_sandbox_app(delay_seconds=0.02, max_submissions=3)) as sandbox:
         hook = f"{sandbox.url}/webhook"
-        cli(db_url, "workflow", "set", COMPANY, "max_submissions=3", "backoff_base_seconds=0.05")
+        # no reuse: the last batch repeats the first one's companies, and must send them
+        cli(db_url, "workflow", "set", COMPANY, "max_submissions=3", "backoff_base_seconds=0.05",
+            "reuse_days=0")  # fmt: skip
         cli(db_url, "config", "set", "acme", COMPANY, f"webhook_url={hook}/acme-1")
         cli(db_url, "config", "set", "globex", COMPANY, f"webhook_url={hook}/globex-1",
             f"webhook_url={hook}/globex-2")  # fmt: skip
