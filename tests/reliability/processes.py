@@ -25,6 +25,8 @@ def cli_env(database_url: str, **extra: str) -> dict[str, str]:
         ENRICHFLOW_WORKERS="4",
         ENRICHFLOW_CHUNK_SIZE="200",
         ENRICHFLOW_POLL_INTERVAL="0.2",
+        # the Clay stand-ins listen on loopback
+        ENRICHFLOW_ALLOW_PRIVATE_TARGETS="1",
     )
     env.update(extra)
     return env

@@ -40,6 +40,9 @@ def test_serve_killed_while_callbacks_arrive(db_url: str, engine: Engine, tmp_pa
         burst=1000,
         concurrency=16,
         callback_timeout_seconds=600,
+        # every item is sent and called back, so none may wait on a de-duplication leader
+        dedupe_by="off",
+        reuse_days=0,
     )
     port = free_port()
     url = f"http://127.0.0.1:{port}"
