@@ -24,9 +24,11 @@ __all__ = [
     "AsyncWaits",
     "FailureGroup",
     "StepTally",
+    "StepWaits",
     "async_waits",
     "class_condition",
     "failure_groups",
+    "states_overdue",
     "states_overdue_count",
     "states_retry_failed_class",
     "step_tallies",
@@ -58,84 +60,136 @@ def step_tallies(conn: Connection, batch_id: int) -> dict[int, StepTally]:
 
 
 @dataclass(frozen=True, slots=True)
-class AsyncWaits:
-    """ASYNC states sent and waiting for their callback (epoch ms)."""
+class StepWaits:
+    """One ASYNC step's states sent and waiting for their callback (epoch ms)."""
 
+    step_name: str
     count: int
     oldest_sent_ms: int | None
     next_deadline_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class AsyncWaits:
+    """A batch's ASYNC states waiting for their callback, per step in pipeline order."""
+
+    steps: tuple[StepWaits, ...]
+
+    @property
+    def count(self) -> int:
+        return sum(s.count for s in self.steps)
+
+    @property
+    def oldest_sent_ms(self) -> int | None:
+        return min(
+            (s.oldest_sent_ms for s in self.steps if s.oldest_sent_ms is not None), default=None
+        )
+
+    @property
+    def next_deadline_ms(self) -> int | None:
+        return min(
+            (s.next_deadline_ms for s in self.steps if s.next_deadline_ms is not None), default=None
+        )
 
 
 @status_unchanged
 def async_waits(
     conn: Connection, batch_id: int, tallies: dict[int, StepTally] | None = None
 ) -> AsyncWaits:
-    """How many states wait on an external callback, since when, and the nearest deadline.
+    """Per ASYNC step: how many states wait on an external callback, since when (the deadline
+    less the step's callback timeout), and the nearest deadline.
 
-    The count is the tallies' (``tallies``, when the caller has read them); each ASYNC step's oldest wait is the first entry of its range
-    of ``ix_workflow_states_leased_batch`` (a callback's deadline is its sending time plus the
-    step's callback timeout)."""
+    The counts are the tallies' (``tallies``, when the caller has read them); each step's
+    nearest deadline is the first entry of its range of ``ix_workflow_states_leased_batch``."""
     steps = conn.execute(
-        select(bs.c.position, bs.c.callback_timeout_ms).where(
-            bs.c.batch_id == batch_id, bs.c.type == StepType.ASYNC.value
-        )
+        select(bs.c.position, bs.c.step_name, bs.c.callback_timeout_ms)
+        .where(bs.c.batch_id == batch_id, bs.c.type == StepType.ASYNC.value)
+        .order_by(bs.c.position)
     ).all()
     if not steps:
-        return AsyncWaits(0, None, None)
+        return AsyncWaits(())
     tallies = step_tallies(conn, batch_id) if tallies is None else tallies
-    count = sum(
-        tallies[p].counts.get(Status.IN_PROGRESS.value, 0) for p, _ in steps if p in tallies
-    )
     firsts = union_all(
         *(
-            select(
-                func.min(ws.c.lease_until).label("deadline"), literal(timeout).label("timeout")
-            ).where(
+            select(literal(position).label("position"), func.min(ws.c.lease_until)).where(
                 ws.c.batch_id == batch_id,
                 ws.c.step_index == position,
                 status_in(*LEASED),
                 ws.c.status == Status.IN_PROGRESS.value,
             )
-            for position, timeout in steps
+            for position, _, _ in steps
         )
-    ).subquery()
-    oldest, deadline = conn.execute(
-        select(func.min(firsts.c.deadline - firsts.c.timeout), func.min(firsts.c.deadline))
-    ).one()
-    return AsyncWaits(count, oldest, deadline)
+    )
+    deadlines: dict[int, int | None] = {p: d for p, d in conn.execute(firsts)}
+    waits = []
+    for position, name, timeout in steps:
+        tally = tallies.get(position)
+        count = tally.counts.get(Status.IN_PROGRESS.value, 0) if tally else 0
+        deadline = deadlines.get(position)
+        oldest = None if deadline is None else deadline - timeout
+        if count:
+            waits.append(StepWaits(name, count, oldest, deadline))
+    return AsyncWaits(tuple(waits))
 
 
-@status_unchanged
-def states_overdue_count(conn: Connection, batch_id: int, now: int, pending_grace_ms: int) -> int:
-    """States no conductor has picked up: a lease or callback deadline that ran out, or a
-    PENDING state ``pending_grace_ms`` past its time (at most :data:`OVERDUE_COUNTED`).
-
-    One index range per step and status (leased and claimable indexes), so a batch with
-    nothing overdue costs a probe per step, not a walk through its waiting states."""
+def _overdue(conn: Connection, batch_id: int, now: int, pending_grace_ms: int, limit: int) -> Any:
+    """The overdue states' rows (up to ``limit``), one index range per step and status
+    (leased and claimable indexes), so a batch with nothing overdue costs a probe per step,
+    not a walk through its waiting states."""
     positions = list(conn.execute(select(bs.c.position).where(bs.c.batch_id == batch_id)).scalars())
-    if not positions:
-        return 0
+    columns = (
+        ws.c.id,
+        ws.c.item_id,
+        ws.c.step_name,
+        ws.c.status,
+        ws.c.attempt,
+        ws.c.lease_until,
+        ws.c.not_before,
+    )
     ranges = []
     for position in positions:
         this_step = (ws.c.batch_id == batch_id, ws.c.step_index == position)
         for status in LEASED:
             ranges.append(
-                select(ws.c.id)
+                select(*columns)
                 .where(
                     *this_step,
                     status_in(*LEASED),
                     ws.c.status == status.value,
                     ws.c.lease_until < now,
                 )
-                .limit(OVERDUE_COUNTED)
+                .limit(limit)
             )
         ranges.append(
-            select(ws.c.id)
+            select(*columns)
             .where(*this_step, status_in(Status.PENDING), ws.c.not_before < now - pending_grace_ms)
-            .limit(OVERDUE_COUNTED)
+            .limit(limit)
         )
-    found = union_all(*(r.subquery().select() for r in ranges)).limit(OVERDUE_COUNTED)
-    return int(conn.execute(select(func.count()).select_from(found.subquery())).scalar_one())
+    if not ranges:
+        return None
+    return union_all(*(r.subquery().select() for r in ranges)).limit(limit).subquery()
+
+
+@status_unchanged
+def states_overdue_count(conn: Connection, batch_id: int, now: int, pending_grace_ms: int) -> int:
+    """States no conductor has picked up: a lease or callback deadline that ran out, or a
+    PENDING state ``pending_grace_ms`` past its time (at most :data:`OVERDUE_COUNTED`)."""
+    found = _overdue(conn, batch_id, now, pending_grace_ms, OVERDUE_COUNTED)
+    if found is None:
+        return 0
+    return int(conn.execute(select(func.count()).select_from(found)).scalar_one())
+
+
+@status_unchanged
+def states_overdue(
+    conn: Connection, batch_id: int, now: int, pending_grace_ms: int, limit: int
+) -> list[Any]:
+    """Up to ``limit`` overdue states (as :func:`states_overdue_count` counts them), in id
+    order: id, item id, step, status, attempt, lease_until, not_before."""
+    found = _overdue(conn, batch_id, now, pending_grace_ms, limit)
+    if found is None:
+        return []
+    return list(conn.execute(select(found).order_by(found.c.id)))
 
 
 @dataclass(frozen=True, slots=True)

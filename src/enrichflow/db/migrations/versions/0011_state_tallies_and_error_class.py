@@ -109,7 +109,7 @@ def _classify_failed(bind: sa.Connection) -> None:
     )
     failed = states.c.status == "FAILED"
     if bind.dialect.name == "postgresql":
-        masked = states.c.error
+        masked: sa.ColumnElement[str] = states.c.error
         for pattern, mask in MASKS:
             masked = sa.func.regexp_replace(masked, pattern, mask, "g")
         klass = sa.func.coalesce(sa.func.nullif(sa.func.left(masked, CLASS_CHARS), ""), NO_ERROR)
@@ -119,8 +119,8 @@ def _classify_failed(bind: sa.Connection) -> None:
     rows = []
     for state_id, error in bind.execute(sa.select(states.c.id, states.c.error).where(failed)):
         text = error or ""
-        for pattern, mask in compiled:
-            text = pattern.sub(mask, text)
+        for regex, mask in compiled:
+            text = regex.sub(mask, text)
         rows.append({"sid": state_id, "klass": text[:CLASS_CHARS] or NO_ERROR})
     if rows:
         bind.execute(
