@@ -55,13 +55,14 @@ def rejected_columns(engine: Engine, upload_id: int) -> list[str]:
 
 
 def rejected_csv(engine: Engine, upload_id: int) -> Iterator[str]:
-    """The upload's refused rows as CSV text, a page at a time (header first)."""
-    return (text for text, _ in _csv_pages(engine, upload_id))
-
-
-def _csv_pages(engine: Engine, upload_id: int) -> Iterator[tuple[str, int]]:
-    """The CSV text of the header, then of each page of refused rows, with its row count."""
+    """The upload's refused rows as CSV text, a page at a time (header first);
+    :class:`NotFoundError` at once, before any text, when the upload does not exist."""
     columns = rejected_columns(engine, upload_id)
+    return (text for text, _ in _csv_pages(engine, upload_id, columns))
+
+
+def _csv_pages(engine: Engine, upload_id: int, columns: list[str]) -> Iterator[tuple[str, int]]:
+    """The CSV text of the header, then of each page of refused rows, with its row count."""
     width = len(columns) - len(LEADING)
     out = io.StringIO()
     writer = csv.writer(out)
@@ -96,9 +97,10 @@ def batch_upload_id(engine: Engine, batch_id: int) -> int:
 def write_rejected(engine: Engine, batch_id: int, out: Path) -> int:
     """Write the rows refused in the upload of ``batch_id`` to ``out``; returns how many."""
     upload_id = batch_upload_id(engine, batch_id)
+    columns = rejected_columns(engine, upload_id)
     rows = 0
     with out.open("w", encoding="utf-8", newline="") as handle:
-        for text, n in _csv_pages(engine, upload_id):
+        for text, n in _csv_pages(engine, upload_id, columns):
             handle.write(text)
             rows += n
     return rows

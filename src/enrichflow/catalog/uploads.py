@@ -17,6 +17,7 @@ __all__ = [
     "UploadRow",
     "upload_get",
     "upload_get_layout",
+    "upload_rejected_count",
     "upload_rejected_page",
     "uploads_list",
 ]
@@ -133,6 +134,14 @@ def upload_get_layout(conn: Connection, upload_id: int) -> UploadLayout | None:
     if r is None:
         return None
     return UploadLayout(dict(r.column_map), list(r.headers), r.row_count)
+
+
+def upload_rejected_count(conn: Connection, upload_id: int) -> int:
+    """How many rows of the upload were refused (0 for an upload that does not exist)."""
+    found = conn.execute(
+        select(RawUpload.bad_row_count).where(RawUpload.id == upload_id)
+    ).scalar_one_or_none()
+    return int(found or 0)
 
 
 class RejectedRow(NamedTuple):

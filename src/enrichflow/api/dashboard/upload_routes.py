@@ -17,6 +17,7 @@ from enrichflow.api import auth
 from enrichflow.api.dashboard import inspector, service
 from enrichflow.api.dashboard.client_routes import client_page_render
 from enrichflow.api.dashboard.pages import Id, engine_of, redirect, render
+from enrichflow.api.rest import rejected_response
 from enrichflow.catalog.pipelines import PipelineChoice
 from enrichflow.errors import ConfigError, InputError
 
@@ -90,6 +91,11 @@ def _upload_page(
 @router.get("/uploads/{upload_id}")
 def upload_page(request: Request, upload_id: Id) -> Response:
     return _upload_page(request, upload_id)
+
+
+@router.get("/uploads/{upload_id}/rejected.csv")
+def upload_rejected(request: Request, upload_id: Id) -> Response:
+    return rejected_response(engine_of(request), upload_id)
 
 
 @router.post("/uploads/{upload_id}/launch")
