@@ -45,11 +45,12 @@ async def upload_create(
         return await run_in_threadpool(
             lambda: client_page_render(request, client_id, 422, upload_error=message)
         )
-    notice = f"Uploaded {report.rows} rows."
+    rejected = f"; {len(report.bad_rows)} rejected (listed below)" if report.bad_rows else ""
+    notice = f"Uploaded {report.rows} rows{rejected}."
     if not inspector.identity_columns(report.column_map):
         notice = (
-            f"Uploaded {report.rows} rows, but no column was recognised as identifying a "
-            "person or company: map one below before launching."
+            f"Uploaded {report.rows} rows{rejected}, but no column was recognised as identifying "
+            "a person or company: map one below before launching."
         )
     return redirect(f"/uploads/{report.upload_id}", notice)
 
