@@ -135,7 +135,8 @@ def async_waits(
 def _overdue(conn: Connection, batch_id: int, now: int, pending_grace_ms: int, limit: int) -> Any:
     """The overdue states' rows (up to ``limit``), one index range per step and status
     (leased and claimable indexes), so a batch with nothing overdue costs a probe per step,
-    not a walk through its waiting states."""
+    not a walk through its waiting states. Each range is ordered as its index is: with a bare
+    ``LIMIT``, a planner that expects many matches would rather scan the table."""
     positions = list(conn.execute(select(bs.c.position).where(bs.c.batch_id == batch_id)).scalars())
     columns = (
         ws.c.id,
@@ -158,11 +159,13 @@ def _overdue(conn: Connection, batch_id: int, now: int, pending_grace_ms: int, l
                     ws.c.status == status.value,
                     ws.c.lease_until < now,
                 )
+                .order_by(ws.c.lease_until)
                 .limit(limit)
             )
         ranges.append(
             select(*columns)
             .where(*this_step, status_in(Status.PENDING), ws.c.not_before < now - pending_grace_ms)
+            .order_by(ws.c.not_before)
             .limit(limit)
         )
     if not ranges:
