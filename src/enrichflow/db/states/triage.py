@@ -132,21 +132,20 @@ def async_waits(
     return AsyncWaits(tuple(waits))
 
 
-def _overdue(conn: Connection, batch_id: int, now: int, pending_grace_ms: int, limit: int) -> Any:
-    """The overdue states' rows (up to ``limit``), one index range per step and status
-    (leased and claimable indexes), so a batch with nothing overdue costs a probe per step,
-    not a walk through its waiting states. Each range is ordered as its index is: with a bare
+def _overdue(
+    conn: Connection,
+    batch_id: int,
+    now: int,
+    pending_grace_ms: int,
+    limit: int,
+    columns: tuple[Any, ...] = (ws.c.id,),
+) -> Any:
+    """The overdue states' ``columns`` (up to ``limit`` rows; the id alone lets the claimable
+    index answer without the table), one index range per step and status (leased and
+    claimable indexes), so a batch with nothing overdue costs a probe per step, not a walk
+    through its waiting states. Each range is ordered as its index is: with a bare
     ``LIMIT``, a planner that expects many matches would rather scan the table."""
     positions = list(conn.execute(select(bs.c.position).where(bs.c.batch_id == batch_id)).scalars())
-    columns = (
-        ws.c.id,
-        ws.c.item_id,
-        ws.c.step_name,
-        ws.c.status,
-        ws.c.attempt,
-        ws.c.lease_until,
-        ws.c.not_before,
-    )
     ranges = []
     for position in positions:
         this_step = (ws.c.batch_id == batch_id, ws.c.step_index == position)
@@ -189,7 +188,16 @@ def states_overdue(
 ) -> list[Any]:
     """Up to ``limit`` overdue states (as :func:`states_overdue_count` counts them), in id
     order: id, item id, step, status, attempt, lease_until, not_before."""
-    found = _overdue(conn, batch_id, now, pending_grace_ms, limit)
+    columns = (
+        ws.c.id,
+        ws.c.item_id,
+        ws.c.step_name,
+        ws.c.status,
+        ws.c.attempt,
+        ws.c.lease_until,
+        ws.c.not_before,
+    )
+    found = _overdue(conn, batch_id, now, pending_grace_ms, limit, columns)
     if found is None:
         return []
     return list(conn.execute(select(found).order_by(found.c.id)))
