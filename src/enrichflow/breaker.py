@@ -10,6 +10,7 @@ process that sends for the same step keeps its own count.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -44,6 +45,9 @@ class StepBreaker:
     """Non-retryable failures in a row with the error class ``last_class``."""
     last_class: str | None = None
     started: float = 0.0
+    tripped_at: float = -math.inf
+    """When this process last wrote a trip's pause (``clock``): the other runners of the step
+    then re-read it at once instead of at their next periodic check."""
 
     def record(self, outcome: StepOutcome) -> Trip | None:
         """Count one outcome; the trip when this one opens the breaker."""
@@ -65,20 +69,28 @@ class StepBreaker:
             else:
                 self.same = 0
                 self.last_class = None
-            trip = self._trip(klass, now)
+            trip = self._trip(klass, outcome.error, now)
             if trip is not None:
                 self.failures = self.same = 0
                 self.last_class = None
             return trip
 
-    def _trip(self, klass: str, now: float) -> Trip | None:
+    def opened(self) -> None:
+        """The pause of a trip is written: every runner of the step re-reads it now."""
+        self.tripped_at = self.clock()
+
+    def _trip(self, klass: str, error: str, now: float) -> Trip | None:
         limit, window = self.options
         if limit and self.same >= limit:
-            return Trip(f"{self.same} sends in a row failed with: {klass}", self.same, klass)
+            return Trip(
+                f"{self.same} sends in a row failed the same way, the last with: {error}",
+                self.same,
+                klass,
+            )
         if window and self.failures >= BREAKER_WINDOW_MIN_FAILURES and now - self.started >= window:
             return Trip(
                 f"every send for {now - self.started:.0f} s failed ({self.failures} in a row), "
-                f"the last with: {klass}",
+                f"the last with: {error}",
                 self.failures,
                 klass,
             )

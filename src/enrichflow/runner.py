@@ -194,7 +194,9 @@ def run_claims(
         running = []
     last_halt_check = -math.inf
     for index, (claim, ctx) in enumerate(zip(running, contexts, strict=False)):
-        if time.monotonic() - last_halt_check >= options.halt_check_seconds:
+        if time.monotonic() - last_halt_check >= options.halt_check_seconds or (
+            breaker is not None and breaker.tripped_at >= last_halt_check
+        ):
             with reading(engine) as conn:
                 halted = batch_halt_load(conn, first.batch_id, first.step_index)
             last_halt_check = time.monotonic()
@@ -204,10 +206,9 @@ def run_claims(
         outcome = _call(handler, ctx, claim, clock)  # type: ignore[arg-type]
         pending.append(outcome)
         remaining = running[index + 1 :]
-        trip = breaker.record(outcome) if breaker is not None else None
-        if trip is not None:
+        if breaker is not None and (trip := breaker.record(outcome)) is not None:
             _trip(engine, setting, trip, step_log)
-            last_halt_check = -math.inf
+            breaker.opened()
         now_mono = time.monotonic()
         if len(pending) >= options.flush_every or now_mono - last_flush >= options.flush_seconds:
             flush()
