@@ -14,7 +14,7 @@ from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -35,6 +35,7 @@ from enrichflow.catalog.assignments import assignments_build
 from enrichflow.catalog.batch_controls import Actor
 from enrichflow.db.engine import now_ms
 from enrichflow.export import write_export
+from enrichflow.export_rejected import rejected_csv
 
 __all__ = ["router"]
 
@@ -153,6 +154,7 @@ class UploadOut(BaseModel):
 class BadRowOut(BaseModel):
     line: int
     reason: str
+    field: str | None
     excerpt: str
 
 
@@ -410,6 +412,30 @@ async def upload_create(
 @router.get("/uploads/{upload_id}", response_model=UploadDetail)
 def upload_get(upload_id: IdPath, request: Request) -> Any:
     return service.upload_detail(_engine(request), upload_id)
+
+
+def rejected_response(engine: Engine, upload_id: int) -> StreamingResponse:
+    """The upload's rejected rows as a CSV download (404 before it starts for an unknown
+    upload)."""
+    return StreamingResponse(
+        rejected_csv(engine, upload_id),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "content-disposition": f'attachment; filename="upload-{upload_id}-rejected.csv"',
+            "cache-control": "no-store",
+        },
+    )
+
+
+@router.get(
+    "/uploads/{upload_id}/rejected",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def upload_rejected(upload_id: IdPath, request: Request) -> StreamingResponse:
+    """The rows of the upload that could not be read: line, reason, field, excerpt, then the
+    row's cells under the upload's headers (docs/usage.md)."""
+    return rejected_response(_engine(request), upload_id)
 
 
 @router.get("/batches", response_model=list[BatchOut])
