@@ -5,8 +5,8 @@ circuit breaker paused that step), the ``batch_events`` history, and ``CANCELLED
 statuses a workflow state may have. SQLite rebuilds ``workflow_states`` to change its CHECK
 constraint (Alembic's batch mode copies the rows and recreates its partial indexes).
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
