@@ -19,6 +19,7 @@ from enrichflow.cli import (
     sandbox,
     serve,
     workflow,
+    workstream,
 )
 from enrichflow.cli.root import EXIT_BAD_INPUT, app, console
 from enrichflow.errors import EnrichflowError
@@ -39,6 +40,7 @@ app.command()(run.export)
 app.command()(serve.serve)
 app.command()(sandbox.sandbox)
 app.add_typer(config.config_app, name="config")
+app.add_typer(workstream.workstream_app, name="workstream")
 app.add_typer(workflow.workflow_app, name="workflow")
 app.add_typer(pipeline.pipeline_app, name="pipeline")
 
