@@ -28,6 +28,7 @@ from enrichflow.catalog import (
     workstreams,
 )
 from enrichflow.catalog.assignments import Assignments, parse_assignments
+from enrichflow.catalog.batch_controls import batch_controls_read
 from enrichflow.catalog.batch_reports import STUCK_PENDING_MS
 from enrichflow.catalog.batch_steps import batch_step_options_refresh
 from enrichflow.catalog.client_configs import (
@@ -380,6 +381,7 @@ def batch_detail(engine: Engine, batch_id: int, now: int | None = None) -> dict[
         failed = batch_view.batch_failed_page(conn, batch_id)
         stuck = states_overdue(conn, batch_id, now, STUCK_PENDING_MS, STUCK_LISTED)
         spent = credits.batch_credits(conn, batch_id)
+        controls = batch_controls_read(conn, batch_id)
     ended = view.completed + view.skipped + view.failed + view.not_run
     started = batch_service.started_ms(r)
     elapsed_s = (now - started) / 1000 if started is not None else 0.0
@@ -394,6 +396,7 @@ def batch_detail(engine: Engine, batch_id: int, now: int | None = None) -> dict[
             for s in view.steps
         ],
         "credits": spent,
+        "controls": controls,
         "throughput_per_second": None if rate is None else round(rate, 2),
         "eta_seconds": None if view.eta_ms is None else round(view.eta_ms / 1000, 1),
         "failed": [

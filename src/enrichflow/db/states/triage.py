@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, func, literal, select, union_all, update
 
 from enrichflow.db.engine import is_postgres
-from enrichflow.db.states.base import LEASED, batches, bs, status_in, ws
+from enrichflow.db.states.base import LEASED, batch_cancelled, batches, bs, status_in, ws
 from enrichflow.db.states.errors import NO_ERROR
 from enrichflow.db.states.tallies import ACTIVE, states_tally
 from enrichflow.db.states.transition import status_unchanged, transition
@@ -260,6 +260,7 @@ def states_retry_failed_class(
             status_in(Status.FAILED),
             ws.c.step_name == step_name,
             class_condition(klass),
+            ~batch_cancelled(),
         )
         .values(
             status=Status.PENDING.value,

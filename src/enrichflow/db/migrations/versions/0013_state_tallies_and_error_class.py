@@ -17,8 +17,8 @@ state order.
 Existing failed states get their class (the masks of ``db.states.errors`` as they are now);
 existing states are tallied once.
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ import re
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
