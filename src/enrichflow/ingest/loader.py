@@ -11,6 +11,7 @@ single ``COPY`` (orjson, one ``write`` per chunk instead of a ``write_row`` and 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from enrichflow.ingest.reader import BadRow, RowRecord, open_csv
 
 CHUNK_ROWS = 5000
 ANALYZE_AFTER_ROWS = 10_000
+HASH_BLOCK_BYTES = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,7 @@ def ingest_csv(
     path = Path(path)
     source = open_csv(path)
     header_map = map_headers(source.headers)
+    digest = file_sha256(path)
     with engine.begin() as conn:
         upload_id = int(
             conn.execute(
@@ -84,6 +87,7 @@ def ingest_csv(
                     unmapped_columns=header_map.unmapped,
                     row_count=0,
                     bad_row_count=0,
+                    content_sha256=digest,
                 )
                 .returning(RawUpload.id)
             ).scalar_one()
@@ -133,6 +137,15 @@ def ingest_csv(
         unmapped_columns=header_map.unmapped,
         conflicts=header_map.conflicts,
     )
+
+
+def file_sha256(path: Path) -> str:
+    """The hex SHA-256 of the file's bytes, read in blocks (the file may be large)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(HASH_BLOCK_BYTES):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 @contextmanager
