@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Select, bindparam, select
+from sqlalchemy import BigInteger, Connection, Select, bindparam, select
 
 from enrichflow.db.states.base import batches, results, status_in, ws
 from enrichflow.db.states.transition import status_unchanged
@@ -30,7 +30,7 @@ class ReusableResult(NamedTuple):
 def _reusable_query(across_clients: bool) -> Select[Any]:
     this = batches.alias("this")
     source = batches.alias("source")
-    batch_id = bindparam("batch_id")
+    batch_id = bindparam("batch_id", type_=BigInteger)
     query = (
         select(ws.c.dedupe_key, ws.c.id, ws.c.batch_id, results.c.payload)
         .select_from(
