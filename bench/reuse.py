@@ -1,7 +1,7 @@
 """Clay reuse benchmark: a batch of people over a set of companies pays for each company once;
 a second batch over the same companies (other people) sends nothing and completes from the
-first one's results. Default 100,000 rows over 5,000 companies per batch; ``--quick`` 5,000
-rows over 250.
+first one's results. Default 100,000 rows over 5,000 companies per batch; ``--quick`` 2,000
+rows over 100.
 
 Each batch runs as ``enrichflow run`` runs it, in this process: ingest, launch of
 ``normalize_company_name``, ``normalize_company_domain`` and the seeded company Clay workflow
@@ -20,7 +20,7 @@ synchronous work (the SYNC steps, the look-ups, recording the reused results); t
 includes Clay's callbacks. Target: the look-ups under 10% of it. Exit 1 when a batch sent other than expected.
 
     .venv/bin/python bench/reuse.py                 # 100,000 rows, 5,000 companies, both stores
-    .venv/bin/python bench/reuse.py --quick         # 5,000 rows, 250 companies
+    .venv/bin/python bench/reuse.py --quick         # 2,000 rows, 100 companies
     .venv/bin/python bench/reuse.py --store postgres --rows 20000 --companies 1000
 """
 
@@ -193,13 +193,13 @@ def run_store(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="5,000 rows over 250 companies")
+    parser.add_argument("--quick", action="store_true", help="2,000 rows over 100 companies")
     parser.add_argument("--rows", type=int, help="rows per batch")
     parser.add_argument("--companies", type=int, help="companies they are spread over")
     parser.add_argument("--store", choices=["sqlite", "postgres"], action="append")
     args = parser.parse_args()
-    rows = args.rows or (5_000 if args.quick else 100_000)
-    companies = args.companies or (250 if args.quick else 5_000)
+    rows = args.rows or (2_000 if args.quick else 100_000)
+    companies = args.companies or (100 if args.quick else 5_000)
     stores = args.store or ["sqlite", "postgres"]
 
     port = free_port()
