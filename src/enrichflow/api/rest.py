@@ -33,6 +33,7 @@ from enrichflow.api.dashboard import service
 from enrichflow.catalog.assignments import assignments_build
 from enrichflow.export import write_export
 from enrichflow.export_rejected import rejected_csv
+from enrichflow.states import StepType
 
 __all__ = ["router"]
 
@@ -106,14 +107,38 @@ class ConfigOut(BaseModel):
     updated_at: datetime | None = None
 
 
+class WorkstreamIn(Strict):
+    """A new, empty workstream; ``name`` defaults to the slug."""
+
+    slug: Slug
+    name: Name | None = None
+    description: Value | None = None
+
+
+class WorkstreamOut(BaseModel):
+    slug: str
+    name: str
+    description: str | None
+
+
+class HandlerOut(BaseModel):
+    name: str
+    types: list[str]
+    """The step types a workflow of this handler may have (SYNC, ASYNC)."""
+
+
 class WorkflowIn(Strict):
-    """A new ASYNC ``webhook`` workflow (a Clay table). ``config`` holds its options
-    (``concurrency``, ``rate_per_second``, ``max_attempts``, ``dedupe_by``, ``fields``, ...),
-    checked like ``enrichflow workflow set``."""
+    """A new workflow, like ``enrichflow workflow add``: ``handler`` is any loaded handler
+    (``GET /api/handlers``; ``webhook``, a Clay table, when left out), ``mode`` defaults to
+    what the handler runs as, ``name`` to the slug in words. ``config`` holds its options
+    (``concurrency``, ``max_attempts``, for Clay ``rate_per_second``, ``dedupe_by``,
+    ``fields``, ...), checked like ``enrichflow workflow set``."""
 
     slug: Slug
     workstream: Slug
-    name: Name
+    handler: Slug = "webhook"
+    mode: Literal["sync", "async"] | None = None
+    name: Name | None = None
     description: Value | None = None
     config: dict[Slug, OptionValue] = Field(default_factory=dict, max_length=30)
 
@@ -289,9 +314,44 @@ def workflows(
 
 @router.post("/workflows", response_model=WorkflowOut, status_code=201)
 def workflow_create(body: WorkflowIn, request: Request) -> Any:
+    """Add a workflow; 422 naming what is wrong (an unknown handler lists the loaded ones)."""
     return service.workflow_create(
-        _engine(request), body.slug, body.workstream, body.name, body.description, body.config
+        _engine(request),
+        body.slug,
+        body.workstream,
+        body.handler,
+        mode=None if body.mode is None else StepType(body.mode.upper()),
+        name=body.name,
+        description=body.description,
+        config=body.config,
     )
+
+
+@router.delete("/workflows/{workstream}/{slug}", status_code=204)
+def workflow_delete(
+    workstream: Annotated[str, Path(max_length=100, pattern=r"^[a-z][a-z0-9_]*$")],
+    slug: Annotated[str, Path(max_length=100, pattern=r"^[a-z][a-z0-9_]*$")],
+    request: Request,
+) -> None:
+    """Delete the workflow and its client configs; 422 saying why when a saved pipeline runs
+    it (named) or it is built in."""
+    service.workflow_delete(_engine(request), slug, workstream)
+
+
+@router.get("/handlers", response_model=list[HandlerOut])
+def handlers() -> Any:
+    """The handlers this server has loaded, built-in and plugins'."""
+    return service.handlers_list()
+
+
+@router.get("/workstreams", response_model=list[WorkstreamOut])
+def workstreams(request: Request) -> Any:
+    return service.workstreams_list(_engine(request))
+
+
+@router.post("/workstreams", response_model=WorkstreamOut, status_code=201)
+def workstream_create(body: WorkstreamIn, request: Request) -> Any:
+    return service.workstream_add(_engine(request), body.slug, body.name, body.description)
 
 
 @router.patch("/workflows/{workstream}/{slug}", response_model=WorkflowOut)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from pathlib import Path
@@ -30,7 +29,7 @@ from enrichflow.cli.root import (
     engine_for,
     error_reporting,
     fail,
-    out,
+    json_print,
 )
 from enrichflow.config import get_settings
 from enrichflow.db.engine import now_ms, reading
@@ -309,7 +308,7 @@ def run(
         if not as_json:
             console.print(f"wrote {summary['exported']} rows to {out_path}")
     if as_json:
-        out.print_json(json.dumps(summary))
+        json_print(summary)
     else:
         print_summary(summary)
     print_rejected(report, batch_id)
@@ -336,7 +335,7 @@ def status(
         {"webhook": s.url_redacted, "submissions": s.submissions} for s in near
     ]
     if as_json:
-        out.print_json(json.dumps(summary))
+        json_print(summary)
         return
     print_summary(summary)
     for source in near:
