@@ -273,11 +273,11 @@ def test_company_workflow_gets_dedupe_and_states_a_key_column(empty_engine: Engi
 
 
 def test_failed_states_get_their_class_and_states_are_tallied(empty_engine: Engine) -> None:
-    """0013 stores the error class of every FAILED state (ids and numbers masked, an HTTP
+    """0014 stores the error class of every FAILED state (ids and numbers masked, an HTTP
     status kept; none for other states) and, on Postgres, tallies the existing states, so a
     page sums to what counting says; the downgrade drops the column, the table and the
     trigger."""
-    upgrade(empty_engine, "0012")
+    upgrade(empty_engine, "0013")
     state = (
         "INSERT INTO workflow_states (id, batch_id, item_id, step_name, step_index, status, "
         "attempt, retry_floor, not_before, error, created_at, updated_at) VALUES "
@@ -331,7 +331,7 @@ def test_failed_states_get_their_class_and_states_are_tallied(empty_engine: Engi
     cfg = alembic_config(empty_engine)
     with empty_engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0012")
+        command.downgrade(cfg, "0013")
     with empty_engine.connect() as conn:
         columns = {c["name"] for c in inspect(conn).get_columns("workflow_states")}
         tables = set(inspect(conn).get_table_names())

@@ -17,8 +17,8 @@ state order.
 Existing failed states get their class (the masks of ``db.states.errors`` as they are now);
 existing states are tallied once.
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ import re
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
-down_revision = "0012"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
