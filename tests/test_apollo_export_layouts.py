@@ -135,6 +135,23 @@ LAYOUTS = {
         "Tertiary Email Verification Source,Qualify Contact",
         empty='""',
     ),
+    "2026-68-columns-intent": Layout(
+        "First Name,Last Name,Title,Company Name,Company Name for Emails,Email,Email Status,"
+        "Primary Email Source,Primary Email Verification Source,Email Confidence,"
+        "Primary Email Catch-all Status,Primary Email Last Verified At,Seniority,Departments,"
+        "Contact Owner,Work Direct Phone,Home Phone,Mobile Phone,Corporate Phone,Other Phone,"
+        "Stage,Lists,Last Contacted,Account Owner,# Employees,Industry,Keywords,"
+        "Person Linkedin Url,Website,Company Linkedin Url,Facebook Url,Twitter Url,City,State,"
+        "Country,Company Address,Company City,Company State,Company Country,Company Phone,"
+        "Technologies,Annual Revenue,Total Funding,Latest Funding,Latest Funding Amount,"
+        "Last Raised At,Subsidiary of,Email Sent,Email Open,Email Bounced,Replied,Demoed,"
+        "Number of Retail Locations,Apollo Contact Id,Apollo Account Id,Secondary Email,"
+        "Secondary Email Source,Secondary Email Status,Secondary Email Verification Source,"
+        "Tertiary Email,Tertiary Email Source,Tertiary Email Status,"
+        "Tertiary Email Verification Source,Primary Intent Topic,Primary Intent Score,"
+        "Secondary Intent Topic,Secondary Intent Score,Qualify Contact",
+        empty='""',
+    ),
     "2026-70-columns": Layout(
         "First Name,Last Name,Title,Company Name,Company Name for Emails,Email,Email Status,"
         "Primary Email Source,Primary Email Verification Source,Email Confidence,"

@@ -31,7 +31,10 @@ from starlette.concurrency import run_in_threadpool
 
 from enrichflow.api.auth import api_guard
 from enrichflow.api.dashboard import service
+from enrichflow.catalog import batch_controls
 from enrichflow.catalog.assignments import assignments_build
+from enrichflow.catalog.batch_controls import Actor
+from enrichflow.db.engine import now_ms
 from enrichflow.export import write_export
 from enrichflow.export_rejected import rejected_csv
 from enrichflow.states import StepType
@@ -251,6 +254,29 @@ class StuckOut(BaseModel):
     overdue_seconds: float
 
 
+class BreakerOut(BaseModel):
+    step: str
+    reason: str
+
+
+class BatchEventOut(BaseModel):
+    at: datetime
+    kind: str
+    """cancelled, paused, resumed, resent or breaker_tripped."""
+    actor: str
+    """cli, api, dashboard or system (the circuit breaker)."""
+    detail: dict[str, Any]
+
+
+class ControlsOut(BaseModel):
+    paused: bool
+    paused_at: datetime | None
+    breaker: list[BreakerOut]
+    """Steps the circuit breaker paused, with why; ``resume`` lifts them."""
+    events: list[BatchEventOut]
+    """The batch's history, newest first."""
+
+
 class BatchDetail(BatchOut):
     progress: float
     done_items: int
@@ -261,6 +287,7 @@ class BatchDetail(BatchOut):
     stuck: list[StuckOut]
     credits: dict[str, CreditsOut] = {}
     """Clay step -> items sent, de-duplicated and reused."""
+    controls: ControlsOut
 
 
 class LaunchOut(BatchDetail):
@@ -281,6 +308,21 @@ class RetryIn(Strict):
 
 class RetryOut(BaseModel):
     moved: int
+
+
+class ResendIn(Strict):
+    """Re-send the waiting items of ASYNC ``step`` sent at least ``older_than`` ago (a
+    duration: ``30s``, ``15m``, ``2h``, ``1d``; default all)."""
+
+    step: Slug
+    older_than: Annotated[str, StringConstraints(max_length=20)] = "0s"
+
+
+class ControlOut(BaseModel):
+    batch: BatchDetail
+    states: int = 0
+    """cancel: states cancelled; resend: items re-sent; resume: steps whose circuit-breaker
+    pause it lifted."""
 
 
 ClientDetail.model_rebuild()
@@ -495,6 +537,56 @@ def batch_retry(batch_id: IdPath, body: RetryIn, request: Request) -> Any:
     if moved:
         request.app.state.wake()
     return {"moved": moved}
+
+
+def _control(request: Request, batch_id: int, act: Any) -> dict[str, Any]:
+    engine = _engine(request)
+    with engine.begin() as conn:
+        states = act(conn)
+    request.app.state.wake()
+    return {"batch": service.batch_detail(engine, batch_id), "states": int(states or 0)}
+
+
+@router.post("/batches/{batch_id}/cancel", response_model=ControlOut)
+def batch_cancel(batch_id: IdPath, request: Request) -> Any:
+    """Cancel a running batch: its unfinished states end CANCELLED, nothing more is sent, late
+    callbacks store nothing. 409 when the batch is not running."""
+    return _control(
+        request,
+        batch_id,
+        lambda conn: batch_controls.batch_cancel(conn, batch_id, Actor.API, now_ms()),
+    )
+
+
+@router.post("/batches/{batch_id}/pause", response_model=ControlOut)
+def batch_pause(batch_id: IdPath, request: Request) -> Any:
+    """Pause a running batch: nothing is dispatched or sent; callbacks still land."""
+    return _control(
+        request, batch_id, lambda conn: batch_controls.batch_pause(conn, batch_id, Actor.API)
+    )
+
+
+@router.post("/batches/{batch_id}/resume", response_model=ControlOut)
+def batch_resume(batch_id: IdPath, request: Request) -> Any:
+    """Resume a batch paused by an operator or by the circuit breaker."""
+    return _control(
+        request,
+        batch_id,
+        lambda conn: len(batch_controls.batch_resume(conn, batch_id, Actor.API)),
+    )
+
+
+@router.post("/batches/{batch_id}/resend", response_model=ControlOut)
+def batch_resend(batch_id: IdPath, body: ResendIn, request: Request) -> Any:
+    """Re-send now, as a new attempt, the step's items waiting on the external service."""
+    seconds = batch_controls.duration_seconds(body.older_than)
+    return _control(
+        request,
+        batch_id,
+        lambda conn: batch_controls.batch_resend(
+            conn, batch_id, body.step, seconds, Actor.API, now_ms()
+        ),
+    )
 
 
 def export_response(engine: Engine, batch_id: int, fmt: str) -> FileResponse:

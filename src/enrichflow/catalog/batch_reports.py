@@ -8,6 +8,7 @@ from typing import Any, TypedDict
 
 from sqlalchemy import Connection, and_, func, or_, select
 
+from enrichflow.catalog.batch_controls import BatchControls, batch_controls_read
 from enrichflow.catalog.batches import batch_get, batch_steps_list
 from enrichflow.catalog.credits import Credits, batch_credits
 from enrichflow.db.models import BatchItem, WorkflowState
@@ -47,6 +48,8 @@ class BatchSummary(TypedDict):
     credits: dict[str, Credits]
     """Clay step -> items sent, de-duplicated and reused."""
     failed: list[FailedState]
+    controls: BatchControls
+    """Paused, the steps the circuit breaker paused, and the batch's control history."""
 
 
 def batch_summary(conn: Connection, batch_id: int) -> BatchSummary:
@@ -69,6 +72,7 @@ def batch_summary(conn: Connection, batch_id: int) -> BatchSummary:
         steps={step.name: counts.get(step.name, {}) for step in batch_steps_list(conn, batch_id)},
         credits=batch_credits(conn, batch_id),
         failed=[FailedState(item_id=i, step=s, error=e) for i, s, e in failed],
+        controls=batch_controls_read(conn, batch_id),
     )
 
 

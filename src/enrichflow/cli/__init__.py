@@ -11,6 +11,7 @@ import sys
 from enrichflow.cli import (
     conductor,
     config,
+    controls,
     doctor,
     init,
     pipeline,
@@ -29,6 +30,10 @@ app.command()(init.init)
 app.command()(run.run)
 app.command()(run.status)
 app.command()(run.retry)
+app.command()(controls.cancel)
+app.command()(controls.pause)
+app.command()(controls.resume)
+app.command()(controls.resend)
 app.command()(conductor.conductor)
 app.command()(doctor.doctor)
 app.command()(run.export)

@@ -164,6 +164,16 @@ def print_summary(summary: dict[str, Any]) -> None:
         )
     for f in summary["failed"]:
         console.print(f"[red]item {f['item_id']}[/] failed at [bold]{f['step']}[/]: {f['error']}")
+    controls = summary["controls"]
+    if controls["paused"]:
+        console.print(
+            f"[yellow]paused by an operator; continue with: enrichflow resume {summary['batch_id']}[/]"
+        )
+    for tripped in controls["breaker"]:
+        console.print(
+            f"[yellow]{tripped['step']} paused by the circuit breaker: {tripped['reason']}; "
+            f"fix the cause, then: enrichflow resume {summary['batch_id']}[/]"
+        )
 
 
 def exit_code(summary: dict[str, Any]) -> int:

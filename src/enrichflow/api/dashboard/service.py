@@ -28,6 +28,7 @@ from enrichflow.catalog import (
     workstreams,
 )
 from enrichflow.catalog.assignments import Assignments, parse_assignments
+from enrichflow.catalog.batch_controls import batch_controls_read
 from enrichflow.catalog.batch_reports import STUCK_PENDING_MS
 from enrichflow.catalog.batch_steps import batch_step_options_refresh
 from enrichflow.catalog.client_configs import (
@@ -398,6 +399,7 @@ def batch_detail(engine: Engine, batch_id: int, now: int | None = None) -> dict[
         last_step = steps[-1].name if steps else ""
         read = batch_reports.batch_progress(conn, batch_id, last_step, now)
         spent = credits.batch_credits(conn, batch_id)
+        controls = batch_controls_read(conn, batch_id)
     counts, done_items = read.counts, read.done_items
     first_ms, last_ms = read.first_finished_ms, read.last_finished_ms
     items = int(r["item_count"] or 0)
@@ -435,6 +437,7 @@ def batch_detail(engine: Engine, batch_id: int, now: int | None = None) -> dict[
             for s in rows
         ],
         "credits": spent,
+        "controls": controls,
         "throughput_per_second": None if rate is None else round(rate, 2),
         "eta_seconds": None if eta is None else round(eta, 1),
         "failed": [
