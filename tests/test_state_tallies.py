@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, delete, func, select, update
 
+from enrichflow.catalog.credits import batch_credits as credits
 from enrichflow.conductor.loop import Conductor
 from enrichflow.db.engine import is_postgres, now_ms
 from enrichflow.db.models import Batch, BatchStep, StateTally, WorkflowState
@@ -69,6 +70,26 @@ def check(conn: Connection, batch_id: int) -> None:
         ).all()
     )
     assert {names[p]: c for p, c in by_position.items()} == counted(conn, batch_id)
+    spent = {
+        n: (c["sent"], c["deduplicated"], c["reused"]) for n, c in credits(conn, batch_id).items()
+    }
+    assert spent == {n: c for n, c in scanned_credits(conn, batch_id).items() if n in spent}
+
+
+def scanned_credits(conn: Connection, batch_id: int) -> dict[str, tuple[int, int, int]]:
+    """step -> (sent, de-duplicated, reused), read off every state of the batch."""
+    out: dict[str, list[int]] = {}
+    for step, status, waiting_on, meta in conn.execute(
+        select(ws.c.step_name, ws.c.status, ws.c.waiting_on, ws.c.meta).where(
+            ws.c.batch_id == batch_id
+        )
+    ):
+        reused = bool(meta and meta.get("reused_from") is not None)
+        row = out.setdefault(step, [0, 0, 0])
+        row[0] += status in ("COMPLETED", "IN_PROGRESS") and waiting_on is None and not reused
+        row[1] += waiting_on is not None
+        row[2] += reused
+    return {step: (a, b, c) for step, (a, b, c) in out.items()}
 
 
 def test_a_real_run_stores_error_classes_and_counts_agree(engine: Engine, tmp_path: Path) -> None:
@@ -89,6 +110,26 @@ def test_a_real_run_stores_error_classes_and_counts_agree(engine: Engine, tmp_pa
         assert [(g.error_class, g.count) for g in failure_groups(conn, exhausted)] == [
             ("ValueError: boom on attempt <n>", 4)
         ]
+    with engine.begin() as conn:  # the first step as a Clay step: one follower, one reuse
+        conn.execute(
+            update(BatchStep)
+            .where(BatchStep.batch_id == permanent, BatchStep.step_name == "test_count")
+            .values(handler="webhook")
+        )
+        first = list(
+            conn.execute(
+                select(ws.c.id)
+                .where(ws.c.batch_id == permanent, ws.c.step_name == "test_count")
+                .order_by(ws.c.id)
+            ).scalars()
+        )
+        conn.execute(update(ws).where(ws.c.id == first[0]).values(waiting_on=first[1]))
+        conn.execute(update(ws).where(ws.c.id == first[2]).values(meta={"reused_from": 1}))
+    with engine.connect() as conn:
+        check(conn, permanent)
+        assert credits(conn, permanent) == {
+            "test_count": {"sent": 4, "deduplicated": 1, "reused": 1}
+        }
     with engine.begin() as conn:
         moved = states_retry_failed_class(
             conn, permanent, T, "test_permanent", "permanently broken item <n>"

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Table, and_, case, func, select
 
 from enrichflow.db.models import Batch, BatchStep, WorkflowState
 from enrichflow.db.states import status_in
+from enrichflow.db.states.tallies import states_tally
 from enrichflow.states import Status
 
 __all__ = ["Credits", "batch_credits", "client_credits"]
@@ -18,6 +19,10 @@ __all__ = ["Credits", "batch_credits", "client_credits"]
 ws = typing.cast(Table, WorkflowState.__table__)
 bs = typing.cast(Table, BatchStep.__table__)
 batches = typing.cast(Table, Batch.__table__)
+
+
+SENT = frozenset({Status.COMPLETED.value, Status.IN_PROGRESS.value})
+"""A Clay step's states that count as sent, unless they followed a leader or reused a result."""
 
 
 class Credits(TypedDict):
@@ -48,16 +53,25 @@ def _clay_states() -> typing.Any:
 
 
 def batch_credits(conn: Connection, batch_id: int) -> dict[str, Credits]:
-    """Clay (``webhook``) step name -> items sent, de-duplicated and reused in the batch."""
-    rows = conn.execute(
-        select(bs.c.step_name, *_sums())
-        .select_from(_clay_states())
-        .where(ws.c.batch_id == batch_id, bs.c.handler == "webhook")
-        .group_by(bs.c.step_name)
+    """Clay (``webhook``) step name -> items sent, de-duplicated and reused in the batch, from
+    the batch's tallies (:func:`~enrichflow.db.states.tallies.states_tally`)."""
+    clay = dict(
+        conn.execute(
+            select(bs.c.position, bs.c.step_name).where(
+                bs.c.batch_id == batch_id, bs.c.handler == "webhook"
+            )
+        ).all()
     )
-    return {
-        name: Credits(sent=int(s), deduplicated=int(d), reused=int(r)) for name, s, d, r in rows
-    }
+    out: dict[str, Credits] = {}
+    for t in states_tally(conn, batch_id):
+        if t.step_index not in clay:
+            continue
+        step = out.setdefault(clay[t.step_index], Credits(sent=0, deduplicated=0, reused=0))
+        if t.status in SENT:
+            step["sent"] += t.own
+        step["deduplicated"] += t.followers
+        step["reused"] += t.reused
+    return out
 
 
 def client_credits(conn: Connection) -> dict[int, Credits]:

@@ -424,6 +424,12 @@ class StateTally(Base):
     states: Mapped[int] = mapped_column(BigInteger)
     retried: Mapped[int] = mapped_column(BigInteger)
     """Of ``states``, those with a manual retry behind them (``retry_floor > 0``)."""
+    followers: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    """Of ``states``, those that follow a same-batch leader (``waiting_on`` set)."""
+    reused: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    """Of ``states``, those that took an earlier batch's result (their meta's ``reused_from``)."""
+    own: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    """Of ``states``, those that are neither: what a Clay step sends."""
 
 
 class EnrichmentResult(Base):
