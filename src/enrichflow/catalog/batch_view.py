@@ -9,6 +9,7 @@ a failure"), which is why an all-failed batch reads as failed, never as a green 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,7 @@ from enrichflow.catalog.batch_reports import STUCK_PENDING_MS
 from enrichflow.db.models import Batch, BatchItem, BatchStep, EnrichmentResult, WorkflowState
 from enrichflow.db.states import status_in
 from enrichflow.db.states.errors import error_class
+from enrichflow.db.states.tallies import Tally
 from enrichflow.db.states.triage import (
     AsyncWaits,
     async_waits,
@@ -119,17 +121,24 @@ def batch_blueprint(conn: Connection, batch_id: int) -> list[BlueprintStep]:
 
 
 def batch_overview(
-    conn: Connection, batch_id: int, items: int, running: bool, started_ms: int | None, now: int
+    conn: Connection,
+    batch_id: int,
+    items: int,
+    running: bool,
+    started_ms: int | None,
+    now: int,
+    tally: Sequence[Tally] | None = None,
 ) -> Overview:
-    """The batch's progress from one grouped read of its states plus its ASYNC waits."""
+    """The batch's progress from its tallies (``tally`` when the caller has read them) plus
+    its ASYNC waits."""
     blueprint = batch_blueprint(conn, batch_id)
-    tallies = step_tallies(conn, batch_id)
+    tallies = step_tallies(conn, batch_id, tally)
     steps: list[StepLine] = []
     failed_before = 0
     for step in blueprint:
         name, kind, position, max_attempts = step.name, step.type, step.position, step.max_attempts
-        tally = tallies.get(position)
-        counts = {s.value: 0 for s in Status} | (dict(tally.counts) if tally else {})
+        line = tallies.get(position)
+        counts = {s.value: 0 for s in Status} | (dict(line.counts) if line else {})
         steps.append(
             StepLine(
                 name,
@@ -138,7 +147,7 @@ def batch_overview(
                 max_attempts,
                 counts,
                 failed_before,
-                tally.retried if tally else 0,
+                line.retried if line else 0,
             )
         )
         failed_before += counts[Status.FAILED.value]

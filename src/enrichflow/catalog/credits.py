@@ -5,13 +5,14 @@ The CLI's ``status``, the batch API and the dashboard read these functions."""
 from __future__ import annotations
 
 import typing
+from collections.abc import Sequence
 from typing import TypedDict
 
 from sqlalchemy import Connection, Table, and_, case, func, select
 
 from enrichflow.db.models import Batch, BatchStep, WorkflowState
 from enrichflow.db.states import status_in
-from enrichflow.db.states.tallies import states_tally
+from enrichflow.db.states.tallies import Tally, states_tally
 from enrichflow.states import Status
 
 __all__ = ["Credits", "batch_credits", "client_credits"]
@@ -52,9 +53,12 @@ def _clay_states() -> typing.Any:
     )
 
 
-def batch_credits(conn: Connection, batch_id: int) -> dict[str, Credits]:
+def batch_credits(
+    conn: Connection, batch_id: int, tally: Sequence[Tally] | None = None
+) -> dict[str, Credits]:
     """Clay (``webhook``) step name -> items sent, de-duplicated and reused in the batch, from
-    the batch's tallies (:func:`~enrichflow.db.states.tallies.states_tally`)."""
+    the batch's tallies (:func:`~enrichflow.db.states.tallies.states_tally`; ``tally`` when
+    the caller has read them)."""
     clay = dict(
         conn.execute(
             select(bs.c.position, bs.c.step_name).where(
@@ -63,7 +67,7 @@ def batch_credits(conn: Connection, batch_id: int) -> dict[str, Credits]:
         ).all()
     )
     out: dict[str, Credits] = {}
-    for t in states_tally(conn, batch_id):
+    for t in states_tally(conn, batch_id) if tally is None else tally:
         if t.step_index not in clay:
             continue
         step = out.setdefault(clay[t.step_index], Credits(sent=0, deduplicated=0, reused=0))

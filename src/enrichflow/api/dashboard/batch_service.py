@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,11 +14,13 @@ from sqlalchemy import Engine
 from enrichflow.catalog import batch_view, batches, uploads
 from enrichflow.catalog.credits import batch_credits
 from enrichflow.db.engine import now_ms, reading
+from enrichflow.db.states.tallies import Tally, states_tally
 from enrichflow.db.states.triage import failure_groups, states_retry_failed_class
 from enrichflow.errors import NotFoundError
 from enrichflow.export import cell
 from enrichflow.states import BatchStatus, StepType
 
+COUNTING = frozenset({"progress", "groups", "credits"})
 PARTS = frozenset({"progress", "groups", "credits"})
 FAILURE_COLUMNS = [
     "row_number",
@@ -45,7 +47,9 @@ def started_ms(batch: batches.BatchRow) -> int | None:
     return None if created is None else int(created.timestamp() * 1000)
 
 
-def overview(conn: Any, batch: batches.BatchRow, now: int) -> batch_view.Overview:
+def overview(
+    conn: Any, batch: batches.BatchRow, now: int, tally: Sequence[Tally] | None = None
+) -> batch_view.Overview:
     """The batch's progress as its page shows it; the REST API reports the same."""
     return batch_view.batch_overview(
         conn,
@@ -54,6 +58,7 @@ def overview(conn: Any, batch: batches.BatchRow, now: int) -> batch_view.Overvie
         batch["status"] == BatchStatus.RUNNING.value,
         started_ms(batch),
         now,
+        tally,
     )
 
 
@@ -69,13 +74,15 @@ def batch_page(
         running = batch["status"] == BatchStatus.RUNNING.value
         page: dict[str, Any] = {"batch": batch, "now": now, "running": running}
         page["blueprint"] = batch_view.batch_blueprint(conn, batch_id)
+        # one read of the tallies for every part that counts
+        tally = states_tally(conn, batch_id) if parts & COUNTING else None
         if "progress" in parts:
-            page["view"] = overview(conn, batch, now)
+            page["view"] = overview(conn, batch, now, tally)
         if "groups" in parts:
-            page["groups"] = failure_groups(conn, batch_id)
+            page["groups"] = failure_groups(conn, batch_id, tally)
         has_clay = any(step.type == StepType.ASYNC.value for step in page["blueprint"])
         if "credits" in parts and has_clay:
-            page["credits"] = batch_credits(conn, batch_id)
+            page["credits"] = batch_credits(conn, batch_id, tally)
     return page
 
 

@@ -8,6 +8,7 @@ stored when each state failed (:mod:`~enrichflow.db.states.errors`), so two hund
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ from sqlalchemy import Connection, func, literal, select, union_all, update
 from enrichflow.db.engine import is_postgres
 from enrichflow.db.states.base import LEASED, batch_cancelled, batches, bs, status_in, ws
 from enrichflow.db.states.errors import NO_ERROR
-from enrichflow.db.states.tallies import ACTIVE, states_tally
+from enrichflow.db.states.tallies import ACTIVE, Tally, states_tally
 from enrichflow.db.states.transition import status_unchanged, transition
 from enrichflow.states import BatchStatus, Status, StepType
 
@@ -48,14 +49,16 @@ class StepTally:
 
 
 @status_unchanged
-def step_tallies(conn: Connection, batch_id: int) -> dict[int, StepTally]:
-    """step position -> its states by status."""
+def step_tallies(
+    conn: Connection, batch_id: int, tally: Sequence[Tally] | None = None
+) -> dict[int, StepTally]:
+    """step position -> its states by status (from ``tally`` when the caller has read it)."""
     out: dict[int, StepTally] = {}
-    for t in states_tally(conn, batch_id):
-        tally = out.setdefault(t.step_index, StepTally(t.step_index, {}, 0))
-        tally.counts[t.status] = tally.counts.get(t.status, 0) + t.states
+    for t in states_tally(conn, batch_id) if tally is None else tally:
+        step = out.setdefault(t.step_index, StepTally(t.step_index, {}, 0))
+        step.counts[t.status] = step.counts.get(t.status, 0) + t.states
         retried = t.retried if t.status in ACTIVE else 0
-        out[t.step_index] = StepTally(t.step_index, tally.counts, tally.retried + retried)
+        out[t.step_index] = StepTally(t.step_index, step.counts, step.retried + retried)
     return out
 
 
@@ -212,13 +215,16 @@ class FailureGroup:
 
 
 @status_unchanged
-def failure_groups(conn: Connection, batch_id: int) -> list[FailureGroup]:
+def failure_groups(
+    conn: Connection, batch_id: int, tally: Sequence[Tally] | None = None
+) -> list[FailureGroup]:
     """The batch's FAILED states by step and error class, largest group first per step (the
-    tallies on Postgres; SQLite reads ``ix_workflow_states_failed`` alone)."""
+    tallies on Postgres, ``tally`` when the caller has read them; SQLite reads
+    ``ix_workflow_states_failed`` alone)."""
     if is_postgres(conn):
         groups = [
             (t.step_index, t.error_class, t.states)
-            for t in states_tally(conn, batch_id)
+            for t in (states_tally(conn, batch_id) if tally is None else tally)
             if t.status == Status.FAILED.value
         ]
     else:
