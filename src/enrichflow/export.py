@@ -21,7 +21,14 @@ from typing import Any, TextIO, cast
 
 from sqlalchemy import ColumnElement, Connection, Engine, Table, func, or_, select
 
-from enrichflow.columns import BUILTIN_STEPS, CORE_STEP, DOMAIN_STEP, LEAD_COLUMNS, NAME_STEP
+from enrichflow.columns import (
+    BUILTIN_STEPS,
+    CORE_STEP,
+    DOMAIN_STEP,
+    LEAD_COLUMNS,
+    LEAD_LISTS,
+    NAME_STEP,
+)
 from enrichflow.db.context import IDENTITY_COLUMNS, RowLayout
 from enrichflow.db.dialect import id_in
 from enrichflow.db.engine import reading
@@ -30,7 +37,7 @@ from enrichflow.db.statistics import statistics_refresh
 from enrichflow.errors import InputError
 from enrichflow.normalize._text import clean_cell
 from enrichflow.normalize.core import PHONE_FIELDS
-from enrichflow.normalize.numbers import parse_int_amount, parse_list
+from enrichflow.normalize.numbers import parse_bool, parse_int_amount, parse_list
 from enrichflow.states import Status
 
 LEADING = ["item_id", "row_number", "status", "failed_step", "error", *LEAD_COLUMNS]
@@ -135,6 +142,11 @@ def _from_item(item: Any, fields: Mapping[str, str], results: Mapping[str, Any])
             "title": text("title") or item.title,
             "email": text("email") or item.email,
             "phone": next((p for p in (text(k) for k in PHONE_FIELDS) if p), None),
+            "direct_phone": text("phone_work_direct"),
+            "mobile_phone": text("phone_mobile"),
+            "corporate_phone": text("phone_corporate") or text("company_phone"),
+            "do_not_call": parse_bool(text("do_not_call")),
+            "sub_departments": parse_list(fields.get("sub_departments")),
             "person_linkedin_url": text("linkedin_url") or item.linkedin_url,
             "city": text("city"),
             "state": text("state"),
@@ -142,8 +154,16 @@ def _from_item(item: Any, fields: Mapping[str, str], results: Mapping[str, Any])
             "employees": parse_int_amount(fields.get("employees")),
             "annual_revenue": parse_int_amount(fields.get("annual_revenue")),
             "total_funding": parse_int_amount(fields.get("total_funding")),
+            "latest_funding": text("latest_funding"),
+            "latest_funding_amount": parse_int_amount(fields.get("latest_funding_amount")),
+            "last_raised_at": text("last_raised_at"),
+            "company_address": text("company_address"),
             "company_city": text("company_city"),
             "company_state": text("company_state"),
+            "sic_codes": parse_list(fields.get("sic_codes")),
+            "naics_codes": parse_list(fields.get("naics_codes")),
+            "facebook_url": text("facebook_url"),
+            "twitter_url": text("twitter_url"),
             "keywords": parse_list(fields.get("keywords")),
             "technologies": parse_list(fields.get("technologies")),
         }
@@ -294,7 +314,7 @@ def export_rows(engine: Engine, batch_id: int) -> Iterator[dict[str, Any]]:
             for key, value in _enrichment_columns(_enrichment(lead, own)).items():
                 if key not in _LEADING_SET:
                     row[key] = value
-            for column in ("keywords", "technologies"):
+            for column in LEAD_LISTS:
                 row[column] = list(row.get(column) or [])
             yield row
         last_id = ids[-1]
