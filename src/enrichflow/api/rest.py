@@ -31,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from enrichflow.api.auth import api_guard
 from enrichflow.api.dashboard import service
 from enrichflow.catalog.assignments import assignments_build
-from enrichflow.export import write_export
+from enrichflow.export_tables import LEADS, write_table
 
 __all__ = ["router"]
 
@@ -409,13 +409,17 @@ def batch_retry(batch_id: IdPath, body: RetryIn, request: Request) -> Any:
     return {"moved": moved}
 
 
-def export_response(engine: Engine, batch_id: int, fmt: str) -> FileResponse:
-    """The export as a download; the temporary file is removed once sent."""
+def export_response(
+    engine: Engine, batch_id: int, fmt: str, table: str = LEADS, all_columns: bool = False
+) -> FileResponse:
+    """The export (or another consolidated table of the batch) as a download; the temporary
+    file is removed once sent."""
     service.batch_detail(engine, batch_id)  # 404 for an unknown batch
     tmp = tempfile.TemporaryDirectory(prefix="enrichflow-export-")
-    path = FilePath(tmp.name) / f"batch_{batch_id}.{fmt}"
+    name = f"batch_{batch_id}" if table == LEADS else f"batch_{batch_id}_{table}"
+    path = FilePath(tmp.name) / f"{name}.{fmt}"
     try:
-        write_export(engine, batch_id, path, fmt)
+        write_table(engine, batch_id, path, fmt, table, all_columns)
     except BaseException:
         tmp.cleanup()
         raise
@@ -434,7 +438,13 @@ def export_response(engine: Engine, batch_id: int, fmt: str) -> FileResponse:
     responses={200: {"content": {"text/csv": {}, "application/x-ndjson": {}}}},
 )
 def batch_export(
-    batch_id: IdPath, request: Request, format: Literal["csv", "jsonl"] = "csv"
+    batch_id: IdPath,
+    request: Request,
+    format: Literal["csv", "jsonl"] = "csv",
+    table: Literal["leads", "companies", "people", "work_history"] = "leads",
+    all_columns: bool = False,
 ) -> FileResponse:
-    """One row per item, failed items included (see docs/steps.md for the columns)."""
-    return export_response(_engine(request), batch_id, format)
+    """One row per item, failed items included, with ``all_columns`` every uploaded column
+    too (``original.<header>``); or the batch's companies, people or work history with
+    ``table`` (see docs/steps.md for the columns)."""
+    return export_response(_engine(request), batch_id, format, table, all_columns)

@@ -188,6 +188,14 @@ def ingest_with_progress(engine: Engine, csv_path: Path, quiet: bool) -> IngestR
         )
 
 
+AllColumns = Annotated[
+    bool,
+    typer.Option(
+        "--all-columns", help="Append every uploaded column as it was, as original.<header>."
+    ),
+]
+
+
 def run(
     csv_path: Annotated[Path, typer.Argument(metavar="CSV", help="Lead list to enrich.")],
     client: Annotated[
@@ -201,6 +209,7 @@ def run(
     out_path: Annotated[
         Path | None, typer.Option("--out", help="Write the export here (.csv or .jsonl).")
     ] = None,
+    all_columns: AllColumns = False,
     as_json: JsonFlag = False,
     database_url: DatabaseUrl = None,
     fresh: Annotated[
@@ -280,7 +289,7 @@ def run(
     }
     if out_path is not None:
         fmt = "jsonl" if out_path.suffix == ".jsonl" else "csv"
-        summary["exported"] = write_export(engine, batch_id, out_path, fmt)
+        summary["exported"] = write_export(engine, batch_id, out_path, fmt, all_columns)
         if not as_json:
             console.print(f"wrote {summary['exported']} rows to {out_path}")
     if as_json:
@@ -368,14 +377,26 @@ def export(
     batch_id: Annotated[int, typer.Argument(metavar="BATCH")],
     out_path: Annotated[Path, typer.Option("--out", help="File to write.")],
     fmt: Annotated[str, typer.Option("--format", help="csv or jsonl")] = "csv",
+    all_columns: AllColumns = False,
+    table: Annotated[
+        str,
+        typer.Option(
+            help="leads (one row per item), or the batch's companies, people or work_history."
+        ),
+    ] = "leads",
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Write a batch's export: one row per item, failed items included."""
-    from enrichflow.export import write_export
+    """Write a batch's export: one row per item, failed items included (or another of its
+    consolidated tables with --table)."""
+    from enrichflow.catalog.batches import batch_exists
+    from enrichflow.export_tables import write_table
 
     engine = engine_for(database_url)
     try:
-        n = write_export(engine, batch_id, out_path, fmt)
+        with reading(engine) as conn:
+            if not batch_exists(conn, batch_id):
+                raise fail(f"batch {batch_id} does not exist")
+        n = write_table(engine, batch_id, out_path, fmt, table, all_columns)
     except InputError as exc:
         raise fail(str(exc)) from exc
     console.print(f"wrote {n} rows to {out_path}")

@@ -25,6 +25,7 @@ from enrichflow.api.dashboard.upload_routes import router as upload_router
 from enrichflow.api.dashboard.workflow_routes import router as workflow_router
 from enrichflow.api.rest import MAX_ID, export_response
 from enrichflow.errors import ConfigError
+from enrichflow.export_tables import LEADS, TABLE_NAMES
 
 __all__ = ["redirect", "render", "router"]
 
@@ -75,7 +76,11 @@ def batches_page(
 
 
 @router.get("/batches/{batch_id}/export.{fmt}")
-def batch_export(request: Request, batch_id: Id, fmt: str) -> Response:
+def batch_export(
+    request: Request, batch_id: Id, fmt: str, table: str = LEADS, all_columns: bool = False
+) -> Response:
     if fmt not in ("csv", "jsonl"):
         raise ConfigError("export as csv or jsonl")
-    return export_response(_engine(request), batch_id, fmt)
+    if table not in TABLE_NAMES:
+        raise ConfigError(f"export one of the tables {', '.join(TABLE_NAMES)}")
+    return export_response(_engine(request), batch_id, fmt, table, all_columns)
