@@ -201,8 +201,8 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 INLINE = (
     "First Name,Last Name,Email,Email Status,Company Name,Website,Sub Departments,Do Not Call,"
     "SIC Codes,NAICS Codes,Facebook Url,Latest Funding Amount,Corporate Phone\n"
-    "Ann,Lee,ann@globex.com,,Globex,globex.com,\"Sales Operations, Business Development\","
-    "true,\"7372, 7379\",511210,https://facebook.com/globex,$5.5M,+1 866-555-0100\n"
+    'Ann,Lee,ann@globex.com,,Globex,globex.com,"Sales Operations, Business Development",'
+    'true,"7372, 7379",511210,https://facebook.com/globex,$5.5M,+1 866-555-0100\n'
     "Bo,Kim,bo@globex.com,Verified,Globex,globex.com,,false,,,,,\n"
 )
 
