@@ -73,7 +73,7 @@ def test_uploads(page: Page, served: Served, tmp_path: Path) -> None:
         path = tmp_path / name
         path.write_bytes(content)
         _upload(page, cid, path)
-        assert f"is not a CSV (it looks like {kind})" in page.text("#upload-error")
+        assert f"this is not a CSV file: it looks like {kind}" in page.text("#upload-error")
         assert "byte 0x" not in page.text("#upload-error")
     page.check("binary_refused")
 

@@ -14,7 +14,7 @@ from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -31,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from enrichflow.api.auth import api_guard
 from enrichflow.api.dashboard import service
 from enrichflow.catalog.assignments import assignments_build
+from enrichflow.export_rejected import rejected_csv
 from enrichflow.export_tables import LEADS, write_table
 
 __all__ = ["router"]
@@ -150,6 +151,7 @@ class UploadOut(BaseModel):
 class BadRowOut(BaseModel):
     line: int
     reason: str
+    field: str | None
     excerpt: str
 
 
@@ -368,6 +370,30 @@ async def upload_create(
 @router.get("/uploads/{upload_id}", response_model=UploadDetail)
 def upload_get(upload_id: IdPath, request: Request) -> Any:
     return service.upload_detail(_engine(request), upload_id)
+
+
+def rejected_response(engine: Engine, upload_id: int) -> StreamingResponse:
+    """The upload's rejected rows as a CSV download (404 before it starts for an unknown
+    upload)."""
+    return StreamingResponse(
+        rejected_csv(engine, upload_id),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "content-disposition": f'attachment; filename="upload-{upload_id}-rejected.csv"',
+            "cache-control": "no-store",
+        },
+    )
+
+
+@router.get(
+    "/uploads/{upload_id}/rejected",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def upload_rejected(upload_id: IdPath, request: Request) -> StreamingResponse:
+    """The rows of the upload that could not be read: line, reason, field, excerpt, then the
+    row's cells under the upload's headers (docs/usage.md)."""
+    return rejected_response(_engine(request), upload_id)
 
 
 @router.get("/batches", response_model=list[BatchOut])

@@ -17,7 +17,8 @@ from enrichflow.errors import ConfigError
 from enrichflow.gc_tuning import tune_gc
 
 HELP = (
-    "The ``enrichflow`` command line. Exit codes: 0 done, 1 some items failed, 2 bad input/config."
+    "The ``enrichflow`` command line. Exit codes: 0 done, 1 some items failed or rows of the "
+    "file were rejected, 2 bad input/config."
 )
 
 # No local variables in tracebacks: they hold settings, webhook URLs and lead rows.

@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 
 PROGRESS_SECONDS = 0.25
 """Shortest interval between two refreshes of `enrichflow run`'s progress bars."""
+REJECTED_SHOWN = 20
+"""How many rejected rows `enrichflow run` lists on the terminal; --json lists every one."""
 
 
 def drive(
@@ -166,8 +168,30 @@ def print_summary(summary: dict[str, Any]) -> None:
 
 
 def exit_code(summary: dict[str, Any]) -> int:
+    """1 when an item failed or, for ``run``, a row of the file was rejected; else 0."""
     failed = sum(c.get(Status.FAILED.value, 0) for c in summary["steps"].values())
-    return EXIT_FAILED_ITEMS if failed else EXIT_OK
+    rejected = summary.get("ingest", {}).get("bad_rows", 0)
+    return EXIT_FAILED_ITEMS if failed or rejected else EXIT_OK
+
+
+def print_rejected(report: IngestReport, batch_id: int) -> None:
+    """The first rejected rows with their line and reason, on stderr, and how to get them all."""
+    bad = report.bad_rows
+    if not bad:
+        return
+    console.print(
+        f"[yellow]{len(bad):,} row(s) of {report.filename} were rejected and not enriched:[/]"
+    )
+    for row in bad[:REJECTED_SHOWN]:
+        console.print(f"  line {row.line_number}: {row.reason}", markup=False, highlight=False)
+    if len(bad) > REJECTED_SHOWN:
+        console.print(f"  … and {len(bad) - REJECTED_SHOWN:,} more")
+    console.print(
+        f"  write them all, with their cells: enrichflow export {batch_id} --rejected "
+        "--out rejected.csv",
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 def ingest_with_progress(engine: Engine, csv_path: Path, quiet: bool) -> IngestReport:
@@ -267,10 +291,8 @@ def run(
     if not as_json:
         console.print(
             f"ingested {report.rows} rows from {report.filename} "
-            f"({report.encoding}, {report.delimiter!r}); {len(report.bad_rows)} unreadable"
+            f"({report.encoding}, {report.delimiter!r}); {len(report.bad_rows)} rejected"
         )
-        for bad in report.bad_rows[:20]:
-            console.print(f"  [yellow]line {bad.line_number}[/]: {bad.reason}")
         if report.unmapped_columns:
             console.print(f"  columns kept but not mapped: {', '.join(report.unmapped_columns)}")
     drive(
@@ -286,6 +308,9 @@ def run(
         "rows": report.rows,
         "bad_rows": len(report.bad_rows),
         "upload_id": report.upload_id,
+        "rejected": [
+            {"line": b.line_number, "reason": b.reason, "field": b.field} for b in report.bad_rows
+        ],
     }
     if out_path is not None:
         fmt = "jsonl" if out_path.suffix == ".jsonl" else "csv"
@@ -296,6 +321,7 @@ def run(
         out.print_json(json.dumps(summary))
     else:
         print_summary(summary)
+    print_rejected(report, batch_id)
     raise typer.Exit(exit_code(summary))
 
 
@@ -384,19 +410,40 @@ def export(
             help="leads (one row per item), or the batch's companies, people or work_history."
         ),
     ] = "leads",
+    rejected: Annotated[
+        bool,
+        typer.Option(
+            "--rejected",
+            help="Write the rows of the batch's file that were rejected (line, reason, field, "
+            "cells) instead of its leads; CSV only.",
+        ),
+    ] = False,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Write a batch's export: one row per item, failed items included (or another of its
-    consolidated tables with --table)."""
+    consolidated tables with --table, or with --rejected the rows of its file that could not
+    be read)."""
     from enrichflow.catalog.batches import batch_exists
-    from enrichflow.export_tables import write_table
+    from enrichflow.export_rejected import write_rejected
+    from enrichflow.export_tables import LEADS, write_table
 
+    if rejected and fmt != "csv":
+        raise fail("--rejected writes CSV only: leave out --format or use --format csv")
+    if rejected and (table != LEADS or all_columns):
+        raise fail(
+            "--rejected writes the file's rejected rows: leave out --table and --all-columns"
+        )
     engine = engine_for(database_url)
     try:
         with reading(engine) as conn:
             if not batch_exists(conn, batch_id):
                 raise fail(f"batch {batch_id} does not exist")
-        n = write_table(engine, batch_id, out_path, fmt, table, all_columns)
-    except InputError as exc:
+        if rejected:
+            n = write_rejected(engine, batch_id, out_path)
+        else:
+            n = write_table(engine, batch_id, out_path, fmt, table, all_columns)
+    except (InputError, NotFoundError) as exc:
         raise fail(str(exc)) from exc
-    console.print(f"wrote {n} rows to {out_path}")
+    finally:
+        engine.dispose()
+    console.print(f"wrote {n} {'rejected ' if rejected else ''}rows to {out_path}")

@@ -175,7 +175,8 @@ class RawUploadRow(Base):
 
 
 class RawUploadError(Base):
-    """A row that could not be read, kept so it is reported, never silently dropped."""
+    """A row that could not be read, kept so it is reported and can be downloaded to fix,
+    never silently dropped."""
 
     __tablename__ = "raw_upload_errors"
     __table_args__ = (Index(None, "upload_id", "line_number"),)
@@ -185,6 +186,10 @@ class RawUploadError(Base):
     line_number: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(Text)
     excerpt: Mapped[str] = mapped_column(Text)
+    field: Mapped[str | None] = mapped_column(Text)
+    """The header of the field at fault, when one field is (oversize, undecodable)."""
+    cells: Mapped[list[str] | None] = mapped_column(JSONType)
+    """The row's cells as parsed; None when the line could not be split into cells."""
 
 
 class Batch(Base):
