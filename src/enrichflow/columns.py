@@ -34,7 +34,7 @@ COMPANY_COLUMNS = (
     "latest_funding_amount",
     "last_raised_at",
 )
-PERSON_COLUMNS = (
+PERSON_CELL_COLUMNS = (
     "first_name",
     "last_name",
     "full_name",
@@ -45,6 +45,10 @@ PERSON_COLUMNS = (
     "city",
     "state",
     "country_code",
+)
+"""The ``people`` columns the split writes, from the row's cells when no core values exist."""
+PERSON_COLUMNS = (
+    *PERSON_CELL_COLUMNS,
     "state_code",
     "sub_departments",
     "email_status",

@@ -28,7 +28,7 @@ from enrichflow.columns import (
     CORE_STEP,
     DOMAIN_STEP,
     NAME_STEP,
-    PERSON_COLUMNS,
+    PERSON_CELL_COLUMNS,
     SPLIT,
 )
 from enrichflow.db.models import Company, Person
@@ -45,7 +45,7 @@ from enrichflow.normalize.core import (
 from enrichflow.normalize.geo import country_code, state_code
 from enrichflow.normalize.linkedin import normalize_linkedin_company_url
 from enrichflow.normalize.numbers import parse_int_amount
-from enrichflow.normalize.phone import COMPANY_PHONE_FIELDS, parse_phone
+from enrichflow.normalize.phone import parse_phone
 from enrichflow.steps.base import Outcome, StepContext, chunk_engine
 from enrichflow.steps.company_values import company_domain_of, company_name_of, domain_of
 from enrichflow.steps.registry import chunk_handler
@@ -65,9 +65,9 @@ _COMPANIES = BulkUpsert(
 )
 _PEOPLE = BulkUpsert(
     "people",
-    column_kinds(people, ("batch_id", "item_id", *PERSON_COLUMNS, "company_id")),
+    column_kinds(people, ("batch_id", "item_id", *PERSON_CELL_COLUMNS, "company_id")),
     ("item_id",),
-    (*PERSON_COLUMNS, "company_id"),
+    (*PERSON_CELL_COLUMNS, "company_id"),
     ("item_id", "id"),
 )
 
@@ -171,11 +171,11 @@ def _company_of_cells(
     *more: str | None,
 ) -> _CompanyPart:
     """The company of a row without core results, from its cleaned name and domain and its
-    raw cells, ``more`` being those of ``_MORE_COMPANY_CELLS`` (the person-level
-    normalizations stay with ``normalize_all_core_values``)."""
+    raw cells, ``more`` being its phone cell and those of ``COMPANY_EXTRA_FIELDS`` (the
+    person-level normalizations stay with ``normalize_all_core_values``)."""
     cleaned_state = clean_cell(state)
     code = country_code(clean_cell(country))
-    corporate, company_phone, *extra_cells = more
+    phone, *extra_cells = more
     extras = company_extras(*extra_cells)
     columns = (
         name,
@@ -189,7 +189,7 @@ def _company_of_cells(
         cleaned_state,
         code,
         state_code(cleaned_state, code),
-        parse_phone(corporate, code).e164 or parse_phone(company_phone, code).e164,
+        parse_phone(phone, code).e164,
         extras.address,
         list(extras.sic_codes) or None,
         list(extras.naics_codes) or None,
@@ -243,8 +243,10 @@ def _company_from_cells(
     )
 
 
-# The company cells ``_company_of_cells`` reads after the country, in its order.
-_MORE_COMPANY_CELLS = (*COMPANY_PHONE_FIELDS, *COMPANY_EXTRA_FIELDS)
+# The company cells the split reads after the country: ``Company Phone`` (the account's own
+# number, the same for every colleague) else ``Corporate Phone``, passed on as one cell so
+# that a file whose corporate lines differ by person still finds its companies cached.
+_MORE_COMPANY_CELLS = ("company_phone", "phone_corporate", *COMPANY_EXTRA_FIELDS)
 _COMPANY_CELLS = (
     "company_name",
     "company_name_for_emails",
@@ -276,18 +278,14 @@ _SPLIT_CELLS = _COMPANY_CELLS + _PERSON_CELLS
 _PERSON_AT = len(_COMPANY_CELLS)
 
 _CORE_PERSON_KEYS = tuple(
-    "person_linkedin_url" if column == "linkedin_url" else column for column in PERSON_COLUMNS
+    "person_linkedin_url" if column == "linkedin_url" else column for column in PERSON_CELL_COLUMNS
 )
-_NEW_PERSON_VALUES = (None,) * (len(PERSON_COLUMNS) - PERSON_COLUMNS.index("state_code"))
-"""The ``people`` columns from ``state_code`` on, which need ``normalize_all_core_values``
-(the consolidation fills them)."""
-_CORE_EXTRA_KEYS = ("company_state_code", "corporate_phone", *COMPANY_EXTRA_FIELDS)
 _CORE_LISTS = frozenset({"sic_codes", "naics_codes"})
 
 
 def _split_row(ctx: StepContext) -> tuple[_CompanyPart, list[Any]]:
     """The company of one item and its ``people`` row (``[batch_id, item_id,
-    *PERSON_COLUMNS, company_id]``, the company id still None).
+    *PERSON_CELL_COLUMNS, company_id]``, the company id still None).
 
     Uses the normalization steps' results when they ran; otherwise the cheap, cached
     normalizers (the expensive phone parsing is left to ``normalize_all_core_values``; the
@@ -313,10 +311,12 @@ def _split_row(ctx: StepContext) -> tuple[_CompanyPart, list[Any]]:
                 core.get("company_city"),
                 core.get("company_state"),
                 core.get("company_country_code"),
+                core.get("company_state_code"),
+                (core.get("phones") or {}).get("company_phone") or core.get("corporate_phone"),
                 # an empty list is None, so a colleague's codes can still fill the company
                 *(
                     core.get(key) or None if key in _CORE_LISTS else core.get(key)
-                    for key in _CORE_EXTRA_KEYS
+                    for key in COMPANY_EXTRA_FIELDS
                 ),
             ),
         )
@@ -335,8 +335,11 @@ def _split_row(ctx: StepContext) -> tuple[_CompanyPart, list[Any]]:
         city,
         state,
         country,
-        *more,
+        company_phone,
+        corporate_phone,
+        *extra_cells,
     ) = cells[:_PERSON_AT]
+    phone = company_phone or corporate_phone
     if NAME_STEP not in results and DOMAIN_STEP not in results:
         identity = ctx.identity
         email = cells[_PERSON_AT] or identity.email or ""
@@ -356,7 +359,8 @@ def _split_row(ctx: StepContext) -> tuple[_CompanyPart, list[Any]]:
             city,
             state,
             country,
-            *more,
+            phone,
+            *extra_cells,
         )
         return company, person
     name, match_key = company_name_of(ctx)
@@ -372,7 +376,8 @@ def _split_row(ctx: StepContext) -> tuple[_CompanyPart, list[Any]]:
         city,
         state,
         country,
-        *more,
+        phone,
+        *extra_cells,
     )
     return company, person
 
@@ -383,8 +388,8 @@ def _person_row(ctx: StepContext, cells: list[str | None]) -> list[Any]:
 
     Cheap cleaning only: ``consolidate_final_leads`` rewrites the person with the values of
     ``normalize_all_core_values`` (name parsing, URL canonicalisation and phone parsing cost
-    more than the whole split step may spend per row), and fills the columns it leaves empty
-    (e-mail status, the phones by kind, state code, sub-departments, do not call)."""
+    more than the whole split step may spend per row), and fills the ``people`` columns the
+    split does not write (e-mail status, the phones by kind, state code, ...)."""
     email, first, last, full_name, title, linkedin_url, city, state, country, *phones = cells
     first, last = clean_cell(first), clean_cell(last)
     valid = normalize_email(email or ctx.identity.email)
@@ -404,7 +409,6 @@ def _person_row(ctx: StepContext, cells: list[str | None]) -> list[Any]:
         city,
         state,
         country,
-        *_NEW_PERSON_VALUES,
         None,
     ]
 
