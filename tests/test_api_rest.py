@@ -121,6 +121,7 @@ def test_api_crud(api: httpx.Client, engine: Engine) -> None:
     )
     assert batch.status_code == 201, batch.text
     batch_id = batch.json()["id"]
+    assert batch.json()["earlier_batches"] == []
     got = api.get(f"/api/batches/{batch_id}").json()
     assert got["status"] == "RUNNING" and got["item_count"] == detail["row_count"]
     assert [s["name"] for s in got["steps"]] == [
@@ -128,6 +129,20 @@ def test_api_crud(api: httpx.Client, engine: Engine) -> None:
         "normalize_company_domain",
     ]
     assert api.get(f"/api/batches?client_id={client_id}").json()[0]["id"] == batch_id
+
+    # the same file uploaded again: its launch names the batch that already ran over it
+    with EXAMPLE.open("rb") as handle:
+        again = api.post(
+            "/api/uploads",
+            data={"client_id": str(client_id)},
+            files={"file": ("again.csv", handle, "text/csv")},
+        )
+    relaunch = api.post(
+        "/api/batches",
+        json={"upload_id": again.json()["id"], "workstream": "apollo_scrape", "pipeline": "names"},
+    )
+    assert relaunch.status_code == 201, relaunch.text
+    assert relaunch.json()["earlier_batches"] == [batch_id]
 
     # no conductor here: fail one state by hand and retry it through the API
     with engine.begin() as conn:

@@ -146,6 +146,7 @@ class RawUpload(Base):
     """One uploaded file: how it was read and what its columns mapped to."""
 
     __tablename__ = "raw_uploads"
+    __table_args__ = (Index(None, "content_sha256"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="SET NULL"))
@@ -158,6 +159,9 @@ class RawUpload(Base):
     unmapped_columns: Mapped[list[str]] = mapped_column(JSONType)
     row_count: Mapped[int] = mapped_column(Integer, default=0)
     bad_row_count: Mapped[int] = mapped_column(Integer, default=0)
+    content_sha256: Mapped[str | None] = mapped_column(String(64))
+    """SHA-256 of the file's bytes: a launch of the same file again is told of the batches
+    that already ran over it (uploads stored before the column have none)."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

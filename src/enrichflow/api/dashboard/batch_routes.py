@@ -23,7 +23,7 @@ router = APIRouter(include_in_schema=False, dependencies=[Depends(auth.page_guar
 LIVE_SECONDS = 2
 FRAGMENTS = {
     "summary": frozenset({"progress"}),
-    "steps": frozenset({"progress"}),
+    "steps": frozenset({"progress", "credits"}),
     "groups": frozenset({"groups"}),
     "failed": frozenset(),
     "controls": frozenset({"controls"}),

@@ -13,13 +13,14 @@ from sqlalchemy import Engine
 
 from enrichflow.catalog import batch_view, batches, uploads
 from enrichflow.catalog.batch_controls import batch_controls_read
+from enrichflow.catalog.credits import batch_credits
 from enrichflow.db.engine import now_ms, reading
 from enrichflow.db.states.triage import failure_groups, states_retry_failed_class
 from enrichflow.errors import NotFoundError
 from enrichflow.export import cell
-from enrichflow.states import BatchStatus
+from enrichflow.states import BatchStatus, StepType
 
-PARTS = frozenset({"progress", "groups"})
+PARTS = frozenset({"progress", "groups", "credits"})
 OLDER_THAN = {
     "0s": "any time ago",
     "15m": "15 min ago",
@@ -55,8 +56,9 @@ def _started_ms(batch: batches.BatchRow) -> int | None:
 def batch_page(
     engine: Engine, batch_id: int, parts: frozenset[str] = PARTS, now: int | None = None
 ) -> dict[str, Any]:
-    """What the batch page's ``parts`` show: ``progress`` (headline, bar, steps) and
-    ``groups`` (failures by step and error class); the batch row and its steps always."""
+    """What the batch page's ``parts`` show: ``progress`` (headline, bar, steps), ``groups``
+    (failures by step and error class) and ``credits`` (per Clay step: sent, de-duplicated,
+    reused); the batch row and its steps always."""
     now = now_ms() if now is None else now
     with reading(engine) as conn:
         batch = _batch(conn, batch_id)
@@ -69,6 +71,9 @@ def batch_page(
             )
         if "groups" in parts:
             page["groups"] = failure_groups(conn, batch_id)
+        has_clay = any(step.type == StepType.ASYNC.value for step in page["blueprint"])
+        if "credits" in parts and has_clay:
+            page["credits"] = batch_credits(conn, batch_id)
     return page
 
 

@@ -353,9 +353,9 @@ def batch_launch(
 
 
 def upload_batches(engine: Engine, upload_id: int) -> list[int]:
-    """The batches already launched over ``upload_id`` (a relaunch warns with them)."""
+    """The batches already launched over ``upload_id``'s file (a relaunch warns with them)."""
     with reading(engine) as conn:
-        return credits.upload_batches(conn, upload_id)
+        return [b["id"] for b in batches.batches_of_upload(conn, upload_id)]
 
 
 def batches_list(engine: Engine, client_id: int | None = None) -> list[batches.BatchRow]:
