@@ -48,9 +48,22 @@ def _batch(conn: Any, batch_id: int) -> batches.BatchRow:
     return found
 
 
-def _started_ms(batch: batches.BatchRow) -> int | None:
+def started_ms(batch: batches.BatchRow) -> int | None:
+    """When the batch was launched (epoch ms)."""
     created = batch["created_at"]
     return None if created is None else int(created.timestamp() * 1000)
+
+
+def overview(conn: Any, batch: batches.BatchRow, now: int) -> batch_view.Overview:
+    """The batch's progress as its page shows it; the REST API reports the same."""
+    return batch_view.batch_overview(
+        conn,
+        batch["id"],
+        int(batch["item_count"] or 0),
+        batch["status"] == BatchStatus.RUNNING.value,
+        started_ms(batch),
+        now,
+    )
 
 
 def batch_page(
@@ -66,9 +79,7 @@ def batch_page(
         page: dict[str, Any] = {"batch": batch, "now": now, "running": running}
         page["blueprint"] = batch_view.batch_blueprint(conn, batch_id)
         if "progress" in parts:
-            page["view"] = batch_view.batch_overview(
-                conn, batch_id, int(batch["item_count"] or 0), running, _started_ms(batch), now
-            )
+            page["view"] = overview(conn, batch, now)
         if "groups" in parts:
             page["groups"] = failure_groups(conn, batch_id)
         has_clay = any(step.type == StepType.ASYNC.value for step in page["blueprint"])
