@@ -386,7 +386,8 @@ class WorkflowState(Base):
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     retry_floor: Mapped[int] = mapped_column(Integer, default=0)
     """``attempt`` at the last manual retry: the attempt budget counts from here, while
-    ``attempt`` itself only grows, so a stale runner's fenced write can never match again."""
+    ``attempt`` itself only grows (but for a claim given back unrun, under which nothing was
+sent), so a stale runner's fenced write can never match again."""
     not_before: Mapped[int] = mapped_column(BigInteger)
     lease_until: Mapped[int | None] = mapped_column(BigInteger)
     advanced_at: Mapped[int | None] = mapped_column(BigInteger)

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from enrichflow.catalog import batch_view, batches, uploads
+from enrichflow.catalog.batch_controls import batch_controls_read
 from enrichflow.catalog.credits import batch_credits
 from enrichflow.db.engine import now_ms, reading
 from enrichflow.db.states.triage import failure_groups, states_retry_failed_class
@@ -20,6 +21,14 @@ from enrichflow.export import cell
 from enrichflow.states import BatchStatus, StepType
 
 PARTS = frozenset({"progress", "groups", "credits"})
+OLDER_THAN = {
+    "0s": "any time ago",
+    "15m": "15 min ago",
+    "1h": "1 h ago",
+    "6h": "6 h ago",
+    "1d": "1 day ago",
+}
+"""The re-send form's choices: how long ago a waiting item must have been sent."""
 FAILURE_COLUMNS = [
     "row_number",
     "item_id",
@@ -77,6 +86,14 @@ def batch_page(
         if "credits" in parts and has_clay:
             page["credits"] = batch_credits(conn, batch_id)
     return page
+
+
+def batch_controls(engine: Engine, batch_id: int) -> dict[str, Any]:
+    """What the controls card shows: pause, the circuit breaker's pauses, the history, and the
+    choices of the re-send form."""
+    with reading(engine) as conn:
+        controls = batch_controls_read(conn, batch_id)
+    return {"controls": controls, "older_than": OLDER_THAN}
 
 
 def rejected_rows(engine: Engine, upload_id: int | None) -> int:
