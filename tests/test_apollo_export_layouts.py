@@ -1,4 +1,4 @@
-"""Header rows of public Apollo exports from 2022 to 2026 (49 to 70 columns, plus a
+"""Header rows of public Apollo exports from 2022 to 2026 (49 to 71 columns, plus a
 hand-picked 21-column selection), each read by the real reader, mapped by the aliases and run
 through the default pipeline on SQLite and Postgres, with rows of invented people and
 businesses written in that export's own cell style (quoted empty cells, ``FALSE`` or
@@ -135,6 +135,23 @@ LAYOUTS = {
         "Tertiary Email Verification Source,Qualify Contact",
         empty='""',
     ),
+    "2026-68-columns-intent": Layout(
+        "First Name,Last Name,Title,Company Name,Company Name for Emails,Email,Email Status,"
+        "Primary Email Source,Primary Email Verification Source,Email Confidence,"
+        "Primary Email Catch-all Status,Primary Email Last Verified At,Seniority,Departments,"
+        "Contact Owner,Work Direct Phone,Home Phone,Mobile Phone,Corporate Phone,Other Phone,"
+        "Stage,Lists,Last Contacted,Account Owner,# Employees,Industry,Keywords,"
+        "Person Linkedin Url,Website,Company Linkedin Url,Facebook Url,Twitter Url,City,State,"
+        "Country,Company Address,Company City,Company State,Company Country,Company Phone,"
+        "Technologies,Annual Revenue,Total Funding,Latest Funding,Latest Funding Amount,"
+        "Last Raised At,Subsidiary of,Email Sent,Email Open,Email Bounced,Replied,Demoed,"
+        "Number of Retail Locations,Apollo Contact Id,Apollo Account Id,Secondary Email,"
+        "Secondary Email Source,Secondary Email Status,Secondary Email Verification Source,"
+        "Tertiary Email,Tertiary Email Source,Tertiary Email Status,"
+        "Tertiary Email Verification Source,Primary Intent Topic,Primary Intent Score,"
+        "Secondary Intent Topic,Secondary Intent Score,Qualify Contact",
+        empty='""',
+    ),
     "2026-70-columns": Layout(
         "First Name,Last Name,Title,Company Name,Company Name for Emails,Email,Email Status,"
         "Primary Email Source,Primary Email Verification Source,Email Confidence,"
@@ -148,6 +165,24 @@ LAYOUTS = {
         "Subsidiary of (Organization ID),Email Sent,Email Open,Email Bounced,Replied,Demoed,"
         "Number of Retail Locations,SIC Codes,NAICS Codes,Apollo Contact Id,Apollo Account Id,"
         "Apollo Record Id,Secondary Email,Secondary Email Source,Secondary Email Status,"
+        "Secondary Email Verification Source,Tertiary Email,Tertiary Email Source,"
+        "Tertiary Email Status,Tertiary Email Verification Source,Qualify Contact",
+        empty='""',
+    ),
+    "2026-71-columns-parent-company": Layout(
+        "First Name,Last Name,Title,Company Name,Company Name for Emails,Email,Email Status,"
+        "Primary Email Source,Primary Email Verification Source,Email Confidence,"
+        "Primary Email Catch-all Status,Primary Email Last Verified At,Seniority,Departments,"
+        "Sub Departments,Contact Owner,Work Direct Phone,Home Phone,Mobile Phone,"
+        "Corporate Phone,Other Phone,Do Not Call,Stage,Lists,Last Contacted,Account Owner,"
+        "# Employees,Industry,Keywords,Person Linkedin Url,Website,Company Linkedin Url,"
+        "Facebook Url,Twitter Url,Address,City,State,Country,Company Address,Company City,"
+        "Company State,Company Country,Company Phone,Technologies,Annual Revenue,"
+        "Total Funding,Latest Funding,Latest Funding Amount,Last Raised At,"
+        "Parent company (Apollo data),Parent company (Apollo data - Organization ID),"
+        "Email Sent,Email Open,Email Bounced,Replied,Demoed,Number of Retail Locations,"
+        "SIC Codes,NAICS Codes,Apollo Contact Id,Apollo Account Id,Apollo Record Id,"
+        "Secondary Email,Secondary Email Source,Secondary Email Status,"
         "Secondary Email Verification Source,Tertiary Email,Tertiary Email Source,"
         "Tertiary Email Status,Tertiary Email Verification Source,Qualify Contact",
         empty='""',
@@ -185,7 +220,9 @@ PEOPLE: list[dict[str, str]] = [
         "City": "Oakland",
         "State": "California",
         "Country": "United States",
+        "Address": "Oakland, California, United States",
         "Company Address": "1 Harbor Way, Oakland, California, United States, 94607",
+        "Parent company (Apollo data)": "Brightwater Holdings (brightwater-holdings.com)",
         "Company City": "Oakland",
         "Company State": "California",
         "Company Country": "United States",
@@ -379,7 +416,7 @@ def test_layout_runs_through_the_default_pipeline(
 
 def test_layouts_span_the_column_counts_seen() -> None:
     counts = sorted(len(layout.headers.split(",")) for layout in LAYOUTS.values())
-    assert counts[0] == 21 and counts[1] == 49 and counts[-1] == 70
+    assert counts[0] == 21 and counts[1] == 49 and counts[-1] == 71
     assert len({layout.headers for layout in LAYOUTS.values()}) == len(LAYOUTS)
 
 

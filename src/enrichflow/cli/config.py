@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from enrichflow.cli.root import DatabaseUrl, JsonFlag, console, engine_for, fail, out
+from enrichflow.cli.root import DatabaseUrl, JsonFlag, console, engine_for, fail, json_print, out
 from enrichflow.db.engine import reading
 from enrichflow.defaults import APOLLO
 from enrichflow.errors import ConfigError, NotFoundError
@@ -49,6 +49,9 @@ def settings_merged(
 
 
 def shown(value: Any) -> str:
+    """A stored value as a person reads it: a list comma-separated, an object as JSON."""
+    if isinstance(value, dict):
+        return json.dumps(value)
     return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
@@ -112,7 +115,7 @@ def config_list(
         for r in rows
     ]
     if as_json:
-        out.print_json(json.dumps(listed))
+        json_print(listed)
         return
     table = Table(title=f"client {client}: {len(listed)} workflow config(s)")
     for column in ("workflow", "workstream", "setting", "value"):

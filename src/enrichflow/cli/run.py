@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from pathlib import Path
@@ -30,7 +29,7 @@ from enrichflow.cli.root import (
     engine_for,
     error_reporting,
     fail,
-    out,
+    json_print,
 )
 from enrichflow.config import get_settings
 from enrichflow.db.engine import now_ms, reading
@@ -165,6 +164,16 @@ def print_summary(summary: dict[str, Any]) -> None:
         )
     for f in summary["failed"]:
         console.print(f"[red]item {f['item_id']}[/] failed at [bold]{f['step']}[/]: {f['error']}")
+    controls = summary["controls"]
+    if controls["paused"]:
+        console.print(
+            f"[yellow]paused by an operator; continue with: enrichflow resume {summary['batch_id']}[/]"
+        )
+    for tripped in controls["breaker"]:
+        console.print(
+            f"[yellow]{tripped['step']} paused by the circuit breaker: {tripped['reason']}; "
+            f"fix the cause, then: enrichflow resume {summary['batch_id']}[/]"
+        )
 
 
 def exit_code(summary: dict[str, Any]) -> int:
@@ -220,6 +229,20 @@ AllColumns = Annotated[
 ]
 
 
+def relaunch_note(earlier: list[int], fresh: bool) -> str:
+    """What launching a file that already ran costs: the earlier batches, and whether reuse
+    spares what they paid Clay for."""
+    listed = ", ".join(str(b) for b in earlier)
+    noun = "batch" if len(earlier) == 1 else "batches"
+    what = f"note: this file was already launched as {noun} {listed}; "
+    if fresh:
+        return what + "--fresh sends every row to Clay again."
+    return what + (
+        "its Clay results are reused (same client, within the workflow's reuse_days), so only "
+        "what they did not pay for is sent; --fresh would send everything again."
+    )
+
+
 def run(
     csv_path: Annotated[Path, typer.Argument(metavar="CSV", help="Lead list to enrich.")],
     client: Annotated[
@@ -252,6 +275,7 @@ def run(
     With ASYNC (Clay) steps in the pipeline, the callback endpoint is served on --port for as
     long as the run lasts, and ENRICHFLOW_PUBLIC_URL must be set to a URL that reaches it (a
     loopback one is enough for the local Clay sandbox); the launch is refused without it."""
+    from enrichflow.catalog.batches import batches_of_upload
     from enrichflow.export import write_export
     from enrichflow.launch import check_launch, launch
     from enrichflow.seed import DEFAULT_PIPELINE, init_database
@@ -273,6 +297,8 @@ def run(
                 f"{report.filename} has no readable rows ({len(report.bad_rows):,} unreadable); "
                 f"nothing was launched. First bad lines: {first}"
             )
+        with reading(engine) as conn:
+            earlier = [b["id"] for b in batches_of_upload(conn, report.upload_id)]
         batch_id = launch(
             engine,
             client,
@@ -288,6 +314,8 @@ def run(
         if engine is not None:
             engine.dispose()
         raise fail(str(exc)) from exc
+    if earlier:
+        console.print(relaunch_note(earlier, fresh), highlight=False)
     if not as_json:
         console.print(
             f"ingested {report.rows} rows from {report.filename} "
@@ -312,13 +340,14 @@ def run(
             {"line": b.line_number, "reason": b.reason, "field": b.field} for b in report.bad_rows
         ],
     }
+    summary["earlier_batches"] = earlier
     if out_path is not None:
         fmt = "jsonl" if out_path.suffix == ".jsonl" else "csv"
         summary["exported"] = write_export(engine, batch_id, out_path, fmt, all_columns)
         if not as_json:
             console.print(f"wrote {summary['exported']} rows to {out_path}")
     if as_json:
-        out.print_json(json.dumps(summary))
+        json_print(summary)
     else:
         print_summary(summary)
     print_rejected(report, batch_id)
@@ -345,7 +374,7 @@ def status(
         {"webhook": s.url_redacted, "submissions": s.submissions} for s in near
     ]
     if as_json:
-        out.print_json(json.dumps(summary))
+        json_print(summary)
         return
     print_summary(summary)
     for source in near:

@@ -5,6 +5,7 @@ by the catalog's check at save time, not here."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -12,15 +13,18 @@ from typing import Any, Literal
 from enrichflow.catalog.assignments import parse_assignments
 from enrichflow.catalog.workflow_options import typed_value
 from enrichflow.errors import ConfigError
+from enrichflow.states import StepType
 
 __all__ = [
     "DEDUPE_SUGGESTIONS",
     "OPTIONS",
     "OptionField",
     "fields_for",
+    "mode_read",
     "option_text",
     "options_read",
     "other_options_text",
+    "webhook_only_refused",
 ]
 
 Kind = Literal["int", "number", "list", "field"]
@@ -149,6 +153,13 @@ def options_read(
     return values, remove
 
 
+def _shown(value: Any) -> str:
+    """A value as ``typed_value`` reads it back: JSON for an object, true/false, text."""
+    if isinstance(value, dict):
+        return json.dumps(value)
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def other_options_text(handler: str, stored: Mapping[str, Any]) -> str:
     """The stored options the form has no input for, as ``KEY=VALUE`` lines."""
     known = {o.key for o in fields_for(handler)}
@@ -157,7 +168,7 @@ def other_options_text(handler: str, stored: Mapping[str, Any]) -> str:
         if key in known:
             continue
         for item in value if isinstance(value, list) else [value]:
-            lines.append(f"{key}={str(item).lower() if isinstance(item, bool) else item}")
+            lines.append(f"{key}={_shown(item)}")
     return "\n".join(lines)
 
 
@@ -169,3 +180,24 @@ def option_text(option: OptionField, stored: Mapping[str, Any]) -> str:
     if isinstance(value, list):
         return "\n".join(str(v) for v in value)
     return str(value)
+
+
+def webhook_only_refused(handler: str, form: Mapping[str, str]) -> None:
+    """:class:`ConfigError` naming a Clay-only option filled in for a workflow of another
+    handler, which would never read it (the add form shows every option)."""
+    if handler == "webhook":
+        return
+    filled = [o for o in OPTIONS if o.webhook_only and form.get(o.input_name, "").strip()]
+    if filled:
+        names = ", ".join(f"{o.label} ({o.key})" for o in filled)
+        raise ConfigError(f"{names}: only webhook workflows read this; {handler!r} does not")
+
+
+def mode_read(text: str) -> StepType | None:
+    """The step type chosen on the add form; None (empty) lets the handler decide."""
+    if not text:
+        return None
+    try:
+        return StepType(text)
+    except ValueError:
+        raise ConfigError(f"type must be SYNC or ASYNC, got {text!r}") from None

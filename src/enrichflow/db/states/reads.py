@@ -10,6 +10,7 @@ from sqlalchemy import Connection, exists, func, select
 
 from enrichflow.db.models import Batch
 from enrichflow.db.states.base import LEASED, bs, status_in, ws
+from enrichflow.db.states.tallies import states_tally
 from enrichflow.db.states.transition import status_unchanged
 from enrichflow.states import BatchStatus, Status
 
@@ -28,6 +29,8 @@ class BatchStepInfo:
     callback_timeout_ms: int
     concurrency: int
     config: dict[str, Any]
+    paused_reason: str | None = None
+    """Why the circuit breaker paused this step (``None``: it runs)."""
 
     @property
     def key(self) -> tuple[int, int]:
@@ -37,7 +40,8 @@ class BatchStepInfo:
 @status_unchanged
 def batch_steps_with_work(conn: Connection, now: int) -> list[BatchStepInfo]:
     """Steps of RUNNING batches that have a PENDING state runnable at ``now``, later steps
-    first (items flow through the pipeline instead of queueing at step 0)."""
+    first (items flow through the pipeline instead of queueing at step 0); none of a paused
+    batch, nor a step the circuit breaker paused."""
     runnable = exists().where(
         ws.c.batch_id == bs.c.batch_id,
         ws.c.step_index == bs.c.position,
@@ -47,7 +51,12 @@ def batch_steps_with_work(conn: Connection, now: int) -> list[BatchStepInfo]:
     rows = conn.execute(
         select(bs)
         .join(Batch, Batch.id == bs.c.batch_id)
-        .where(Batch.status == BatchStatus.RUNNING.value, runnable)
+        .where(
+            Batch.status == BatchStatus.RUNNING.value,
+            Batch.paused_at.is_(None),
+            bs.c.paused_reason.is_(None),
+            runnable,
+        )
         .order_by(bs.c.batch_id, bs.c.position.desc())
     ).mappings()
     return [BatchStepInfo(**dict(r)) for r in rows]
@@ -66,15 +75,14 @@ def batch_step_load(conn: Connection, batch_id: int, position: int) -> BatchStep
 
 @status_unchanged
 def batch_counts(conn: Connection, batch_id: int) -> dict[str, dict[str, int]]:
-    """step name -> status -> number of states."""
-    rows = conn.execute(
-        select(ws.c.step_name, ws.c.status, func.count())
-        .where(ws.c.batch_id == batch_id)
-        .group_by(ws.c.step_name, ws.c.status)
+    """step name -> status -> number of states (the batch's tallies)."""
+    names = dict(
+        conn.execute(select(bs.c.position, bs.c.step_name).where(bs.c.batch_id == batch_id)).all()
     )
     counts: dict[str, dict[str, int]] = {}
-    for step, status, n in rows:
-        counts.setdefault(step, {})[status] = n
+    for t in states_tally(conn, batch_id):
+        step = counts.setdefault(names.get(t.step_index, f"step {t.step_index}"), {})
+        step[t.status] = step.get(t.status, 0) + t.states
     return counts
 
 
