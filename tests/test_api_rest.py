@@ -199,6 +199,27 @@ def test_api_sets_up_workstreams_and_workflows_like_the_cli(api: httpx.Client) -
         "type": "SYNC",
         "handler": "title_length",
     }
+    http = api.post(
+        "/api/workflows",
+        json={
+            "slug": "firmographics",
+            "workstream": "contacts",
+            "handler": "http",
+            "config": {
+                "url": "https://api.example.com/firms/{company_domain}",
+                "headers": {"x-api-key": "{secret:api_key}"},
+                "body": {"domain": "{company_domain}", "tags": ["a", 1]},
+                "keep": ["data.employees"],
+            },
+        },
+    )
+    assert http.status_code == 201, http.text
+    assert http.json()["type"] == "SYNC"
+    assert http.json()["config"]["body"] == {"domain": "{company_domain}", "tags": ["a", 1]}
+    no_url = api.post(
+        "/api/workflows", json={"slug": "no_url", "workstream": "contacts", "handler": "http"}
+    )
+    assert no_url.status_code == 422 and "option 'url' is required" in no_url.text
     unknown = api.post(
         "/api/workflows",
         json={"slug": "title_words", "workstream": "contacts", "handler": "title_words"},
