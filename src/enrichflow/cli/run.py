@@ -62,7 +62,7 @@ def drive(
     from enrichflow.api.server import CallbackServer
     from enrichflow.db.states import batch_counts
 
-    executor = executor_for(engine, serve_on[1] if serve_on else None)
+    executor = executor_for(engine, batch_ids=[batch_id])
     conductor = conductor_for(engine, executor)
     server: CallbackServer | None = None
     if serve_on is not None:
@@ -161,8 +161,33 @@ def print_summary(summary: dict[str, Any]) -> None:
             f"{step}: {spent['sent']:,} sent to Clay, {spent['deduplicated']:,} de-duplicated, "
             f"{spent['reused']:,} reused from earlier batches"
         )
+    print_waiting(summary.get("waiting", []))
     for f in summary["failed"]:
         console.print(f"[red]item {f['item_id']}[/] failed at [bold]{f['step']}[/]: {f['error']}")
+
+
+def duration(seconds: float) -> str:
+    """A duration in its two largest units (``3 h 12 min``, ``42 s``)."""
+    whole = int(abs(seconds))
+    days, hours, minutes = whole // 86400, whole // 3600 % 24, whole // 60 % 60
+    parts = [(days, "d"), (hours, "h"), (minutes, "min"), (whole % 60, "s")]
+    shown = [f"{n} {unit}" for n, unit in parts if n][:2]
+    return " ".join(shown) or "0 s"
+
+
+def print_waiting(waiting: list[dict[str, Any]]) -> None:
+    """One line per ASYNC step with states waiting on their callback (Clay)."""
+    for w in waiting:
+        due = w["next_deadline_in_seconds"]
+        deadline = (
+            f"next deadline in {duration(due)}"
+            if due >= 0
+            else f"[yellow]next deadline passed {duration(due)} ago (is a conductor running?)[/]"
+        )
+        console.print(
+            f"{w['step']}: {w['waiting']:,} waiting on Clay's callback, oldest sent "
+            f"{duration(w['oldest_wait_seconds'])} ago, {deadline}"
+        )
 
 
 def exit_code(summary: dict[str, Any]) -> int:

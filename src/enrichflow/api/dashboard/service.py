@@ -26,7 +26,7 @@ from enrichflow.catalog import (
     workflow_options,
 )
 from enrichflow.catalog.assignments import Assignments, parse_assignments
-from enrichflow.catalog.batch_reports import STUCK_PENDING_MS
+from enrichflow.catalog.batch_reports import STUCK_PENDING_MS, waiting_steps
 from enrichflow.catalog.batch_steps import batch_step_options_refresh
 from enrichflow.catalog.client_configs import (
     client_config_set,
@@ -38,6 +38,7 @@ from enrichflow.catalog.workstreams import workstreams_list as _workstreams_list
 from enrichflow.config import Settings
 from enrichflow.db.engine import now_ms, reading
 from enrichflow.db.states import states_retry_failed
+from enrichflow.db.states.triage import async_waits
 from enrichflow.defaults import DEFAULT_MAX_SUBMISSIONS
 from enrichflow.errors import ConfigError, NotFoundError
 from enrichflow.ingest.loader import IngestReport, ingest_csv
@@ -361,6 +362,7 @@ def batch_detail(engine: Engine, batch_id: int, now: int | None = None) -> dict[
         last_step = steps[-1].name if steps else ""
         read = batch_reports.batch_progress(conn, batch_id, last_step, now)
         spent = credits.batch_credits(conn, batch_id)
+        waits = async_waits(conn, batch_id)
     counts, done_items = read.counts, read.done_items
     first_ms, last_ms = read.first_finished_ms, read.last_finished_ms
     items = int(r["item_count"] or 0)
@@ -398,6 +400,7 @@ def batch_detail(engine: Engine, batch_id: int, now: int | None = None) -> dict[
             for s in rows
         ],
         "credits": spent,
+        "waiting": waiting_steps(waits, now),
         "throughput_per_second": None if rate is None else round(rate, 2),
         "eta_seconds": None if eta is None else round(eta, 1),
         "failed": [

@@ -22,6 +22,7 @@ __all__ = [
     "AsyncWaits",
     "FailureGroup",
     "StepTally",
+    "StepWaits",
     "async_waits",
     "error_class",
     "failure_groups",
@@ -90,19 +91,46 @@ def step_tallies(conn: Connection, batch_id: int) -> dict[str, StepTally]:
 
 
 @dataclass(frozen=True, slots=True)
-class AsyncWaits:
-    """ASYNC states sent and waiting for their callback (epoch ms)."""
+class StepWaits:
+    """One ASYNC step's states sent and waiting for their callback (epoch ms)."""
 
+    step_name: str
     count: int
     oldest_sent_ms: int | None
     next_deadline_ms: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class AsyncWaits:
+    """A batch's ASYNC states waiting for their callback, per step in pipeline order."""
+
+    steps: tuple[StepWaits, ...]
+
+    @property
+    def count(self) -> int:
+        return sum(s.count for s in self.steps)
+
+    @property
+    def oldest_sent_ms(self) -> int | None:
+        return min(
+            (s.oldest_sent_ms for s in self.steps if s.oldest_sent_ms is not None), default=None
+        )
+
+    @property
+    def next_deadline_ms(self) -> int | None:
+        return min(
+            (s.next_deadline_ms for s in self.steps if s.next_deadline_ms is not None), default=None
+        )
+
+
 @status_unchanged
 def async_waits(conn: Connection, batch_id: int) -> AsyncWaits:
-    """How many states wait on an external callback, since when, and the nearest deadline."""
-    count, oldest, deadline = conn.execute(
+    """Per ASYNC step: how many states wait on an external callback, since when (the deadline
+    less the step's callback timeout), and the nearest deadline; one grouped read of the
+    batch's leased states (the partial index ``ix_workflow_states_leased_batch``)."""
+    rows = conn.execute(
         select(
+            bs.c.step_name,
             func.count(),
             func.min(ws.c.lease_until - bs.c.callback_timeout_ms),
             func.min(ws.c.lease_until),
@@ -116,8 +144,12 @@ def async_waits(conn: Connection, batch_id: int) -> AsyncWaits:
             ws.c.status == Status.IN_PROGRESS.value,
             bs.c.type == StepType.ASYNC.value,
         )
-    ).one()
-    return AsyncWaits(int(count), oldest, deadline)
+        .group_by(bs.c.position, bs.c.step_name)
+        .order_by(bs.c.position)
+    )
+    return AsyncWaits(
+        tuple(StepWaits(s, int(n), oldest, deadline) for s, n, oldest, deadline in rows)
+    )
 
 
 @status_unchanged
