@@ -55,10 +55,13 @@ def drive(
     total: int,
     quiet: bool,
     serve_on: tuple[str, int] | None = None,
+    named_database: bool = False,
 ) -> None:
     """Run the conductor in this process until the batch is finished, with a bar per step.
 
-    ``serve_on``: also serve the callback endpoint there while it runs (ASYNC steps)."""
+    ``serve_on``: also serve the callback endpoint there while it runs (ASYNC steps);
+    ``named_database``: the database was named by ``--database-url``, not the environment
+    (for the resume advice)."""
     from enrichflow.api.server import CallbackServer
     from enrichflow.db.states import batch_counts
 
@@ -127,9 +130,25 @@ def drive(
         console.print(f"[red]a chunk failed outside its handlers:[/] {failure}")
     if interrupt.requested:
         console.print(
-            f"interrupted; batch {batch_id} resumes with: enrichflow conductor --until-idle"
+            f"interrupted; batch {batch_id} resumes with: {resume_command(engine, serve_on, named_database)}"
         )
         raise typer.Exit(130)
+
+
+def resume_command(engine: Engine, serve_on: tuple[str, int] | None, named_database: bool) -> str:
+    """The command that finishes an interrupted run's batch. With ASYNC steps that is ``serve``
+    on the run's own address, since Clay calls back there and ``conductor`` receives nothing."""
+    database = ""
+    if named_database:  # else the environment that named it names it again
+        database = f" --database-url '{engine.url.render_as_string(hide_password=True)}'"
+    if serve_on is None:
+        return f"enrichflow conductor --until-idle{database}"
+    public = get_settings().public_url
+    host, port = serve_on
+    return (
+        f"ENRICHFLOW_PUBLIC_URL={public} enrichflow serve --host {host} --port {port}{database} "
+        "(it receives the callbacks of the rows sent to Clay; stop it once the batch is finished)"
+    )
 
 
 def summary_read(engine: Engine, batch_id: int) -> dict[str, Any]:
@@ -296,6 +315,7 @@ def run(
         report.rows,
         quiet=as_json,
         serve_on=(host, port) if plan.has_async else None,
+        named_database=database_url not in (None, get_settings().database_url),
     )
     summary = summary_read(engine, batch_id)
     summary["ingest"] = {
