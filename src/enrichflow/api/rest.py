@@ -227,6 +227,8 @@ class WaitingOut(BaseModel):
 
     step: str
     waiting: int
+    following: int
+    """Of them, de-duplicated rows waiting on another row's callback (sent nothing)."""
     oldest_sent_at: datetime | None
     oldest_wait_seconds: float | None
     next_deadline_at: datetime | None

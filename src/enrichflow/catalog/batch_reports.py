@@ -49,6 +49,8 @@ class WaitingStep(TypedDict):
 
     step: str
     waiting: int
+    following: int
+    """Of them, de-duplicated rows waiting on another row's callback (sent nothing)."""
     oldest_sent_at: str | None
     """When the longest-waiting one was sent (ISO 8601, UTC)."""
     oldest_wait_seconds: float | None
@@ -69,6 +71,7 @@ def waiting_steps(waits: AsyncWaits, now: int) -> list[WaitingStep]:
         WaitingStep(
             step=w.step_name,
             waiting=w.count,
+            following=w.following,
             oldest_sent_at=_iso(w.oldest_sent_ms),
             oldest_wait_seconds=None
             if w.oldest_sent_ms is None

@@ -203,8 +203,9 @@ def print_waiting(waiting: list[dict[str, Any]]) -> None:
             if due >= 0
             else f"[yellow]next deadline passed {duration(due)} ago (is a conductor running?)[/]"
         )
+        following = f" ({w['following']:,} of them on another row's)" if w["following"] else ""
         console.print(
-            f"{w['step']}: {w['waiting']:,} waiting on Clay's callback, oldest sent "
+            f"{w['step']}: {w['waiting']:,} waiting on Clay's callback{following}, oldest sent "
             f"{duration(w['oldest_wait_seconds'])} ago, {deadline}"
         )
 

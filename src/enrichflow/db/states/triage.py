@@ -96,6 +96,8 @@ class StepWaits:
 
     step_name: str
     count: int
+    following: int
+    """Of them, de-duplicated followers waiting on their leader's callback (sent nothing)."""
     oldest_sent_ms: int | None
     next_deadline_ms: int | None
 
@@ -132,6 +134,7 @@ def async_waits(conn: Connection, batch_id: int) -> AsyncWaits:
         select(
             bs.c.step_name,
             func.count(),
+            func.sum(case((ws.c.waiting_on.is_not(None), 1), else_=0)),
             func.min(ws.c.lease_until - bs.c.callback_timeout_ms),
             func.min(ws.c.lease_until),
         )
@@ -148,7 +151,10 @@ def async_waits(conn: Connection, batch_id: int) -> AsyncWaits:
         .order_by(bs.c.position)
     )
     return AsyncWaits(
-        tuple(StepWaits(s, int(n), oldest, deadline) for s, n, oldest, deadline in rows)
+        tuple(
+            StepWaits(s, int(n), int(following or 0), oldest, deadline)
+            for s, n, following, oldest, deadline in rows
+        )
     )
 
 
