@@ -1,6 +1,6 @@
-"""The JSON API on SQLite and Postgres: clients, workflows, pipelines, configs (redacted),
-uploads with their inspection, launch, batch detail, retry and export; plus a schemathesis
-run over the OpenAPI schema finding no server error."""
+"""The JSON API on SQLite and Postgres: clients, workstreams, workflows of any loaded handler,
+pipelines, configs (redacted), uploads with their inspection, launch, batch detail, retry and
+export; plus a schemathesis run over the OpenAPI schema finding no server error."""
 
 from __future__ import annotations
 
@@ -159,6 +159,68 @@ def test_api_crud(api: httpx.Client, engine: Engine) -> None:
 
     assert api.delete(f"/api/pipelines/{pipeline_id}").status_code == 204
     assert api.delete(f"/api/pipelines/{pipeline_id}").status_code == 404
+
+
+def test_api_sets_up_workstreams_and_workflows_like_the_cli(api: httpx.Client) -> None:
+    made = api.post("/api/workstreams", json={"slug": "contacts", "description": "CRM"})
+    assert made.status_code == 201, made.text
+    assert made.json() == {"slug": "contacts", "name": "contacts", "description": "CRM"}
+    again = api.post("/api/workstreams", json={"slug": "contacts"})
+    assert again.status_code == 422 and "already exists" in again.text
+    assert api.post("/api/workstreams", json={"slug": "Contacts"}).status_code == 422
+    assert "contacts" in {w["slug"] for w in api.get("/api/workstreams").json()}
+
+    handlers = {h["name"]: h["types"] for h in api.get("/api/handlers").json()}
+    assert handlers["webhook"] == ["ASYNC"] and handlers["noop"] == ["SYNC"]
+    assert handlers["title_length"] == ["ASYNC", "SYNC"]
+
+    added = api.post(
+        "/api/workflows",
+        json={"slug": "title_length", "workstream": "contacts", "handler": "title_length"},
+    )
+    assert added.status_code == 201, added.text
+    assert {k: added.json()[k] for k in ("name", "type", "handler")} == {
+        "name": "Title length",
+        "type": "SYNC",
+        "handler": "title_length",
+    }
+    unknown = api.post(
+        "/api/workflows",
+        json={"slug": "title_words", "workstream": "contacts", "handler": "title_words"},
+    )
+    assert unknown.status_code == 422
+    loaded = unknown.json()["detail"].split("(loaded: ", 1)[1].split(")", 1)[0].split(", ")
+    assert loaded == sorted(handlers)
+    refusals = {
+        "mode": ({"handler": "webhook", "mode": "sync"}, "can only be ASYNC, not SYNC"),
+        "option": (
+            {"handler": "noop", "config": {"max_attempts": 0}},
+            "config 'max_attempts' must be a positive number, got 0",
+        ),
+        "workstream": ({"handler": "noop", "workstream": "nowhere"}, "unknown workstream"),
+    }
+    for slug, (body, expected) in refusals.items():
+        refused = api.post("/api/workflows", json={"slug": slug, "workstream": "contacts", **body})
+        assert refused.status_code == 422 and expected in refused.json()["detail"], refused.text
+
+    client_id = api.post("/api/clients", json={"name": "acme"}).json()["id"]
+    saved = api.post(
+        "/api/pipelines",
+        json={
+            "client_id": client_id,
+            "workstream": "contacts",
+            "name": "t",
+            "steps": ["title_length"],
+        },
+    )
+    assert saved.status_code == 201, saved.text
+    blocked = api.delete("/api/workflows/contacts/title_length")
+    assert blocked.status_code == 422 and "(acme: t)" in blocked.json()["detail"]
+    built_in = api.delete("/api/workflows/apollo_scrape/noop")
+    assert built_in.status_code == 422 and "built in" in built_in.json()["detail"]
+    assert api.delete(f"/api/pipelines/{saved.json()['id']}").status_code == 204
+    assert api.delete("/api/workflows/contacts/title_length").status_code == 204
+    assert api.delete("/api/workflows/contacts/title_length").status_code == 404
 
 
 def _fuzz(strategy: Any, label: str, base: str, failures: list[str], calls: list[int]) -> Any:

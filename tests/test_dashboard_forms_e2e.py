@@ -8,6 +8,9 @@ axe-core finding) and saved to ``test-artifacts/``:
 * workflows: list and field-name options set with their own inputs, a bad number named, a
   secret refused with the form that takes it, delete confirmed (and refused while a pipeline
   runs the workflow);
+* set-up: a workstream added (a taken slug refused), a workflow of the example plugin's
+  handler added to it from the select of loaded handlers, a Clay-only option for another
+  handler and a type the handler cannot run as refused with what was typed kept;
 * pipelines: Save renames in place, Save as new keeps the original, a taken name and a step
   order that defeats the consolidation are refused, delete confirmed;
 * lists: the batches list's status filter and keyset pages, the home page, the clients'
@@ -73,7 +76,7 @@ def test_uploads(page: Page, served: Served, tmp_path: Path) -> None:
         path = tmp_path / name
         path.write_bytes(content)
         _upload(page, cid, path)
-        assert f"is not a CSV (it looks like {kind})" in page.text("#upload-error")
+        assert f"this is not a CSV file: it looks like {kind}" in page.text("#upload-error")
         assert "byte 0x" not in page.text("#upload-error")
     page.check("binary_refused")
 
@@ -178,6 +181,58 @@ def test_workflow_forms(page: Page, served: Served) -> None:
     page.get(f"/workflows/apollo_scrape/{CLAY_COMPANY}/delete")
     assert "with_clay" in page.text("#confirm-blocked")
     assert page.all("#confirm-delete") == []
+
+
+def test_setup_forms(page: Page, served: Served) -> None:
+    page.get("/workflows")
+    page.css("#workstream-slug").send_keys("contacts")
+    page.css("#workstream-description").send_keys("People from the CRM")
+    page.submit(page.css("#add-workstream"))
+    assert "Workstream 'contacts' added." in page.text(".notice")
+    assert "contacts" in page.text("#workstream-list")
+    page.css("#workstream-slug").send_keys("contacts")
+    page.submit(page.css("#add-workstream"))
+    assert "workstream 'contacts' already exists" in page.text("#workstream-error")
+    assert page.css("#workstream-slug").get_attribute("value") == "contacts"
+    page.check("workstream_refused")
+
+    handlers = [o.get_attribute("value") for o in page.all("#workflow-handler option")]
+    assert {"webhook", "http", "noop", "title_length"} <= set(handlers)
+    assert page.css("#workflow-handler option:checked").get_attribute("value") == "webhook"
+
+    # a Clay-only option for another handler, then a type the handler cannot run as
+    page.css("#workflow-slug").send_keys("title_length")
+    page.select("#workflow-workstream", "contacts")
+    page.select("#workflow-handler", "noop")
+    page.css("#opt_rate_per_second").send_keys("5")
+    page.submit(page.css("#add-workflow"))
+    error = page.text("#workflow-error")
+    assert "Sends per second (rate_per_second): only webhook workflows read this" in error
+    assert page.css("#opt_rate_per_second").get_attribute("value") == "5"
+    assert page.css("#workflow-handler option:checked").get_attribute("value") == "noop"
+    page.css("#opt_rate_per_second").clear()
+    page.select("#workflow-type", "ASYNC")
+    page.submit(page.css("#add-workflow"))
+    assert "can only be SYNC, not ASYNC" in page.text("#workflow-error")
+    page.check("workflow_refused")
+
+    page.select("#workflow-handler", "title_length")
+    page.select("#workflow-type", "")
+    page.submit(page.css("#add-workflow"))
+    assert "Workflow 'title_length' added." in page.text(".notice")
+    assert "title_length" in page.text("#workflows")
+    with served.engine.connect() as conn:
+        row = conn.execute(
+            select(EnrichmentRegistry).where(EnrichmentRegistry.slug == "title_length")
+        ).one()
+    assert (row.workstream_slug, row.type, row.handler, row.name) == (
+        "contacts",
+        "SYNC",
+        "title_length",
+        "Title length",
+    )
+    assert row.config == {"concurrency": 10}
+    page.check("workflow_added")
 
 
 def _pipelines(served: Served) -> list[tuple[int, str, list[str]]]:

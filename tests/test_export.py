@@ -144,7 +144,7 @@ def test_consolidated_export(engine: Engine, tmp_path: Path) -> None:
         "globex.co.uk",
     )
     assert ann["email_valid"] == "true"
-    assert ann["phone"] == "'+14155550132"  # neutralised, still the same number
+    assert ann["phone"] == "+14155550132"  # a plain number: no formula, no quote
     assert ann["country_code"] == "GB"
     assert ann["keywords"] == "saas; b2b"
     assert ann["technologies"] == "" and ann["employees"] == ""
@@ -191,7 +191,7 @@ def test_unconsolidated_items_fall_back_and_nested_results_flatten(
         "enrich_person.verified",
     ]
     assert ann["first_name"] == "Ann" and ann["email"] == "ann@globex.co.uk"
-    assert ann["phone"] == "'+1 415-555-0132"  # raw, not normalized: no step normalized it
+    assert ann["phone"] == "+1 415-555-0132"  # raw, not normalized: no step normalized it
     assert ann["country_code"] == "" and ann["keywords"] == "saas; b2b"
     assert ann["enrich_person.verified"] == "false"
     assert ann["enrich_person.person.tags"] == "a; b"
@@ -232,10 +232,27 @@ def test_cell_formatting() -> None:
     assert cell(["x", "y"]) == "x; y" and cell([]) == ""
     assert cell(-5) == "-5" and cell(1.5) == "1.5"  # numbers are not formulas
     assert cell({"b": 1}) == '{"b": 1}'
-    for dangerous in ("=1+1", "+1", "-1", "@A1", "\tx", "\rx"):
-        assert cell(dangerous) == "'" + dangerous
+    for dangerous in (
+        "=1+1",
+        "@A1",
+        "\tx",
+        "\rx",
+        "-2+3",
+        "+A1",
+        "-Evil Corp",
+        "+1 866-555-0100 ext 286",
+        "-1e5",
+        "+",
+        "- ",
+        "-cmd|' /C calc'!A0",
+        "+SUM(1)",
+        "-1,2;3",
+        "+1\n=2",
+    ):
+        assert cell(dangerous) == "'" + dangerous, dangerous
     assert cell(["=HYPERLINK()", "x"]) == "'=HYPERLINK(); x"
-    assert safe_cell("+14155550132") == "'+14155550132"
+    for plain in ("+14155550132", "+1 866-555-0100", "-12.5", "-1,234.50", "+44 (20) 7946 0018"):
+        assert cell(plain) == safe_cell(plain) == plain
     assert safe_cell("Acme") == "Acme"
 
 

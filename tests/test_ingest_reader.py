@@ -90,14 +90,88 @@ def test_later_undecodable_line_is_a_bad_row(tmp_path: Path) -> None:
     filler = b"".join(f"p{i},x\n".encode() for i in range(20000))
     data = head + filler + b"bad\xff,row\n" + b"last,one\n"
     path = write(tmp_path, data)
-    source, rows = read_all(path)
+    kept: list[list[str] | None] = []
+    source = open_csv(path)
+    rows = [
+        Row(r.line_number, dict(zip(source.headers, r.cells, strict=True)))
+        for r in source.rows(lambda _, cells: kept.append(cells))
+    ]
     assert source.encoding == "utf-8"
     assert len(source.bad_rows) == 1
+    assert kept == [["bad\ufffd", "row"]]
     bad = source.bad_rows[0]
+    assert bad.field == "Name"
     assert bad.line_number == 2 + 20000 + 1
     assert f"byte offset {len(head) + len(filler) + 3}" in bad.reason
     assert rows[-1] == Row(2 + 20000 + 2, {"Name": "last", "City": "one"})
     assert source.rows_read == 20002
+
+
+EXCEL_UNICODE_TEXT = "First Name\tLast Name\tCompany\r\nAna\tLópez\tCafé Ltd\r\n"
+"""What Excel's "Unicode Text" save writes: tab-delimited, CRLF (the BOM comes from the codec)."""
+
+
+@pytest.mark.parametrize(
+    ("data", "encoding", "delimiter"),
+    [
+        (EXCEL_UNICODE_TEXT.encode("utf-16"), "utf-16-le", "\t"),
+        (EXCEL_UNICODE_TEXT.replace("\t", ",").encode("utf-16"), "utf-16-le", ","),
+        ("\ufeff" + EXCEL_UNICODE_TEXT.encode("utf-16-be").decode("utf-16-be"), "utf-16-be", "\t"),
+        (EXCEL_UNICODE_TEXT.encode("utf-16-le"), "utf-16-le", "\t"),  # no BOM
+    ],
+    ids=["excel-unicode-text", "comma", "big-endian", "no-bom"],
+)
+def test_utf16(tmp_path: Path, data: bytes | str, encoding: str, delimiter: str) -> None:
+    raw = data.encode("utf-16-be") if isinstance(data, str) else data
+    source, rows = read_all(write(tmp_path, raw, "leads.txt"))
+    assert (source.encoding, source.delimiter) == (encoding, delimiter)
+    assert source.headers == ["First Name", "Last Name", "Company"]
+    assert rows == [Row(2, {"First Name": "Ana", "Last Name": "López", "Company": "Café Ltd"})]
+
+
+def test_utf16_larger_than_a_read_block(tmp_path: Path) -> None:
+    """Records cross the transcoder's block boundaries; quoted line breaks and characters
+    outside the BMP (two UTF-16 units) survive."""
+    lines = ["Name,Note"] + [f'p{i},"über 😀\r\nline {i}"' for i in range(40_000)]
+    path = write(tmp_path, ("\r\n".join(lines) + "\r\n").encode("utf-16"))
+    assert path.stat().st_size > 2 * 1024 * 1024
+    source, rows = read_all(path)
+    assert source.rows_read == 40_000
+    assert rows[-1] == Row(2 + 2 * 39_999, {"Name": "p39999", "Note": "über 😀\r\nline 39999"})
+
+
+def test_utf16_unpaired_surrogate_is_a_bad_row(tmp_path: Path) -> None:
+    body = "Name,City\r\nAnn,Berlin\r\n".encode("utf-16-le")
+    bad = "Bob,".encode("utf-16-le") + b"\x00\xd8" + "x\r\n".encode("utf-16-le")
+    tail = "Cid,Rome\r\n".encode("utf-16-le")
+    source, rows = read_all(write(tmp_path, b"\xff\xfe" + body + bad + tail))
+    assert [r.values["Name"] for r in rows] == ["Ann", "Cid"]
+    assert [(b.line_number, b.field) for b in source.bad_rows] == [(3, "City")]
+    assert "cannot be decoded as utf-16-le" in source.bad_rows[0].reason
+
+
+@pytest.mark.parametrize(
+    ("data", "kind"),
+    [
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", "a PDF document"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "a PNG image"),
+        (b"\x1f\x8b\x08\x00\x00\x00\x00\x00", "a gzip archive"),
+        (b"\xef\xbb\xbf<!DOCTYPE html>\n<html><body>Sign in</body></html>\n", "a web page (HTML)"),
+        (b"  <html lang=en>\n<p>x</p>\n", "a web page (HTML)"),
+        (b"SQLite format 3\x00\x10\x00", "an SQLite database"),
+    ],
+)
+def test_a_file_that_is_not_csv_is_named(tmp_path: Path, data: bytes, kind: str) -> None:
+    with pytest.raises(InputError) as raised:
+        open_csv(write(tmp_path, data))
+    assert str(raised.value) == (
+        f"leads.csv: this is not a CSV file: it looks like {kind}; save it as CSV"
+    )
+
+
+def test_binary_first_line_is_refused_plainly(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"its first line holds binary data \(NUL bytes\)"):
+        open_csv(write(tmp_path, b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\nx\n"))
 
 
 # -- delimiters and quoting ----------------------------------------------------------------
@@ -253,6 +327,30 @@ def test_rows_can_be_iterated_twice(tmp_path: Path) -> None:
     assert first == second
     assert source.rows_read == 1
     assert source.bad_rows == [BadRow(3, "expected 2 fields, found 1", "3")]
+
+
+def test_bad_rows_reach_the_sink_with_their_cells_and_field(tmp_path: Path) -> None:
+    """The sink gets each bad row's cells (NUL and undecodable bytes marked), and the field at
+    fault when one is; a line that could not be split into cells comes with None."""
+    data = (
+        b"Name,City,Note\n"
+        b"Ann,K\xc3\xb6ln,ok\n"  # 2: UTF-8, which decides the encoding
+        b"Bob,Paris,x,extra\n"  # 3: too many fields
+        b"Cid,Ro\x00me,y\n"  # 4: NUL
+        b"Eve,Oslo," + b"w" * 50 + b"\n"  # 5: oversize
+        b"Fay,x\ry,1\n"  # 6: malformed
+    )
+    seen: list[tuple[int, str | None, list[str] | None]] = []
+    source = open_csv(write(tmp_path, data), max_field_chars=40)
+    rows = list(source.rows(lambda bad, cells: seen.append((bad.line_number, bad.field, cells))))
+    assert [r.line_number for r in rows] == [2]
+    assert seen == [
+        (3, None, ["Bob", "Paris", "x", "extra"]),
+        (4, "City", ["Cid", "Ro\ufffdme", "y"]),
+        (5, "Note", ["Eve", "Oslo", "w" * 50]),
+        (6, None, None),
+    ]
+    assert [(b.line_number, b.field) for b in source.bad_rows] == [(n, f) for n, f, _ in seen]
 
 
 # -- headers ---------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Steps from other packages: the example plugin (examples/enrichflow-title-length, installed by
-``make install``) found through its entry point, modules named in ``ENRICHFLOW_PLUGINS``, and
-both run by real ``enrichflow`` processes (``run``, ``conductor``, ``serve``) on SQLite and
-Postgres. Every process is a fresh interpreter, so nothing is loaded by this test's own imports."""
+``make install``) found through its entry point, modules named in ``ENRICHFLOW_PLUGINS``, its
+workflow registered with ``enrichflow workflow add`` (no SQL), and both run by real
+``enrichflow`` processes (``run``, ``conductor``, ``serve``) on SQLite and Postgres. Every
+process is a fresh interpreter, so nothing is loaded by this test's own imports."""
 
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, select
 
-from enrichflow.db.models import EnrichmentRegistry, EnrichmentResult, WorkflowState
+from enrichflow.db.models import EnrichmentResult, WorkflowState
 from enrichflow.seed import APOLLO
 from handlers_for_tests import write_csv
 from webhooks.webhook_servers import free_port
@@ -51,19 +52,22 @@ def cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProce
     )
 
 
-def register_plugin_step(engine: Engine) -> None:
-    """The registry row naming the plugin's handler in the Apollo workstream."""
-    with engine.begin() as conn:
-        conn.execute(
-            insert(EnrichmentRegistry).values(
-                slug=STEP,
-                workstream_slug=APOLLO,
-                name="Title length",
-                type="SYNC",
-                handler=STEP,
-                config={},
-            )
-        )
+def register_plugin_step(database_url: str, cwd: Path, workstream: str = APOLLO) -> None:
+    """The workflow running the plugin's handler, added as an operator would add it."""
+    added = cli(
+        "workflow", "add", STEP, "--handler", STEP, "--workstream", workstream, "--json",
+        env=env_for(database_url), cwd=cwd,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    assert json.loads(added.stdout) == {
+        "workflow": STEP,
+        "workstream": workstream,
+        "name": "Title length",
+        "type": "SYNC",
+        "handler": STEP,
+        "description": None,
+        "config": {},
+    }
 
 
 def leads(tmp_path: Path) -> Path:
@@ -189,20 +193,35 @@ def test_doctor_names_the_loaded_plugins(db_url: str, tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- running
 
 
-def test_run_steps_runs_the_plugin_step(db_url: str, engine: Engine, tmp_path: Path) -> None:
-    register_plugin_step(engine)
+def test_workflow_add_refuses_a_handler_no_loaded_module_provides(
+    db_url: str, tmp_path: Path
+) -> None:
+    refused = cli(
+        "workflow", "add", "title_words", "--handler", "title_words",
+        env=env_for(db_url), cwd=tmp_path,
+    )  # fmt: skip
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    message = " ".join(refused.stderr.split())
+    assert "no handler named 'title_words' is loaded" in message
+    loaded = message.split("(loaded: ", 1)[1].split(")", 1)[0].split(", ")
+    assert {"title_length", "webhook", "http", "noop"} <= set(loaded)
+    listed = cli("workflow", "list", "--json", env=env_for(db_url), cwd=tmp_path)
+    assert "title_words" not in {w["workflow"] for w in json.loads(listed.stdout)}
+
+
+def test_run_steps_runs_the_plugin_step_in_a_workstream_of_its_own(
+    db_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    env = env_for(db_url)
+    made = cli("workstream", "add", "titles", "--description", "Job titles", env=env, cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    register_plugin_step(db_url, tmp_path, "titles")
     out = tmp_path / "leads_out.csv"
     result = cli(
-        "run",
-        str(leads(tmp_path)),
-        "--steps",
-        STEP,
-        "--out",
-        str(out),
-        "--json",
-        env=env_for(db_url),
-        cwd=tmp_path,
-    )
+        "run", str(leads(tmp_path)), "--workstream", "titles", "--steps", STEP,
+        "--out", str(out), "--json",
+        env=env, cwd=tmp_path,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["steps"][STEP] == {"COMPLETED": 3, "SKIPPED": 1}
@@ -216,7 +235,7 @@ def test_the_conductor_runs_the_plugin_step(db_url: str, engine: Engine, tmp_pat
     from enrichflow.ingest.loader import ingest_csv
     from enrichflow.launch import launch
 
-    register_plugin_step(engine)
+    register_plugin_step(db_url, tmp_path)
     report = ingest_csv(engine, leads(tmp_path))
     batch_id = launch(engine, "acme", APOLLO, report.upload_id, None, [STEP], create_client=True)
     result = cli("conductor", "--until-idle", env=env_for(db_url), cwd=tmp_path)
@@ -272,8 +291,17 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
 def test_serve_runs_the_plugin_step_launched_through_the_api(
     db_url: str, engine: Engine, tmp_path: Path
 ) -> None:
-    register_plugin_step(engine)
+    register_plugin_step(db_url, tmp_path)
     with serving(db_url, tmp_path) as api:
+        handlers = {h["name"]: h["types"] for h in api.get("/api/handlers").json()}
+        assert handlers[STEP] == ["ASYNC", "SYNC"] and handlers["webhook"] == ["ASYNC"]
+        refused = api.post(
+            "/api/workflows",
+            json={"slug": "title_words", "workstream": APOLLO, "handler": "title_words"},
+        )
+        assert refused.status_code == 422, refused.text
+        assert "no handler named 'title_words' is loaded" in refused.json()["detail"]
+        assert STEP in refused.json()["detail"].split("(loaded: ", 1)[1]
         client = api.post("/api/clients", json={"name": "acme"})
         assert client.status_code == 201, client.text
         client_id = client.json()["id"]

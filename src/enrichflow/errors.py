@@ -22,6 +22,10 @@ class NotFoundError(EnrichflowError):
     """The requested object does not exist."""
 
 
+class ConflictError(EnrichflowError):
+    """The object is not in a state that allows the action (a finished batch cannot be paused)."""
+
+
 class StepError(EnrichflowError):
     """A step handler failed."""
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO, cast
@@ -38,6 +39,10 @@ consolidated lead's columns."""
 _LEADING_SET = frozenset(LEADING)
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# A sign, then digits and the separators numbers and phone numbers are written with: no
+# letter, reference or operator but the minus, so a spreadsheet can compute it at most as
+# arithmetic on literals, never call a function or read another cell.
+_PLAIN_NUMBER_RE = re.compile(r"[+-][\d .,()/-]*\d[\d .,()/-]*")
 PAGE = 1000
 _ACTIVE = (Status.PENDING.value, Status.QUEUED.value, Status.IN_PROGRESS.value)
 
@@ -48,13 +53,15 @@ results_t = cast(Table, EnrichmentResult.__table__)
 
 
 def safe_cell(value: str) -> str:
-    """Neutralise spreadsheet formulas (OWASP CSV injection) by prefixing a single quote.
-
-    The value stays readable text: ``+14155550132`` is written ``'+14155550132``, which a
-    spreadsheet shows as that number's digits, never evaluates, and which a program reading the
-    file recovers by dropping the leading quote.
-    """
-    return "'" + value if value.startswith(FORMULA_PREFIXES) else value
+    """Neutralise what a spreadsheet would run as a formula (OWASP CSV injection) by
+    prefixing a single quote: text starting with ``=``, ``@``, tab or carriage return, or with
+    ``+`` / ``-`` unless it is a plain number (``+14155550132``, ``+1 866-555-0100``,
+    ``-12.5`` stay as they are, so CRM and dialer imports read the number itself)."""
+    if value.startswith(FORMULA_PREFIXES) and (
+        value[0] not in "+-" or _PLAIN_NUMBER_RE.fullmatch(value) is None
+    ):
+        return "'" + value
+    return value
 
 
 def flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
@@ -70,7 +77,7 @@ def cell(value: Any) -> str:
     """One CSV cell: empty for None, ``true``/``false``, lists ``; ``-joined, objects as JSON;
     text is formula-neutralised, numbers are written as they are."""
     if type(value) is str:  # most cells are text, so this test comes first
-        return "'" + value if value.startswith(FORMULA_PREFIXES) else value
+        return safe_cell(value) if value.startswith(FORMULA_PREFIXES) else value
     if value is None:
         return ""
     if isinstance(value, bool):

@@ -8,6 +8,7 @@ outcomes in groups (group commit), renewing the leases of the claims still runni
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,9 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from enrichflow.breaker import StepBreaker, Trip, breaker_for
+from enrichflow.catalog.batch_controls import Halt, batch_halt_load, step_breaker_trip
+from enrichflow.catalog.validation import breaker_options
 from enrichflow.db.context import ChunkData, RowLayout, StepSetting, step_setting_load
 from enrichflow.db.engine import now_ms, reading
 from enrichflow.db.states import (
@@ -29,9 +33,10 @@ from enrichflow.db.states import (
     outcomes_record,
     results_reusable,
     states_heartbeat,
+    states_release,
     states_start,
 )
-from enrichflow.errors import PermanentStepError, StepError
+from enrichflow.errors import ConfigError, PermanentStepError, StepError
 from enrichflow.states import Status
 from enrichflow.steps.base import (
     ChunkHandler,
@@ -54,6 +59,9 @@ class RunnerOptions:
     """Record outcomes once this many are waiting..."""
     flush_seconds: float = 1.0
     """...or once the oldest has waited this long."""
+    halt_check_seconds: float = 0.25
+    """How often a chunk re-reads whether its batch was cancelled or paused, or its step
+    paused by the circuit breaker: the longest an operator's pause lets sends go on."""
 
 
 DEFAULT_OPTIONS = RunnerOptions()
@@ -179,12 +187,28 @@ def run_claims(
     services = {**services, "engine": engine, "dedupe_leaders": leaders}
     contexts = [_context(setting, c, chunk, services, step_log) for c in running]
     leaders.chunk = contexts
+    breaker = _breaker(engine, setting)
+    halted: Halt | None = None
     if is_chunk_handler(setting.handler):
         pending.extend(_call_chunk(handler, contexts, running, clock))  # type: ignore[arg-type]
         running = []
+    last_halt_check = -math.inf
     for index, (claim, ctx) in enumerate(zip(running, contexts, strict=False)):
-        pending.append(_call(handler, ctx, claim, clock))  # type: ignore[arg-type]
+        if time.monotonic() - last_halt_check >= options.halt_check_seconds or (
+            breaker is not None and breaker.tripped_at >= last_halt_check
+        ):
+            with reading(engine) as conn:
+                halted = batch_halt_load(conn, first.batch_id, first.step_index)
+            last_halt_check = time.monotonic()
+            if halted is not None:
+                remaining = running[index:]
+                break
+        outcome = _call(handler, ctx, claim, clock)  # type: ignore[arg-type]
+        pending.append(outcome)
         remaining = running[index + 1 :]
+        if breaker is not None and (trip := breaker.record(outcome)) is not None:
+            _trip(engine, setting, trip, step_log)
+            breaker.opened()
         now_mono = time.monotonic()
         if len(pending) >= options.flush_every or now_mono - last_flush >= options.flush_seconds:
             flush()
@@ -192,7 +216,19 @@ def run_claims(
             with engine.begin() as conn:
                 states_heartbeat(conn, remaining, setting.lease_ms, clock())
             last_beat = now_mono
+    if halted is not None:
+        next_step = None  # nothing is chained from a halted chunk
     flush(last=True)
+    if halted is not None and halted is not Halt.CANCELLED and remaining:
+        with engine.begin() as conn:
+            released = states_release(conn, remaining, clock())
+        step_log.info(
+            "batch %s step %s is %s: %d claimed item(s) given back unsent",
+            first.batch_id,
+            setting.step_name,
+            halted.value,
+            released,
+        )
     return RecordReport(
         completed=totals.get("completed", 0),
         skipped=totals.get("skipped", 0),
@@ -203,6 +239,39 @@ def run_claims(
         answered=totals.get("answered", 0),
         chained=tuple(chained),
     )
+
+
+def _breaker(engine: Engine, setting: StepSetting) -> StepBreaker | None:
+    """The step's circuit breaker, ``None`` when its options turn both rules off (a snapshot
+    taken before the options existed reads the defaults)."""
+    try:
+        options = breaker_options(setting.workflow_config)
+    except ConfigError:
+        return None  # launch checked the snapshot; an unreadable one sends as before
+    if not options.failures and not options.window_seconds:
+        return None
+    return breaker_for(id(engine), setting.batch_id, setting.step_index, options)
+
+
+def _trip(engine: Engine, setting: StepSetting, trip: Trip, logger: logging.Logger) -> None:
+    """Pause the step for its batch and say why, once (another runner may have tripped it)."""
+    with engine.begin() as conn:
+        first = step_breaker_trip(
+            conn,
+            setting.batch_id,
+            setting.step_index,
+            trip.reason,
+            {"failures": trip.failures, "error_class": trip.error_class},
+        )
+    if first:
+        logger.error(
+            "batch %s step %s paused by the circuit breaker: %s; fix the cause, then run: "
+            "enrichflow resume %s",
+            setting.batch_id,
+            setting.step_name,
+            trip.reason,
+            setting.batch_id,
+        )
 
 
 def _finishes_any(outcomes: Sequence[StepOutcome]) -> bool:

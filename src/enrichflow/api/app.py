@@ -35,7 +35,7 @@ from enrichflow.api.rest import router as rest_router
 from enrichflow.api.throttle import LoginThrottle
 from enrichflow.config import Settings
 from enrichflow.error_reporting import init_error_reporting
-from enrichflow.errors import ConfigError, InputError, NotFoundError
+from enrichflow.errors import ConfigError, ConflictError, InputError, NotFoundError
 from enrichflow.secret_key import resolve_secret_key
 
 __all__ = ["PUBLIC_PATHS", "create_app"]
@@ -104,6 +104,9 @@ def _install_handlers(app: FastAPI) -> None:
     async def bad_request(request: Request, exc: Exception) -> Response:
         return _error(request, 422, str(exc))
 
+    async def conflict(request: Request, exc: Exception) -> Response:
+        return _error(request, 409, str(exc))
+
     async def invalid_request(request: Request, exc: Exception) -> Response:
         # Pydantic echoes each rejected value, and a rejected value may be a webhook URL or
         # a token: the answer names where and what is wrong, without the value.
@@ -119,6 +122,7 @@ def _install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ConfigError, bad_request)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(InputError, bad_request)
+    app.add_exception_handler(ConflictError, conflict)
 
 
 def _templates() -> Jinja2Templates:

@@ -22,6 +22,7 @@ code   when                                        body
 503    the database is unavailable; call again     ``{"status": "unavailable"}``
 200    the state is now COMPLETED                  ``{"status": "completed"}``
 200    it was already completed (a no-op)          ``{"status": "duplicate"}``
+200    its batch was cancelled (stores nothing)    ``{"status": "cancelled"}``
 =====  ==========================================  ===================================
 
 Only the 200 ``completed`` answer changes rows (the result, the state, waiting followers; in
@@ -88,6 +89,7 @@ _STATUS_CODES = {
     CallbackOutcome.DUPLICATE: 200,
     CallbackOutcome.NOT_FOUND: 404,
     CallbackOutcome.CONFLICT: 409,
+    CallbackOutcome.CANCELLED: 200,
 }
 
 

@@ -14,7 +14,7 @@ from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -30,8 +30,13 @@ from starlette.concurrency import run_in_threadpool
 
 from enrichflow.api.auth import api_guard
 from enrichflow.api.dashboard import service
+from enrichflow.catalog import batch_controls
 from enrichflow.catalog.assignments import assignments_build
+from enrichflow.catalog.batch_controls import Actor
+from enrichflow.db.engine import now_ms
 from enrichflow.export import write_export
+from enrichflow.export_rejected import rejected_csv
+from enrichflow.states import StepType
 
 __all__ = ["router"]
 
@@ -105,14 +110,38 @@ class ConfigOut(BaseModel):
     updated_at: datetime | None = None
 
 
+class WorkstreamIn(Strict):
+    """A new, empty workstream; ``name`` defaults to the slug."""
+
+    slug: Slug
+    name: Name | None = None
+    description: Value | None = None
+
+
+class WorkstreamOut(BaseModel):
+    slug: str
+    name: str
+    description: str | None
+
+
+class HandlerOut(BaseModel):
+    name: str
+    types: list[str]
+    """The step types a workflow of this handler may have (SYNC, ASYNC)."""
+
+
 class WorkflowIn(Strict):
-    """A new ASYNC ``webhook`` workflow (a Clay table). ``config`` holds its options
-    (``concurrency``, ``rate_per_second``, ``max_attempts``, ``dedupe_by``, ``fields``, ...),
-    checked like ``enrichflow workflow set``."""
+    """A new workflow, like ``enrichflow workflow add``: ``handler`` is any loaded handler
+    (``GET /api/handlers``; ``webhook``, a Clay table, when left out), ``mode`` defaults to
+    what the handler runs as, ``name`` to the slug in words. ``config`` holds its options
+    (``concurrency``, ``max_attempts``, for Clay ``rate_per_second``, ``dedupe_by``,
+    ``fields``, ...), checked like ``enrichflow workflow set``."""
 
     slug: Slug
     workstream: Slug
-    name: Name
+    handler: Slug = "webhook"
+    mode: Literal["sync", "async"] | None = None
+    name: Name | None = None
     description: Value | None = None
     config: dict[Slug, OptionValue] = Field(default_factory=dict, max_length=30)
 
@@ -150,6 +179,7 @@ class UploadOut(BaseModel):
 class BadRowOut(BaseModel):
     line: int
     reason: str
+    field: str | None
     excerpt: str
 
 
@@ -236,6 +266,29 @@ class WaitingOut(BaseModel):
     """Negative once the deadline has passed and no conductor has acted on it yet."""
 
 
+class BreakerOut(BaseModel):
+    step: str
+    reason: str
+
+
+class BatchEventOut(BaseModel):
+    at: datetime
+    kind: str
+    """cancelled, paused, resumed, resent or breaker_tripped."""
+    actor: str
+    """cli, api, dashboard or system (the circuit breaker)."""
+    detail: dict[str, Any]
+
+
+class ControlsOut(BaseModel):
+    paused: bool
+    paused_at: datetime | None
+    breaker: list[BreakerOut]
+    """Steps the circuit breaker paused, with why; ``resume`` lifts them."""
+    events: list[BatchEventOut]
+    """The batch's history, newest first."""
+
+
 class BatchDetail(BatchOut):
     progress: float
     done_items: int
@@ -248,6 +301,7 @@ class BatchDetail(BatchOut):
     """Clay step -> items sent, de-duplicated and reused."""
     waiting: list[WaitingOut] = []
     """ASYNC steps with states waiting on their callback."""
+    controls: ControlsOut
 
 
 class LaunchOut(BatchDetail):
@@ -268,6 +322,21 @@ class RetryIn(Strict):
 
 class RetryOut(BaseModel):
     moved: int
+
+
+class ResendIn(Strict):
+    """Re-send the waiting items of ASYNC ``step`` sent at least ``older_than`` ago (a
+    duration: ``30s``, ``15m``, ``2h``, ``1d``; default all)."""
+
+    step: Slug
+    older_than: Annotated[str, StringConstraints(max_length=20)] = "0s"
+
+
+class ControlOut(BaseModel):
+    batch: BatchDetail
+    states: int = 0
+    """cancel: states cancelled; resend: items re-sent; resume: steps whose circuit-breaker
+    pause it lifted."""
 
 
 ClientDetail.model_rebuild()
@@ -303,9 +372,44 @@ def workflows(
 
 @router.post("/workflows", response_model=WorkflowOut, status_code=201)
 def workflow_create(body: WorkflowIn, request: Request) -> Any:
+    """Add a workflow; 422 naming what is wrong (an unknown handler lists the loaded ones)."""
     return service.workflow_create(
-        _engine(request), body.slug, body.workstream, body.name, body.description, body.config
+        _engine(request),
+        body.slug,
+        body.workstream,
+        body.handler,
+        mode=None if body.mode is None else StepType(body.mode.upper()),
+        name=body.name,
+        description=body.description,
+        config=body.config,
     )
+
+
+@router.delete("/workflows/{workstream}/{slug}", status_code=204)
+def workflow_delete(
+    workstream: Annotated[str, Path(max_length=100, pattern=r"^[a-z][a-z0-9_]*$")],
+    slug: Annotated[str, Path(max_length=100, pattern=r"^[a-z][a-z0-9_]*$")],
+    request: Request,
+) -> None:
+    """Delete the workflow and its client configs; 422 saying why when a saved pipeline runs
+    it (named) or it is built in."""
+    service.workflow_delete(_engine(request), slug, workstream)
+
+
+@router.get("/handlers", response_model=list[HandlerOut])
+def handlers() -> Any:
+    """The handlers this server has loaded, built-in and plugins'."""
+    return service.handlers_list()
+
+
+@router.get("/workstreams", response_model=list[WorkstreamOut])
+def workstreams(request: Request) -> Any:
+    return service.workstreams_list(_engine(request))
+
+
+@router.post("/workstreams", response_model=WorkstreamOut, status_code=201)
+def workstream_create(body: WorkstreamIn, request: Request) -> Any:
+    return service.workstream_add(_engine(request), body.slug, body.name, body.description)
 
 
 @router.patch("/workflows/{workstream}/{slug}", response_model=WorkflowOut)
@@ -386,6 +490,30 @@ def upload_get(upload_id: IdPath, request: Request) -> Any:
     return service.upload_detail(_engine(request), upload_id)
 
 
+def rejected_response(engine: Engine, upload_id: int) -> StreamingResponse:
+    """The upload's rejected rows as a CSV download (404 before it starts for an unknown
+    upload)."""
+    return StreamingResponse(
+        rejected_csv(engine, upload_id),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "content-disposition": f'attachment; filename="upload-{upload_id}-rejected.csv"',
+            "cache-control": "no-store",
+        },
+    )
+
+
+@router.get(
+    "/uploads/{upload_id}/rejected",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def upload_rejected(upload_id: IdPath, request: Request) -> StreamingResponse:
+    """The rows of the upload that could not be read: line, reason, field, excerpt, then the
+    row's cells under the upload's headers (docs/usage.md)."""
+    return rejected_response(_engine(request), upload_id)
+
+
 @router.get("/batches", response_model=list[BatchOut])
 def batches(request: Request, client_id: IdQuery = None) -> Any:
     return service.batches_list(_engine(request), client_id)
@@ -423,6 +551,56 @@ def batch_retry(batch_id: IdPath, body: RetryIn, request: Request) -> Any:
     if moved:
         request.app.state.wake()
     return {"moved": moved}
+
+
+def _control(request: Request, batch_id: int, act: Any) -> dict[str, Any]:
+    engine = _engine(request)
+    with engine.begin() as conn:
+        states = act(conn)
+    request.app.state.wake()
+    return {"batch": service.batch_detail(engine, batch_id), "states": int(states or 0)}
+
+
+@router.post("/batches/{batch_id}/cancel", response_model=ControlOut)
+def batch_cancel(batch_id: IdPath, request: Request) -> Any:
+    """Cancel a running batch: its unfinished states end CANCELLED, nothing more is sent, late
+    callbacks store nothing. 409 when the batch is not running."""
+    return _control(
+        request,
+        batch_id,
+        lambda conn: batch_controls.batch_cancel(conn, batch_id, Actor.API, now_ms()),
+    )
+
+
+@router.post("/batches/{batch_id}/pause", response_model=ControlOut)
+def batch_pause(batch_id: IdPath, request: Request) -> Any:
+    """Pause a running batch: nothing is dispatched or sent; callbacks still land."""
+    return _control(
+        request, batch_id, lambda conn: batch_controls.batch_pause(conn, batch_id, Actor.API)
+    )
+
+
+@router.post("/batches/{batch_id}/resume", response_model=ControlOut)
+def batch_resume(batch_id: IdPath, request: Request) -> Any:
+    """Resume a batch paused by an operator or by the circuit breaker."""
+    return _control(
+        request,
+        batch_id,
+        lambda conn: len(batch_controls.batch_resume(conn, batch_id, Actor.API)),
+    )
+
+
+@router.post("/batches/{batch_id}/resend", response_model=ControlOut)
+def batch_resend(batch_id: IdPath, body: ResendIn, request: Request) -> Any:
+    """Re-send now, as a new attempt, the step's items waiting on the external service."""
+    seconds = batch_controls.duration_seconds(body.older_than)
+    return _control(
+        request,
+        batch_id,
+        lambda conn: batch_controls.batch_resend(
+            conn, batch_id, body.step, seconds, Actor.API, now_ms()
+        ),
+    )
 
 
 def export_response(engine: Engine, batch_id: int, fmt: str) -> FileResponse:

@@ -9,6 +9,7 @@ from typing import Any, TypedDict
 
 from sqlalchemy import Connection, and_, func, or_, select
 
+from enrichflow.catalog.batch_controls import BatchControls, batch_controls_read
 from enrichflow.catalog.batches import batch_get, batch_steps_list
 from enrichflow.catalog.credits import Credits, batch_credits
 from enrichflow.db.engine import now_ms
@@ -95,6 +96,8 @@ class BatchSummary(TypedDict):
     failed: list[FailedState]
     waiting: list[WaitingStep]
     """ASYNC steps with states waiting on their callback."""
+    controls: BatchControls
+    """Paused, the steps the circuit breaker paused, and the batch's control history."""
 
 
 def batch_summary(conn: Connection, batch_id: int, now: int | None = None) -> BatchSummary:
@@ -118,6 +121,7 @@ def batch_summary(conn: Connection, batch_id: int, now: int | None = None) -> Ba
         credits=batch_credits(conn, batch_id),
         failed=[FailedState(item_id=i, step=s, error=e) for i, s, e in failed],
         waiting=waiting_steps(async_waits(conn, batch_id), now_ms() if now is None else now),
+        controls=batch_controls_read(conn, batch_id),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import TypedDict
 
@@ -22,10 +23,13 @@ __all__ = [
     "client_get_or_create",
     "clients_list",
     "clients_names",
+    "description_clean",
     "name_clean",
+    "slug_clean",
 ]
 
 NAME_MAX = 200
+SLUG_RE = re.compile(r"^[a-z][a-z0-9_]{1,99}$")
 
 
 class ClientRow(TypedDict):
@@ -50,6 +54,26 @@ def name_clean(value: str, what: str) -> str:
     if any(ord(c) < 32 for c in value):
         raise ConfigError(f"the {what} must not contain control characters")
     return value
+
+
+def slug_clean(value: str, what: str) -> str:
+    """``value`` trimmed; :class:`ConfigError` unless it is a slug (a workstream's or a
+    workflow's, the name commands and pipelines use), ``what`` naming it."""
+    value = value.strip()
+    if not SLUG_RE.match(value):
+        raise ConfigError(
+            f"the {what} {value!r} must start with a letter and hold only lowercase letters, "
+            "digits and _ (2 to 100 characters)"
+        )
+    return value
+
+
+def description_clean(value: str | None) -> str | None:
+    """``value`` trimmed, None when empty; :class:`ConfigError` when it holds NUL characters."""
+    description = (value or "").strip() or None
+    if description is not None and "\x00" in description:
+        raise ConfigError("the description must not contain NUL characters")
+    return description
 
 
 def clients_list(conn: Connection) -> list[ClientRow]:

@@ -3,35 +3,30 @@ with its type, handler and options. A launch snapshots the rows it uses into ``b
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
-from enrichflow.catalog.clients import name_clean
-from enrichflow.catalog.validation import workflow_options_check
-from enrichflow.catalog.workstreams import workstream_exists
+from enrichflow.catalog.clients import description_clean, name_clean
 from enrichflow.db.models import ClientWorkflowConfig, EnrichmentRegistry
 from enrichflow.errors import ConfigError, NotFoundError
 from enrichflow.states import StepType
 
 __all__ = [
-    "SLUG_RE",
     "RegistryRow",
     "registry_config_update",
     "registry_get",
     "registry_get_many",
+    "registry_insert",
     "registry_list",
     "registry_slugs",
     "workflow_configs_count",
-    "workflow_create",
     "workflow_delete",
     "workflow_describe",
 ]
-
-SLUG_RE = re.compile(r"^[a-z][a-z0-9_]{1,99}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,13 +123,6 @@ def registry_config_update(conn: Connection, registry_id: int, config: dict[str,
     )
 
 
-def _description(value: str | None) -> str | None:
-    description = (value or "").strip() or None
-    if description is not None and "\x00" in description:
-        raise ConfigError("the description must not contain NUL characters")
-    return description
-
-
 def workflow_describe(
     conn: Connection, workflow: str, workstream: str, name: str, description: str | None
 ) -> RegistryRow:
@@ -142,7 +130,7 @@ def workflow_describe(
     batches know it by, never changes); the updated row."""
     row = registry_get(conn, workflow, workstream)
     name = name_clean(name, "workflow name")
-    described = _description(description)
+    described = description_clean(description)
     conn.execute(
         update(EnrichmentRegistry)
         .where(EnrichmentRegistry.id == row.id)
@@ -169,8 +157,8 @@ def workflow_configs_count(conn: Connection, workflow: str, workstream: str) -> 
 
 def workflow_delete(conn: Connection, workflow: str, workstream: str) -> int:
     """Delete the workflow and every client's config for it; how many configs went with it.
-    Running batches are unaffected (they run their snapshot); the caller refuses a workflow
-    that a saved pipeline still names."""
+    Running batches are unaffected (they run their snapshot); the caller
+    (``catalog.workflow_setup``) refuses a workflow that a pipeline still names."""
     registry_get(conn, workflow, workstream)
     configs = conn.execute(
         delete(ClientWorkflowConfig).where(
@@ -186,48 +174,41 @@ def workflow_delete(conn: Connection, workflow: str, workstream: str) -> int:
     return int(configs)
 
 
-def workflow_create(
+def registry_insert(
     conn: Connection,
     slug: str,
     workstream: str,
     name: str,
+    kind: StepType,
+    handler: str,
     description: str | None,
     config: dict[str, Any],
 ) -> RegistryRow:
-    """A new ASYNC ``webhook`` workflow (a Clay table): data only, usable at once."""
-    slug = slug.strip()
-    if not SLUG_RE.match(slug):
-        raise ConfigError(
-            "the slug must start with a letter and hold only lowercase letters, digits and _ "
-            "(2 to 100 characters)"
-        )
-    name = name_clean(name, "workflow name")
-    description = _description(description)
-    workflow_options_check("webhook", config, slug, workstream)
-    if not workstream_exists(conn, workstream):
-        raise ConfigError(f"unknown workstream {workstream!r}")
-    if registry_get_many(conn, workstream, [slug]):
-        raise ConfigError(f"workflow {slug!r} already exists in {workstream!r}")
-    new_id = conn.execute(
-        insert(EnrichmentRegistry)
-        .values(
-            slug=slug,
-            workstream_slug=workstream,
-            name=name,
-            type=StepType.ASYNC.value,
-            handler="webhook",
-            description=description,
-            config=config,
-        )
-        .returning(EnrichmentRegistry.id)
-    ).scalar_one()
+    """Insert a workflow the caller has checked (``catalog.workflow_setup``); the new row.
+    :class:`ConfigError` when the slug is taken in the workstream."""
+    try:
+        new_id = conn.execute(
+            insert(EnrichmentRegistry)
+            .values(
+                slug=slug,
+                workstream_slug=workstream,
+                name=name,
+                type=kind.value,
+                handler=handler,
+                description=description,
+                config=config,
+            )
+            .returning(EnrichmentRegistry.id)
+        ).scalar_one()
+    except IntegrityError:
+        raise ConfigError(f"workflow {slug!r} already exists in {workstream!r}") from None
     return RegistryRow(
         id=new_id,
         slug=slug,
         workstream_slug=workstream,
         name=name,
-        type=StepType.ASYNC.value,
-        handler="webhook",
+        type=kind.value,
+        handler=handler,
         description=description,
         config=config,
     )

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypedDict
+from typing import Any, NamedTuple, TypedDict
 
 from sqlalchemy import Connection, select
 
 from enrichflow.db.models import RawUpload, RawUploadError, RawUploadRow
 
 __all__ = [
+    "RejectedRow",
     "UploadDetail",
     "UploadLayout",
     "UploadRow",
     "upload_get",
     "upload_get_layout",
+    "upload_rejected_count",
+    "upload_rejected_page",
     "uploads_list",
 ]
 
@@ -44,6 +47,7 @@ class PreviewRow(TypedDict):
 class BadRow(TypedDict):
     line: int
     reason: str
+    field: str | None
     excerpt: str
 
 
@@ -97,7 +101,12 @@ def upload_get(conn: Connection, upload_id: int, preview: int = 10) -> UploadDet
         .limit(preview)
     )
     errors = conn.execute(
-        select(RawUploadError.line_number, RawUploadError.reason, RawUploadError.excerpt)
+        select(
+            RawUploadError.line_number,
+            RawUploadError.reason,
+            RawUploadError.field,
+            RawUploadError.excerpt,
+        )
         .where(RawUploadError.upload_id == upload_id)
         .order_by(RawUploadError.line_number)
         .limit(BAD_ROWS_SHOWN)
@@ -109,7 +118,8 @@ def upload_get(conn: Connection, upload_id: int, preview: int = 10) -> UploadDet
         unmapped_columns=list(r.unmapped_columns or []),
         first_rows=[PreviewRow(line=line, values=list(cells)) for line, cells in rows],
         bad_rows=[
-            BadRow(line=line, reason=reason, excerpt=excerpt) for line, reason, excerpt in errors
+            BadRow(line=line, reason=reason, field=field, excerpt=excerpt)
+            for line, reason, field, excerpt in errors
         ],
     )
 
@@ -124,3 +134,43 @@ def upload_get_layout(conn: Connection, upload_id: int) -> UploadLayout | None:
     if r is None:
         return None
     return UploadLayout(dict(r.column_map), list(r.headers), r.row_count)
+
+
+def upload_rejected_count(conn: Connection, upload_id: int) -> int:
+    """How many rows of the upload were refused (0 for an upload that does not exist)."""
+    found = conn.execute(
+        select(RawUpload.bad_row_count).where(RawUpload.id == upload_id)
+    ).scalar_one_or_none()
+    return int(found or 0)
+
+
+class RejectedRow(NamedTuple):
+    """A refused line as its download shows it; ``cells`` None when it could not be split."""
+
+    id: int
+    line: int
+    reason: str
+    field: str | None
+    excerpt: str
+    cells: list[str] | None
+
+
+def upload_rejected_page(
+    conn: Connection, upload_id: int, after: int = 0, limit: int = 1000
+) -> list[RejectedRow]:
+    """The upload's refused lines with ids after ``after``, in line order (they are stored in
+    line order), at most ``limit``."""
+    rows = conn.execute(
+        select(
+            RawUploadError.id,
+            RawUploadError.line_number,
+            RawUploadError.reason,
+            RawUploadError.field,
+            RawUploadError.excerpt,
+            RawUploadError.cells,
+        )
+        .where(RawUploadError.upload_id == upload_id, RawUploadError.id > after)
+        .order_by(RawUploadError.id)
+        .limit(limit)
+    )
+    return [RejectedRow(*r) for r in rows]

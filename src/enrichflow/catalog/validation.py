@@ -24,8 +24,10 @@ __all__ = [
     "DEFAULTS",
     "LIST_OPTIONS",
     "WEBHOOK_OPTION_KEYS",
+    "BreakerOptions",
     "StepDefaults",
     "WebhookOptions",
+    "breaker_options",
     "client_config_check",
     "dedupe_by_option",
     "fields_option",
@@ -73,9 +75,53 @@ STEP_KEYS = frozenset(
         "callback_timeout_seconds",
         "concurrency",
         "batch_size",
+        "breaker_failures",
+        "breaker_window_seconds",
     }
 )
 """Options every step has: the launch snapshots them into ``batch_steps``."""
+
+DEFAULT_BREAKER_FAILURES = 20
+DEFAULT_BREAKER_WINDOW_SECONDS = 60.0
+BREAKER_WINDOW_MIN_FAILURES = 3
+"""The window rule needs this many failures, so two sends far apart do not pause a step."""
+
+
+class BreakerOptions(NamedTuple):
+    """When the circuit breaker pauses a step of a batch (0 turns a rule off)."""
+
+    failures: int
+    """This many sends in a row failed the same non-retryable way (``HTTP 404``)."""
+    window_seconds: float
+    """Every send failed for this long (and at least :data:`BREAKER_WINDOW_MIN_FAILURES`)."""
+
+
+def breaker_options(config: Mapping[str, Any], where: str = "") -> BreakerOptions:
+    """``breaker_failures`` and ``breaker_window_seconds``, checked; :class:`ConfigError`
+    naming the key."""
+    prefix = f"{where}: " if where else ""
+    failures = config.get("breaker_failures", DEFAULT_BREAKER_FAILURES)
+    if (
+        isinstance(failures, bool)
+        or not isinstance(failures, int)
+        or not 0 <= failures <= MAX_NUMBER
+    ):
+        raise ConfigError(
+            f"{prefix}config 'breaker_failures' must be a whole number from 0 (off) to "
+            f"{MAX_NUMBER:,}, got {failures!r}"
+        )
+    window = config.get("breaker_window_seconds", DEFAULT_BREAKER_WINDOW_SECONDS)
+    if (
+        isinstance(window, bool)
+        or not isinstance(window, int | float)
+        or not math.isfinite(window)
+        or not 0 <= window <= MAX_NUMBER
+    ):
+        raise ConfigError(
+            f"{prefix}config 'breaker_window_seconds' must be a number of seconds from 0 (off) "
+            f"to {MAX_NUMBER:,}, got {window!r}"
+        )
+    return BreakerOptions(failures, float(window))
 
 
 def _too_large(value: Any) -> str:
@@ -102,6 +148,7 @@ def step_limits(config: Mapping[str, Any], where: str) -> dict[str, int]:
     timeout, concurrency); ``where`` names the workflow in the error."""
     if "batch_size" in config:
         _number(config, "batch_size", 1, where)
+    breaker_options(config, where)
     return {
         "max_attempts": int(_number(config, "max_attempts", DEFAULTS.max_attempts, where)),
         "lease_ms": int(_number(config, "lease_seconds", DEFAULTS.lease_seconds, where) * 1000),

@@ -16,11 +16,13 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from enrichflow.catalog.assignments import Assignments, config_merge
+from enrichflow.catalog.assignments import Assignments, config_merge, parse_assignments
 from enrichflow.catalog.registry import registry_config_update, registry_get
 from enrichflow.catalog.validation import LIST_OPTIONS, workflow_options_check
+from enrichflow.errors import ConfigError
 
 __all__ = [
+    "options_from_text",
     "typed_value",
     "workflow_config_get",
     "workflow_config_set",
@@ -46,6 +48,17 @@ def _typed(key: str, value: str | list[str]) -> Any:
     if key in LIST_OPTIONS:
         return value if isinstance(value, list) else [value]
     return [typed_value(v) for v in value] if isinstance(value, list) else typed_value(value)
+
+
+def options_from_text(pairs: Iterable[str]) -> dict[str, Any]:
+    """A new workflow's options from ``KEY=VALUE`` text, typed as ``workflow set`` types them
+    (a repeated key is a list); :class:`ConfigError` for ``+=`` or an empty value, which only
+    mean something for a workflow that already has options."""
+    given = parse_assignments(pairs)
+    if given.append or given.remove:
+        keys = ", ".join(sorted({*given.append, *given.remove}))
+        raise ConfigError(f"{keys}: give a value (KEY=VALUE); a new workflow has none to change")
+    return {k: _typed(k, value) for k, value in given.set.items()}
 
 
 def workflow_config_get(

@@ -8,7 +8,19 @@ from __future__ import annotations
 
 import sys
 
-from enrichflow.cli import conductor, config, doctor, init, pipeline, run, sandbox, serve, workflow
+from enrichflow.cli import (
+    conductor,
+    config,
+    controls,
+    doctor,
+    init,
+    pipeline,
+    run,
+    sandbox,
+    serve,
+    workflow,
+    workstream,
+)
 from enrichflow.cli.root import EXIT_BAD_INPUT, app, console
 from enrichflow.errors import EnrichflowError
 
@@ -18,12 +30,17 @@ app.command()(init.init)
 app.command()(run.run)
 app.command()(run.status)
 app.command()(run.retry)
+app.command()(controls.cancel)
+app.command()(controls.pause)
+app.command()(controls.resume)
+app.command()(controls.resend)
 app.command()(conductor.conductor)
 app.command()(doctor.doctor)
 app.command()(run.export)
 app.command()(serve.serve)
 app.command()(sandbox.sandbox)
 app.add_typer(config.config_app, name="config")
+app.add_typer(workstream.workstream_app, name="workstream")
 app.add_typer(workflow.workflow_app, name="workflow")
 app.add_typer(pipeline.pipeline_app, name="pipeline")
 

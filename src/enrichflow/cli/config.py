@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from enrichflow.cli.root import DatabaseUrl, JsonFlag, console, engine_for, fail, out
+from enrichflow.cli.root import DatabaseUrl, JsonFlag, console, engine_for, fail, json_print, out
 from enrichflow.db.engine import reading
 from enrichflow.defaults import APOLLO
 from enrichflow.errors import ConfigError, NotFoundError
@@ -112,7 +111,7 @@ def config_list(
         for r in rows
     ]
     if as_json:
-        out.print_json(json.dumps(listed))
+        json_print(listed)
         return
     table = Table(title=f"client {client}: {len(listed)} workflow config(s)")
     for column in ("workflow", "workstream", "setting", "value"):

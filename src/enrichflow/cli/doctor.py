@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import typer
 from rich.table import Table
 
@@ -14,6 +12,7 @@ from enrichflow.cli.root import (
     ExecutorOption,
     JsonFlag,
     engine_for,
+    json_print,
     out,
 )
 from enrichflow.config import get_settings
@@ -34,9 +33,7 @@ def doctor(
     finally:
         engine.dispose()
     if as_json:
-        out.print_json(
-            json.dumps([{"check": c.name, "ok": c.ok, "detail": c.detail} for c in checks])
-        )
+        json_print([{"check": c.name, "ok": c.ok, "detail": c.detail} for c in checks])
     else:
         table = Table(title="enrichflow doctor")
         for column in ("check", "", "detail"):

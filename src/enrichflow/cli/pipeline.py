@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 from sqlalchemy.exc import IntegrityError
 
-from enrichflow.cli.root import DatabaseUrl, JsonFlag, console, engine_for, fail, out
+from enrichflow.cli.root import DatabaseUrl, JsonFlag, console, engine_for, fail, json_print, out
 from enrichflow.db.engine import reading
 from enrichflow.defaults import APOLLO
 from enrichflow.errors import ConfigError, NotFoundError
@@ -152,7 +151,7 @@ def pipeline_list(
     finally:
         engine.dispose()
     if as_json:
-        out.print_json(json.dumps(rows))
+        json_print(rows)
         return
     title = f"client {client}" if client is not None else "every client"
     table = Table(title=f"{title}: {len(rows)} saved pipeline(s)")
@@ -203,7 +202,7 @@ def pipeline_show(
         "steps": rows,
     }
     if as_json:
-        out.print_json(json.dumps(listed))
+        json_print(listed)
         return
     origin = "built-in" if saved is None else "saved"
     table = Table(title=f"pipeline {name} ({origin}) for {client} in {workstream}")

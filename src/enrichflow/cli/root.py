@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
-from typing import Annotated
+import sys
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,12 +19,18 @@ from enrichflow.errors import ConfigError
 from enrichflow.gc_tuning import tune_gc
 
 HELP = (
-    "The ``enrichflow`` command line. Exit codes: 0 done, 1 some items failed, 2 bad input/config."
+    "The enrichflow command line. Exit codes: 0 done, 1 some items failed or rows of the file "
+    "were rejected, 2 bad input/config."
 )
 
-# No local variables in tracebacks: they hold settings, webhook URLs and lead rows.
+# No local variables in tracebacks: they hold settings, webhook URLs and lead rows. Help is
+# rendered as Markdown so a docstring's wrapped lines read as one paragraph.
 app = typer.Typer(
-    add_completion=False, no_args_is_help=True, help=HELP, pretty_exceptions_show_locals=False
+    add_completion=False,
+    no_args_is_help=True,
+    help=HELP,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode="markdown",
 )
 console = Console(stderr=True)
 out = Console()
@@ -38,6 +46,14 @@ ExecutorOption = Annotated[
 ]
 
 EXIT_OK, EXIT_FAILED_ITEMS, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def json_print(value: Any) -> None:
+    """``value`` as plain JSON on stdout, never through Rich, so neither a terminal nor
+    FORCE_COLOR adds colour codes and a pipe gets exactly JSON; everything else a command
+    says goes to stderr (``console``)."""
+    sys.stdout.write(json.dumps(value, indent=2) + "\n")
+    sys.stdout.flush()
 
 
 def engine_for(database_url: str | None) -> Engine:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from pathlib import Path
@@ -30,7 +29,7 @@ from enrichflow.cli.root import (
     engine_for,
     error_reporting,
     fail,
-    out,
+    json_print,
 )
 from enrichflow.config import get_settings
 from enrichflow.db.engine import now_ms, reading
@@ -46,6 +45,8 @@ if TYPE_CHECKING:
 
 PROGRESS_SECONDS = 0.25
 """Shortest interval between two refreshes of `enrichflow run`'s progress bars."""
+REJECTED_SHOWN = 20
+"""How many rejected rows `enrichflow run` lists on the terminal; --json lists every one."""
 
 
 def drive(
@@ -183,6 +184,16 @@ def print_summary(summary: dict[str, Any]) -> None:
     print_waiting(summary.get("waiting", []))
     for f in summary["failed"]:
         console.print(f"[red]item {f['item_id']}[/] failed at [bold]{f['step']}[/]: {f['error']}")
+    controls = summary["controls"]
+    if controls["paused"]:
+        console.print(
+            f"[yellow]paused by an operator; continue with: enrichflow resume {summary['batch_id']}[/]"
+        )
+    for tripped in controls["breaker"]:
+        console.print(
+            f"[yellow]{tripped['step']} paused by the circuit breaker: {tripped['reason']}; "
+            f"fix the cause, then: enrichflow resume {summary['batch_id']}[/]"
+        )
 
 
 def duration(seconds: float) -> str:
@@ -211,8 +222,30 @@ def print_waiting(waiting: list[dict[str, Any]]) -> None:
 
 
 def exit_code(summary: dict[str, Any]) -> int:
+    """1 when an item failed or, for ``run``, a row of the file was rejected; else 0."""
     failed = sum(c.get(Status.FAILED.value, 0) for c in summary["steps"].values())
-    return EXIT_FAILED_ITEMS if failed else EXIT_OK
+    rejected = summary.get("ingest", {}).get("bad_rows", 0)
+    return EXIT_FAILED_ITEMS if failed or rejected else EXIT_OK
+
+
+def print_rejected(report: IngestReport, batch_id: int) -> None:
+    """The first rejected rows with their line and reason, on stderr, and how to get them all."""
+    bad = report.bad_rows
+    if not bad:
+        return
+    console.print(
+        f"[yellow]{len(bad):,} row(s) of {report.filename} were rejected and not enriched:[/]"
+    )
+    for row in bad[:REJECTED_SHOWN]:
+        console.print(f"  line {row.line_number}: {row.reason}", markup=False, highlight=False)
+    if len(bad) > REJECTED_SHOWN:
+        console.print(f"  … and {len(bad) - REJECTED_SHOWN:,} more")
+    console.print(
+        f"  write them all, with their cells: enrichflow export {batch_id} --rejected "
+        "--out rejected.csv",
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 def ingest_with_progress(engine: Engine, csv_path: Path, quiet: bool) -> IngestReport:
@@ -303,10 +336,8 @@ def run(
     if not as_json:
         console.print(
             f"ingested {report.rows} rows from {report.filename} "
-            f"({report.encoding}, {report.delimiter!r}); {len(report.bad_rows)} unreadable"
+            f"({report.encoding}, {report.delimiter!r}); {len(report.bad_rows)} rejected"
         )
-        for bad in report.bad_rows[:20]:
-            console.print(f"  [yellow]line {bad.line_number}[/]: {bad.reason}")
         if report.unmapped_columns:
             console.print(f"  columns kept but not mapped: {', '.join(report.unmapped_columns)}")
     drive(
@@ -323,6 +354,9 @@ def run(
         "rows": report.rows,
         "bad_rows": len(report.bad_rows),
         "upload_id": report.upload_id,
+        "rejected": [
+            {"line": b.line_number, "reason": b.reason, "field": b.field} for b in report.bad_rows
+        ],
     }
     if out_path is not None:
         fmt = "jsonl" if out_path.suffix == ".jsonl" else "csv"
@@ -330,9 +364,10 @@ def run(
         if not as_json:
             console.print(f"wrote {summary['exported']} rows to {out_path}")
     if as_json:
-        out.print_json(json.dumps(summary))
+        json_print(summary)
     else:
         print_summary(summary)
+    print_rejected(report, batch_id)
     raise typer.Exit(exit_code(summary))
 
 
@@ -356,7 +391,7 @@ def status(
         {"webhook": s.url_redacted, "submissions": s.submissions} for s in near
     ]
     if as_json:
-        out.print_json(json.dumps(summary))
+        json_print(summary)
         return
     print_summary(summary)
     for source in near:
@@ -414,14 +449,31 @@ def export(
     batch_id: Annotated[int, typer.Argument(metavar="BATCH")],
     out_path: Annotated[Path, typer.Option("--out", help="File to write.")],
     fmt: Annotated[str, typer.Option("--format", help="csv or jsonl")] = "csv",
+    rejected: Annotated[
+        bool,
+        typer.Option(
+            "--rejected",
+            help="Write the rows of the batch's file that were rejected (line, reason, field, "
+            "cells) instead of its leads; CSV only.",
+        ),
+    ] = False,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Write a batch's export: one row per item, failed items included."""
+    """Write a batch's export: one row per item, failed items included (or, with --rejected,
+    the rows of its file that could not be read)."""
     from enrichflow.export import write_export
+    from enrichflow.export_rejected import write_rejected
 
+    if rejected and fmt != "csv":
+        raise fail("--rejected writes CSV only: leave out --format or use --format csv")
     engine = engine_for(database_url)
     try:
-        n = write_export(engine, batch_id, out_path, fmt)
-    except InputError as exc:
+        if rejected:
+            n = write_rejected(engine, batch_id, out_path)
+        else:
+            n = write_export(engine, batch_id, out_path, fmt)
+    except (InputError, NotFoundError) as exc:
         raise fail(str(exc)) from exc
-    console.print(f"wrote {n} rows to {out_path}")
+    finally:
+        engine.dispose()
+    console.print(f"wrote {n} {'rejected ' if rejected else ''}rows to {out_path}")

@@ -32,6 +32,10 @@ def sandbox(
     auth_token: Annotated[
         str | None, typer.Option(help="Require this x-clay-webhook-auth header.")
     ] = None,
+    refuse_status: Annotated[
+        int | None,
+        typer.Option(help="Answer every row with this HTTP status (404: a deleted table)."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the fault injection.")] = 0,
 ) -> None:
     """A local stand-in for a Clay table: POST rows to http://HOST:PORT/webhook/TABLE."""
@@ -55,6 +59,7 @@ def sandbox(
             burst=burst,
             max_submissions=max_submissions,
             auth_token=auth_token,
+            refuse_status=refuse_status,
             seed=seed,
         )
     except ValueError as exc:

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, exists, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from enrichflow.conductor.dispatcher import Dispatcher, DispatcherSettings
@@ -39,7 +39,7 @@ from enrichflow.conductor.settler import Settler, SettlerSettings
 from enrichflow.conductor.statistics import StatisticsRefresh, StatisticsSettings
 from enrichflow.conductor.wakeups import NotifyListener, listener_for
 from enrichflow.db.engine import now_ms, reading, urgent
-from enrichflow.db.models import Batch
+from enrichflow.db.models import Batch, BatchStep
 from enrichflow.db.states import conductor_work_pending
 from enrichflow.executors.base import Executor
 from enrichflow.states import BatchStatus
@@ -189,14 +189,22 @@ class Conductor:
         on_tick: Callable[[TickReport], None] | None = None,
         interrupted: Callable[[], bool] = lambda: False,
     ) -> None:
-        """Run until the given batches (default: every RUNNING batch) are no longer RUNNING,
-        or until ``interrupted()``."""
+        """Run until the given batches (default: every RUNNING batch) are no longer RUNNING or
+        are paused (by an operator or the circuit breaker: they wait for ``resume``), or until
+        ``interrupted()``."""
         wanted = list(batch_ids) if batch_ids is not None else None
 
         def finished() -> bool:
             if interrupted():
                 return True
-            query = select(Batch.id).where(Batch.status == BatchStatus.RUNNING.value)
+            step_paused = exists().where(
+                BatchStep.batch_id == Batch.id, BatchStep.paused_reason.is_not(None)
+            )
+            query = select(Batch.id).where(
+                Batch.status == BatchStatus.RUNNING.value,
+                Batch.paused_at.is_(None),
+                ~step_paused,
+            )
             if wanted is not None:
                 query = query.where(Batch.id.in_(wanted))
             try:

@@ -175,7 +175,8 @@ class RawUploadRow(Base):
 
 
 class RawUploadError(Base):
-    """A row that could not be read, kept so it is reported, never silently dropped."""
+    """A row that could not be read, kept so it is reported and can be downloaded to fix,
+    never silently dropped."""
 
     __tablename__ = "raw_upload_errors"
     __table_args__ = (Index(None, "upload_id", "line_number"),)
@@ -185,6 +186,10 @@ class RawUploadError(Base):
     line_number: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(Text)
     excerpt: Mapped[str] = mapped_column(Text)
+    field: Mapped[str | None] = mapped_column(Text)
+    """The header of the field at fault, when one field is (oversize, undecodable)."""
+    cells: Mapped[list[str] | None] = mapped_column(JSONType)
+    """The row's cells as parsed; None when the line could not be split into cells."""
 
 
 class Batch(Base):
@@ -207,6 +212,8 @@ class Batch(Base):
     item_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """Set while an operator has paused the batch: nothing of it is dispatched or sent."""
 
 
 class BatchStep(Base):
@@ -232,6 +239,24 @@ class BatchStep(Base):
     callback_timeout_ms: Mapped[int] = mapped_column(BigInteger)
     concurrency: Mapped[int] = mapped_column(Integer)
     config: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    paused_reason: Mapped[str | None] = mapped_column(Text)
+    """Why the circuit breaker paused this step of the batch (its sends kept failing); the
+    step is not dispatched until the operator resumes the batch."""
+
+
+class BatchEvent(Base):
+    """The history of a batch's controls: who cancelled, paused, resumed or re-sent it, and
+    when the circuit breaker tripped."""
+
+    __tablename__ = "batch_events"
+    __table_args__ = (Index(None, "batch_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(30))
+    actor: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
 
 class BatchItem(Base):

@@ -1,4 +1,5 @@
-"""Store an upload: every column of every readable row, plus every unreadable row's line.
+"""Store an upload: every column of every readable row, plus every unreadable row's line,
+reason and cells.
 
 One transaction: a file that turns out to be unusable (empty, header only, undecodable)
 leaves nothing behind. A row is stored as a JSON array of its cells in header order; the
@@ -7,16 +8,19 @@ header name and make Postgres parse and sort those keys for every row.
 Rows are streamed in chunks; on Postgres every chunk is one pre-formatted text block of a
 single ``COPY`` (orjson, one ``write`` per chunk instead of a ``write_row`` and a
 ``json.dumps`` per row).
+Unreadable rows wait in a spool file until the rows' ``COPY`` is over (the connection can run
+nothing else meanwhile), so a file whose every row is bad does not sit in memory either.
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 from psycopg.copy import QueuedLibpqWriter
@@ -30,6 +34,8 @@ from enrichflow.ingest.reader import BadRow, RowRecord, open_csv
 
 CHUNK_ROWS = 5000
 ANALYZE_AFTER_ROWS = 10_000
+SPOOL_IN_MEMORY_BYTES = 4 * 1024 * 1024
+"""Bad rows are spooled in memory up to this size, then on disk."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +58,12 @@ class IngestReport:
             "delimiter": self.delimiter,
             "rows": self.rows,
             "bad_rows": [
-                {"line": b.line_number, "reason": b.reason, "excerpt": b.raw_excerpt}
+                {
+                    "line": b.line_number,
+                    "reason": b.reason,
+                    "field": b.field,
+                    "excerpt": b.raw_excerpt,
+                }
                 for b in self.bad_rows
             ],
             "column_map": self.column_map,
@@ -70,7 +81,7 @@ def ingest_csv(
     path = Path(path)
     source = open_csv(path)
     header_map = map_headers(source.headers)
-    with engine.begin() as conn:
+    with engine.begin() as conn, tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY_BYTES) as spool:
         upload_id = int(
             conn.execute(
                 insert(RawUpload)
@@ -88,7 +99,7 @@ def ingest_csv(
                 .returning(RawUpload.id)
             ).scalar_one()
         )
-        rows = source.rows()
+        rows = source.rows(lambda bad, cells: _spool_write(spool, upload_id, bad, cells))
         # The first chunk is read ahead far enough to tell a large load (db.bulk) from a small one.
         chunk = list(islice(rows, LARGE_LOAD_ROWS))
         stored = 0
@@ -99,19 +110,7 @@ def ingest_csv(
                 if on_progress is not None:
                     on_progress(stored)
                 chunk = list(islice(rows, CHUNK_ROWS))
-        if source.bad_rows:
-            conn.execute(
-                insert(RawUploadError),
-                [
-                    {
-                        "upload_id": upload_id,
-                        "line_number": b.line_number,
-                        "reason": b.reason,
-                        "excerpt": b.raw_excerpt,
-                    }
-                    for b in source.bad_rows
-                ],
-            )
+        _bad_rows_store(conn, spool)
         conn.execute(
             update(RawUpload)
             .where(RawUpload.id == upload_id)
@@ -133,6 +132,26 @@ def ingest_csv(
         unmapped_columns=header_map.unmapped,
         conflicts=header_map.conflicts,
     )
+
+
+def _spool_write(spool: IO[bytes], upload_id: int, bad: BadRow, cells: list[str] | None) -> None:
+    """One ``raw_upload_errors`` row as a JSON line."""
+    row = {
+        "upload_id": upload_id,
+        "line_number": bad.line_number,
+        "reason": bad.reason,
+        "excerpt": bad.raw_excerpt,
+        "field": bad.field,
+        "cells": cells,
+    }
+    spool.write(orjson.dumps(row) + b"\n")
+
+
+def _bad_rows_store(conn: Connection, spool: IO[bytes]) -> None:
+    """Insert the spooled bad rows, a chunk at a time."""
+    spool.seek(0)
+    while chunk := [orjson.loads(line) for line in islice(spool, CHUNK_ROWS)]:
+        conn.execute(insert(RawUploadError), chunk)
 
 
 @contextmanager

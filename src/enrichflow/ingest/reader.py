@@ -13,16 +13,22 @@ row for just the record that contains it, with its byte offset, instead of abort
 Line numbers are physical: the header is line 1 (or the first non-blank line), and a record
 that contains a quoted multi-line field moves the numbers of the records after it.
 
+Encodings: UTF-8 (with or without a BOM), Windows-1252, and UTF-16 (Excel's "Unicode Text":
+with a BOM, or without one when its first line is plainly two bytes a character). A UTF-16
+file is transcoded to UTF-8 as it is read, so everything after the decoding is the same.
+
 Errors:
 
-* a missing, empty or blank-only file, a binary file (PDF, image, workbook, archive: named by
-  its first bytes), or an unreadable header -> :class:`InputError` from :func:`open_csv`;
+* a missing, empty or blank-only file, a file that is not text (PDF, image, workbook, archive,
+  web page: named by its first bytes, :mod:`~enrichflow.ingest.filetypes`), or an unreadable
+  header -> :class:`InputError` from :func:`open_csv`;
 * a file with a header but no data rows -> :class:`InputError` raised by :meth:`CsvSource.rows`
   once it reaches the end of the file without having seen any data record (good or bad).
   Because that check is at the end of the iteration, with a header-only file the very first
   ``next()`` raises.
 * bad records (wrong field count, NUL byte, undecodable byte, oversize field, malformed CSV)
-  never raise: they are appended to :attr:`CsvSource.bad_rows` and reading continues.
+  never raise: they are appended to :attr:`CsvSource.bad_rows` (and handed with their cells to
+  the ``on_bad_row`` callback of :meth:`CsvSource.rows`) and reading continues.
   A physical line longer than a record with the longest allowed field can need is skipped
   up to its line break without being held, and a quoted field is cut off by :mod:`csv`'s own
   (bounded) field limit, so memory is bounded by the field limit, never by the file.
@@ -35,13 +41,13 @@ import csv
 import io
 import itertools
 import operator
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 from enrichflow.errors import InputError
-from enrichflow.ingest.filetypes import binary_kind
+from enrichflow.ingest.filetypes import non_csv_kind
 
 if TYPE_CHECKING:
     from _csv import Reader as _CsvReader
@@ -51,6 +57,7 @@ __all__ = [
     "DELIMITERS",
     "EXCERPT_CHARS",
     "BadRow",
+    "BadRowSink",
     "CsvSource",
     "RowRecord",
     "open_csv",
@@ -79,11 +86,77 @@ class RowRecord(NamedTuple):
 
 @dataclass(slots=True)
 class BadRow:
-    """A record that could not be used, with the physical line where it starts."""
+    """A record that could not be used, with the physical line where it starts and the header
+    of the field at fault when one field is (an oversize or undecodable one)."""
 
     line_number: int
     reason: str
     raw_excerpt: str
+    field: str | None = None
+
+
+BadRowSink = Callable[[BadRow, list[str] | None], None]
+"""Receives each bad row with its cells as parsed (None when the line could not be split into
+cells), so a caller can store them without the reader holding every one in memory."""
+
+UTF16_BOMS = {codecs.BOM_UTF16_LE: "utf-16-le", codecs.BOM_UTF16_BE: "utf-16-be"}
+_UNREADABLE = "\ufffd"
+"""What an undecodable byte or a NUL becomes in a bad row's cells (jsonb refuses NUL)."""
+_UTF16_ERRORS = "enrichflow.utf16"
+_UTF16_STAND_IN = "\udcff"
+
+
+def _mark_undecodable(exc: UnicodeError) -> tuple[str, int]:
+    """Turn undecodable UTF-16 into a lone surrogate, which no UTF-8 decoder accepts, so the
+    record holding it becomes a bad row instead of silently holding a replacement character."""
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    return _UTF16_STAND_IN, exc.end
+
+
+codecs.register_error(_UTF16_ERRORS, _mark_undecodable)
+
+
+class _Utf16AsUtf8(io.RawIOBase):
+    """A UTF-16 file (after its BOM) read as the UTF-8 bytes of the same text."""
+
+    def __init__(self, raw: BinaryIO, encoding: str) -> None:
+        self._raw = raw
+        self._decoder = codecs.getincrementaldecoder(encoding)(_UTF16_ERRORS)
+        self._pending = b""
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        while not self._pending and not self._eof:
+            data = self._raw.read(_READ_CHUNK)
+            self._eof = not data
+            text = self._decoder.decode(data, final=self._eof)
+            self._pending = text.encode("utf-8", "surrogatepass")
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    """``utf-16-le``/``-be`` when the first line is two bytes a character, one of them NUL
+    (ASCII text in UTF-16): no CSV in a single-byte encoding has a NUL in every other byte."""
+    sample = head[: min(len(head), 512) & ~1]
+    if len(sample) < 8:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    if odd.count(0) == len(odd) and 0 not in even:
+        return "utf-16-le"
+    if even.count(0) == len(even) and 0 not in odd:
+        return "utf-16-be"
+    return None
 
 
 def _excerpt(text: str) -> str:
@@ -97,35 +170,50 @@ def _set_csv_field_limit(max_field_chars: int) -> None:
     csv.field_size_limit(_line_cap(max(max_field_chars, DEFAULT_MAX_FIELD_CHARS)))
 
 
-def _detect_encoding(f: BinaryIO, name: str) -> tuple[str, bool, bytes]:
-    """Return ``(encoding, has_bom, head)``; ``head`` is the first :data:`SAMPLE_BYTES`.
+def _detect_encoding(f: BinaryIO, name: str) -> tuple[str, bytes, bytes]:
+    """Return ``(encoding, bom, head)``; ``head`` is the first :data:`SAMPLE_BYTES`, ``bom``
+    the byte-order mark it starts with (``b""`` when none).
 
-    UTF-8 BOM => utf-8.  Otherwise the first window that contains a non-ASCII byte decides
-    (a file that starts with pure ASCII is scanned on until one is found): valid UTF-8 =>
-    utf-8, else Windows-1252; undecodable in both => :class:`InputError` with the offset.
+    A UTF-8 or UTF-16 BOM decides; so does a first line of UTF-16 without one.  Otherwise the
+    first window that contains a non-ASCII byte decides (a file that starts with pure ASCII is
+    scanned on until one is found): valid UTF-8 => utf-8, else Windows-1252; undecodable in
+    both => :class:`InputError` with the offset.  A file that is not text at all is refused
+    with what it looks like.
     """
     head = f.read(SAMPLE_BYTES)
     if not head:
         raise InputError(f"{name} is empty")
-    kind = binary_kind(head)
+    for bom, encoding in UTF16_BOMS.items():
+        if head.startswith(bom):
+            return encoding, bom, head
+    utf8_bom = codecs.BOM_UTF8 if head.startswith(codecs.BOM_UTF8) else b""
+    kind = non_csv_kind(head[len(utf8_bom) :])
     if kind is not None:
-        raise InputError(f"{name} is not a CSV (it looks like {kind}): save it as CSV first")
-    if head.startswith(codecs.BOM_UTF8):
-        return "utf-8", True, head
+        raise InputError(f"{name}: this is not a CSV file: it looks like {kind}; save it as CSV")
+    if utf8_bom:
+        return "utf-8", utf8_bom, head
+    bomless = _utf16_without_bom(head)
+    if bomless is not None:
+        return bomless, b"", head
+    first_line = head.split(b"\n", 1)[0]
+    if b"\0" in first_line:
+        raise InputError(
+            f"{name}: this is not a CSV file: its first line holds binary data (NUL bytes)"
+        )
     offset = 0
     window = head
     while window.isascii():
         offset += len(window)
         window = f.read(_READ_CHUNK)
         if not window:
-            return "utf-8", False, head
+            return "utf-8", b"", head
     at_eof = not f.read(1)
     try:
         codecs.getincrementaldecoder("utf-8")().decode(window, final=at_eof)
     except UnicodeDecodeError as exc:
         utf8_offset = offset + exc.start
     else:
-        return "utf-8", False, head
+        return "utf-8", b"", head
     try:
         window.decode("cp1252")
     except UnicodeDecodeError as exc:
@@ -135,7 +223,7 @@ def _detect_encoding(f: BinaryIO, name: str) -> tuple[str, bool, bytes]:
             f"offset {bad} cannot be decoded (first invalid UTF-8 sequence at byte offset "
             f"{utf8_offset})"
         ) from None
-    return "cp1252", False, head
+    return "cp1252", b"", head
 
 
 def _sniff_delimiter(text: str, complete: bool) -> str:
@@ -280,13 +368,13 @@ class CsvSource:
         path: Path,
         *,
         encoding: str,
-        has_bom: bool,
+        bom: bytes,
         delimiter: str,
         max_field_chars: int,
     ) -> None:
         self.path = path
         self.encoding = encoding
-        self.has_bom = has_bom
+        self.bom = bom
         self.delimiter = delimiter
         self.max_field_chars = max_field_chars
         self.headers: list[str] = []
@@ -295,6 +383,7 @@ class CsvSource:
         self.bad_rows: list[BadRow] = []
         self.rows_read = 0
         self.rows_skipped_blank = 0
+        self._on_bad_row: BadRowSink | None = None
 
     def __repr__(self) -> str:
         return (
@@ -303,6 +392,31 @@ class CsvSource:
         )
 
     # -- plumbing ----------------------------------------------------------------------
+
+    def _open(self) -> BinaryIO:
+        """The file as bytes in :attr:`_line_encoding`, past its BOM."""
+        f = self.path.open("rb")
+        f.read(len(self.bom))
+        if self.encoding in UTF16_BOMS.values():
+            return io.BufferedReader(_Utf16AsUtf8(f, self.encoding), _READ_CHUNK)
+        return f
+
+    @property
+    def _line_encoding(self) -> str:
+        """What each physical line is decoded from: UTF-16 arrives transcoded to UTF-8."""
+        return "utf-8" if self.encoding in UTF16_BOMS.values() else self.encoding
+
+    def _undecodable(self, raw: bytes, start: int, offset: int) -> str:
+        if self._line_encoding != self.encoding:  # offsets in the transcoded text mean nothing
+            return f"text that cannot be decoded as {self.encoding} (an unpaired surrogate)"
+        return (
+            f"byte 0x{raw[start]:02X} at byte offset {offset} cannot be decoded as {self.encoding}"
+        )
+
+    def _reject(self, bad: BadRow, cells: list[str] | None) -> None:
+        self.bad_rows.append(bad)
+        if self._on_bad_row is not None:
+            self._on_bad_row(bad, cells)
 
     def _reader(self, f: BinaryIO, flags: list[str], state: list[object]) -> _CsvReader:
         """A :func:`csv.reader` over the decoded physical lines of ``f``.
@@ -313,13 +427,11 @@ class CsvSource:
         Otherwise the block is processed line by line in Python and each problem is appended
         to ``flags`` just before the offending line reaches the parser, so it is attributed to
         the record that contains it.  Physical lines end at LF (at CR in a bare-CR file).
-        ``state`` is ``[excerpt_of_last_slow_line, long_line_seen]``.
+        ``state`` is ``[excerpt_of_last_slow_line, long_line_seen, line_skipped]``: the last
+        when the record's text was dropped (an over-long line), so it has no cells to keep.
         """
-        offset = 0
-        if self.has_bom:
-            f.read(len(codecs.BOM_UTF8))
-            offset = len(codecs.BOM_UTF8)
-        encoding = self.encoding
+        offset = len(self.bom)
+        encoding = self._line_encoding
         limit = self.max_field_chars
         max_line = _line_cap(limit)
 
@@ -333,10 +445,7 @@ class CsvSource:
                 try:
                     line = raw.decode(encoding)
                 except UnicodeDecodeError as exc:
-                    problems.append(
-                        f"byte 0x{raw[exc.start]:02X} at byte offset {base + pos + exc.start} "
-                        f"cannot be decoded as {encoding}"
-                    )
+                    problems.append(self._undecodable(raw, exc.start, base + pos + exc.start))
                     line = raw.decode(encoding, "replace")
                 if len(raw) > limit:
                     state[1] = True
@@ -355,6 +464,7 @@ class CsvSource:
                 f"have with fields of at most {limit:,} characters; skipped to its line break"
             )
             head = line.head.decode(encoding, "replace")
+            state[2] = True
             # the stand-in must parse as one record of its own: no quote, no line break
             stand_in = "".join(c for c in head if c not in '"\r\n\0')
             state[0] = stand_in
@@ -411,15 +521,15 @@ class CsvSource:
         """Read the header record (called by :func:`open_csv`)."""
         _set_csv_field_limit(self.max_field_chars)
         flags: list[str] = []
-        state: list[object] = ["", False]
-        with self.path.open("rb") as f:
+        state: list[object] = ["", False, False]
+        with self._open() as f:
             reader = self._reader(f, flags, state)
             self.raw_headers = self._read_header(reader, flags)
             self.header_line = reader.line_num
         self.headers = _clean_headers(self.raw_headers)
 
-    def rows(self) -> Iterator[RowRecord]:
-        """Stream the good data records; bad ones go to :attr:`bad_rows`.
+    def rows(self, on_bad_row: BadRowSink | None = None) -> Iterator[RowRecord]:
+        """Stream the good data records; bad ones go to :attr:`bad_rows` and ``on_bad_row``.
 
         Blank lines and records whose fields are all empty are skipped and counted in
         :attr:`rows_skipped_blank`.  Raises :class:`InputError` at the end if the file had a
@@ -429,12 +539,13 @@ class CsvSource:
         self.bad_rows = []
         self.rows_read = 0
         self.rows_skipped_blank = 0
+        self._on_bad_row = on_bad_row
         bad_rows = self.bad_rows
         ncols = len(self.headers)
         new_record = tuple.__new__  # skips RowRecord's Python-level __new__ (hot loop)
         flags: list[str] = []
-        state: list[object] = ["", False]
-        with self.path.open("rb") as f:
+        state: list[object] = ["", False, False]
+        with self._open() as f:
             reader = self._reader(f, flags, state)
             self._read_header(reader, flags)
             prev_end: int = reader.line_num
@@ -453,10 +564,10 @@ class CsvSource:
                     start = prev_end + 1
                     prev_end = reader.line_num
                     reasons = [f"malformed CSV: {exc}", *flags]
-                    bad_rows.append(BadRow(start, "; ".join(reasons), _excerpt(str(state[0]))))
+                    self._reject(BadRow(start, "; ".join(reasons), _excerpt(str(state[0]))), None)
                     flags.clear()
                     state[0] = ""
-                    state[1] = False
+                    state[1] = state[2] = False
                     continue
                 break
         if self.rows_read == 0 and not bad_rows:
@@ -469,31 +580,35 @@ class CsvSource:
         state[1] = False
         if flags:
             excerpt = self.delimiter.join(row).replace("\0", "\\0")
-            self.bad_rows.append(BadRow(start, "; ".join(flags), _excerpt(excerpt)))
+            cells = None if state[2] else [c.replace("\0", _UNREADABLE) for c in row]
+            at_fault = None
+            if cells is not None:
+                at_fault = next((i for i, c in enumerate(cells) if _UNREADABLE in c), None)
+            in_header = at_fault is not None and at_fault < len(self.headers)
+            field = self.headers[at_fault] if in_header and at_fault is not None else None
+            self._reject(BadRow(start, "; ".join(flags), _excerpt(excerpt), field), cells)
             flags.clear()
             state[0] = ""
+            state[2] = False
             return False
         if not "".join(row).strip() and (len(row) != len(self.headers) or not any(row)):
             self.rows_skipped_blank += 1
             return False
         if len(row) != len(self.headers):
             reason = f"expected {len(self.headers)} fields, found {len(row)}"
-            self.bad_rows.append(BadRow(start, reason, _excerpt(self.delimiter.join(row))))
+            self._reject(BadRow(start, reason, _excerpt(self.delimiter.join(row))), row)
             return False
-        oversize = self._oversize(row, self.max_field_chars)
-        if oversize is not None:
-            self.bad_rows.append(BadRow(start, oversize, _excerpt(self.delimiter.join(row))))
-            return False
-        return True
-
-    def _oversize(self, row: list[str], limit: int) -> str | None:
+        limit = self.max_field_chars
         for i, value in enumerate(row):
             if len(value) > limit:
-                return (
+                reason = (
                     f"field {i + 1} ({self.headers[i]!r}) is {len(value)} characters long, "
                     f"over the limit of {limit}"
                 )
-        return None
+                excerpt = _excerpt(self.delimiter.join(row))
+                self._reject(BadRow(start, reason, excerpt, self.headers[i]), row)
+                return False
+        return True
 
     @property
     def bad_row_count(self) -> int:
@@ -503,7 +618,7 @@ class CsvSource:
 def open_csv(path: Path | str, *, max_field_chars: int = DEFAULT_MAX_FIELD_CHARS) -> CsvSource:
     """Open a CSV upload: detect encoding, line endings and delimiter, and read the header.
 
-    Raises :class:`InputError` if the file is missing, empty, blank-only, undecodable
+    Raises :class:`InputError` if the file is missing, empty, blank-only, not text, undecodable
     (neither UTF-8 nor Windows-1252) or has an unreadable header.
     """
     path = Path(path)
@@ -516,18 +631,16 @@ def open_csv(path: Path | str, *, max_field_chars: int = DEFAULT_MAX_FIELD_CHARS
     except IsADirectoryError:
         raise InputError(f"{path.name} is a directory, not a CSV file") from None
     with f:
-        encoding, has_bom, head = _detect_encoding(f, path.name)
-    if has_bom:
-        head = head[len(codecs.BOM_UTF8) :]
-    if not head.strip():
+        encoding, bom, head = _detect_encoding(f, path.name)
+    complete = len(head) < SAMPLE_BYTES
+    text = head[len(bom) :].decode(encoding, "replace")
+    if not text.strip():
         raise InputError(f"{path.name} is empty")
-    complete = len(head) < SAMPLE_BYTES - (len(codecs.BOM_UTF8) if has_bom else 0)
-    text = head.decode(encoding, "replace")
     delimiter = _sniff_delimiter(text, complete)
     source = CsvSource(
         path,
         encoding=encoding,
-        has_bom=has_bom,
+        bom=bom,
         delimiter=delimiter,
         max_field_chars=max_field_chars,
     )

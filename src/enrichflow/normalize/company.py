@@ -226,6 +226,7 @@ _CJK_LEGAL_RE = re.compile(
 )
 _DANGLING_AND_RE = re.compile(r"\s*(?:&|\band)$")
 _DOTTED_INITIALS_RE = re.compile(r"(?:\w\.){2,}\w?\.?")
+_ORDINAL_RE = re.compile(r"\d+(?:st|nd|rd|th)")
 _APOSTROPHE_SPLIT_RE = re.compile(r"(['’])")
 _NON_WORD_RE = re.compile(r"[^\w]+")
 _TRAILING_NOTE_RE = re.compile(r"\s*\([^()]*\)$")
@@ -429,6 +430,8 @@ def _cap_word(word: str, first: bool) -> str:
     if not first and lower in _SMALL_WORDS:
         return lower
     letters = [ch for ch in lower if ch.isalpha()]
+    if _ORDINAL_RE.fullmatch(lower):
+        return lower  # 1st, 22nd
     if any(ch.isdigit() for ch in word) and len(letters) <= 3:
         return word.upper()  # 3M, 7UP, A1
     if "&" in word and len(letters) <= 4:
@@ -467,6 +470,8 @@ def _cap_part(part: str) -> str:
 def _cap_mc(piece: str) -> str:
     if len(piece) > 3 and piece.startswith("mc"):
         return "Mc" + piece[2:].capitalize()
+    if piece[:1].isdigit():
+        return piece  # 3albe, 99designs: a brand that starts with a number keeps its letters
     if piece and not piece[0].isalpha():
         # "(abc" -> "(Abc"
         idx = next((i for i, ch in enumerate(piece) if ch.isalpha()), None)

@@ -1,9 +1,10 @@
 """Keywords cells split into tags without cutting LinkedIn's industry names apart.
 
 Apollo's Keywords column joins tags with commas, and its tags include LinkedIn industry names
-that contain commas themselves (``health, wellness & fitness``, ``transportation, logistics,
-supply chain & storage``). Those names (``linkedin_industries.txt``) are kept whole; every
-other comma, semicolon, pipe or line break separates two tags.
+and NAICS industry titles that contain commas themselves (``health, wellness & fitness``,
+``medical, dental, and hospital equipment and supplies merchant wholesalers``). Those names
+(``linkedin_industries.txt``, ``naics_industries.txt``) are kept whole; every other comma,
+semicolon, pipe or line break separates two tags.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from enrichflow.normalize.numbers import parse_list, unique_items
 _AND_RE = re.compile(r"\s*&\s*|\s+and\s+")
 _SPACE_RE = re.compile(r"\s+")
 _OTHER_SEPARATORS_RE = re.compile(r"[;\n|]")
+INDUSTRY_FILES = ("linkedin_industries.txt", "naics_industries.txt")
 
 
 def _tag_key(text: str) -> str:
@@ -26,7 +28,8 @@ def _tag_key(text: str) -> str:
 
 def _load_comma_tags() -> tuple[frozenset[str], frozenset[str], int]:
     """(keys of the names with commas, keys of their first parts, most parts in one name)."""
-    text = resources.files(__package__).joinpath("linkedin_industries.txt").read_text("utf-8")
+    files = resources.files(__package__)
+    text = "\n".join(files.joinpath(name).read_text("utf-8") for name in INDUSTRY_FILES)
     names = [line.strip() for line in text.splitlines() if line.strip() and line[0] != "#"]
     with_commas = [name for name in names if "," in name]
     keys = frozenset(",".join(_tag_key(part) for part in n.split(",")) for n in with_commas)

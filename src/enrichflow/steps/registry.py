@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from enrichflow.errors import ConfigError
+from enrichflow.states import StepType
 from enrichflow.steps.base import ChunkHandler, Handler
 
 _HANDLERS: dict[str, Handler | ChunkHandler] = {}
@@ -62,6 +63,27 @@ def handler_names() -> list[str]:
     """Every handler this process has: the built-in ones and those of the loaded plugins."""
     _load_builtins()
     return sorted(_HANDLERS)
+
+
+ASYNC_ONLY = frozenset({"webhook"})
+"""Built-in handlers that hand items to an outside service and finish on its callback."""
+
+
+def handler_modes() -> dict[str, frozenset[StepType]]:
+    """Every handler this process has, with the step types a workflow of it may have: the Clay
+    sender only ASYNC, the other built-ins only SYNC, a plugin's either (its handler may hand
+    items to a service of its own and return ``Deferred``)."""
+    _load_builtins()
+    both = frozenset(StepType)
+    modes = {}
+    for name, fn in _HANDLERS.items():
+        if name in ASYNC_ONLY:
+            modes[name] = frozenset({StepType.ASYNC})
+        elif fn.__module__.startswith("enrichflow."):
+            modes[name] = frozenset({StepType.SYNC})
+        else:
+            modes[name] = both
+    return dict(sorted(modes.items()))
 
 
 def _load_builtins() -> None:

@@ -17,6 +17,8 @@ request, a fourth with ``loss_rate``): ``fail_rate`` answers 500 and never calls
 ``duplicate_rate`` calls back twice, ``late_rate`` of the rows (all by default) wait
 ``late_seconds`` more, and ``loss_rate`` of the accepted rows are never called back (a lost
 callback). With ``auth_token`` the ``x-clay-webhook-auth`` header must match (401 otherwise).
+With ``refuse_status`` every row is answered with that status and never called back (counted
+as ``refused``), as Clay answers a deleted table's webhook (404) or a wrong token (401).
 
 Limits, per webhook (table), as Clay has them:
 
@@ -85,6 +87,7 @@ class SandboxStats:
     lost: int = 0
     rate_limited: int = 0
     over_limit: int = 0
+    refused: int = 0
     duplicates: int = 0
     called_back: int = 0
     callback_rejected: int = 0
@@ -254,6 +257,7 @@ def create_sandbox_app(
     rate_per_second: float | None = None,
     burst: int = 1,
     max_submissions: int | None = None,
+    refuse_status: int | None = None,
 ) -> FastAPI:
     """The sandbox service (see the module docstring)."""
     rates = (
@@ -305,6 +309,9 @@ def create_sandbox_app(
     @app.post("/webhook/{table}")
     async def webhook(table: str, request: Request) -> JSONResponse:
         sandbox.stats.received += 1
+        if refuse_status is not None:
+            sandbox.stats.refused += 1
+            return JSONResponse({"error": "sandbox: refused"}, status_code=refuse_status)
         if sandbox.auth_token is not None and not hmac.compare_digest(
             request.headers.get(AUTH_HEADER, "").encode("utf-8"),
             sandbox.auth_token.encode("utf-8"),

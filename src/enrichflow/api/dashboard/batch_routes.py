@@ -88,7 +88,8 @@ def batch_page(
 ) -> Response:
     context = _context(request, batch_id)
     listed = _failed(request, batch_id, step, error_class, status, after)
-    return render(request, "batch.html", **context, **listed)
+    rejected = batch_service.rejected_rows(_engine(request), context["batch"]["upload_id"])
+    return render(request, "batch.html", **context, **listed, rejected_rows=rejected)
 
 
 @router.get("/batches/{batch_id}/fragments/{part}")

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from enrichflow.catalog import batch_view, batches
+from enrichflow.catalog import batch_view, batches, uploads
 from enrichflow.db.engine import now_ms, reading
 from enrichflow.db.states.triage import failure_groups, states_retry_failed_class
 from enrichflow.errors import NotFoundError
@@ -61,6 +61,14 @@ def batch_page(
         if "groups" in parts:
             page["groups"] = failure_groups(conn, batch_id)
     return page
+
+
+def rejected_rows(engine: Engine, upload_id: int | None) -> int:
+    """How many rows of the batch's file were rejected (0 once its upload is deleted)."""
+    if upload_id is None:
+        return 0
+    with reading(engine) as conn:
+        return uploads.upload_rejected_count(conn, upload_id)
 
 
 def failed_page(engine: Engine, batch_id: int, **filters: Any) -> batch_view.Page:

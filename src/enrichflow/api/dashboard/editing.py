@@ -1,6 +1,7 @@
-"""What the dashboard's workflow and pipeline forms do: add, edit and delete workflows, save,
-rename and save-as pipelines, with the checks the CLI makes (the catalog's option check, step
-order, missing client configs) at save time. Each function owns one transaction."""
+"""What the dashboard's workflow and pipeline forms do: edit workflows, save, rename and save-as
+pipelines, with the checks the CLI makes (the catalog's option check, step order, missing
+client configs) at save time, and catalog errors worded for a form. Each function owns one
+transaction; adding and deleting a workflow are the JSON API's own functions (``service``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from enrichflow.catalog import clients, pipelines, registry
+from enrichflow.catalog import clients, pipelines, registry, workflow_setup
 from enrichflow.catalog.workflow_options import workflow_options_update
 from enrichflow.db.engine import reading
 from enrichflow.doctor import preflight_batch
@@ -17,13 +18,13 @@ from enrichflow.errors import ConfigError, NotFoundError
 from enrichflow.launch import resolve_steps
 
 __all__ = [
+    "form_error",
     "form_message",
     "pipeline_check",
     "pipeline_store",
-    "workflow_add",
+    "workflow_delete_blocked",
     "workflow_edit",
     "workflow_get",
-    "workflow_remove",
     "workflow_usage",
 ]
 
@@ -37,6 +38,15 @@ def form_message(text: str, hint: str = "") -> str:
     return f"{stripped}. {hint}" if hint else stripped
 
 
+def form_error(exc: ConfigError) -> str:
+    """A catalog error as the form shows it: a client secret is pointed to the form that
+    takes it."""
+    text = str(exc)
+    if "client's setting" in text:
+        return form_message(text, "Client secrets go in each client's Workflow configs form.")
+    return form_message(text)
+
+
 def _options_store(
     conn: Connection, workflow: str, workstream: str, values: dict[str, Any], remove: set[str]
 ) -> None:
@@ -45,11 +55,7 @@ def _options_store(
     try:
         workflow_options_update(conn, workflow, workstream, values, remove - set(values))
     except ConfigError as exc:
-        raise ConfigError(
-            form_message(str(exc), "Client secrets go in each client's Workflow configs form.")
-            if "client's setting" in str(exc)
-            else form_message(str(exc))
-        ) from None
+        raise ConfigError(form_error(exc)) from None
 
 
 def workflow_get(engine: Engine, workstream: str, workflow: str) -> registry.RegistryRow:
@@ -69,21 +75,6 @@ def workflow_usage(
         )
 
 
-def workflow_add(
-    engine: Engine,
-    slug: str,
-    workstream: str,
-    name: str,
-    description: str,
-    values: dict[str, Any],
-) -> registry.RegistryRow:
-    """A new Clay (``webhook``) workflow with its options, or nothing when one is refused."""
-    with engine.begin() as conn:
-        row = registry.workflow_create(conn, slug, workstream, name, description, {})
-        _options_store(conn, row.slug, workstream, values, set())
-        return registry.registry_get(conn, row.slug, workstream)
-
-
 def workflow_edit(
     engine: Engine,
     workstream: str,
@@ -100,18 +91,11 @@ def workflow_edit(
         return registry.registry_get(conn, workflow, workstream)
 
 
-def workflow_remove(engine: Engine, workstream: str, workflow: str) -> int:
-    """Delete the workflow and its client configs (how many); :class:`ConfigError` naming the
-    pipelines that still run it."""
-    with engine.begin() as conn:
-        using = pipelines.pipelines_using(conn, workstream, workflow)
-        if using:
-            names = ", ".join(f"{p['client']}: {p['name']}" for p in using)
-            raise ConfigError(
-                f"{workflow} is a step of {len(using)} saved pipeline(s) ({names}); "
-                "remove it from them first"
-            )
-        return registry.workflow_delete(conn, workflow, workstream)
+def workflow_delete_blocked(engine: Engine, workstream: str, workflow: str) -> str | None:
+    """Why the workflow cannot be deleted (a pipeline runs it, it is built in), or None."""
+    with reading(engine) as conn:
+        blocked = workflow_setup.workflow_delete_blocked(conn, workflow, workstream)
+    return None if blocked is None else f"{form_message(blocked)}."
 
 
 def _pipeline_checked(

@@ -24,8 +24,11 @@ from enrichflow.catalog import (
     registry,
     uploads,
     workflow_options,
+    workflow_setup,
+    workstreams,
 )
 from enrichflow.catalog.assignments import Assignments, parse_assignments
+from enrichflow.catalog.batch_controls import batch_controls_read
 from enrichflow.catalog.batch_reports import STUCK_PENDING_MS, waiting_steps
 from enrichflow.catalog.batch_steps import batch_step_options_refresh
 from enrichflow.catalog.client_configs import (
@@ -33,8 +36,6 @@ from enrichflow.catalog.client_configs import (
     client_configs_list,
     redact_config,
 )
-from enrichflow.catalog.workstreams import WorkstreamRow
-from enrichflow.catalog.workstreams import workstreams_list as _workstreams_list
 from enrichflow.config import Settings
 from enrichflow.db.engine import now_ms, reading
 from enrichflow.db.states import states_retry_failed
@@ -43,7 +44,8 @@ from enrichflow.defaults import DEFAULT_MAX_SUBMISSIONS
 from enrichflow.errors import ConfigError, NotFoundError
 from enrichflow.ingest.loader import IngestReport, ingest_csv
 from enrichflow.launch import launch, resolve_steps
-from enrichflow.states import BatchStatus, Status
+from enrichflow.states import BatchStatus, Status, StepType
+from enrichflow.steps.registry import handler_modes
 from enrichflow.webhooks.ledger import sources_near_limit
 
 STATUSES = [s.value for s in Status]
@@ -96,9 +98,25 @@ def client_detail(engine: Engine, client_id: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------- registry
 
 
-def workstreams_list(engine: Engine) -> list[WorkstreamRow]:
+def workstreams_list(engine: Engine) -> list[workstreams.WorkstreamRow]:
     with reading(engine) as conn:
-        return _workstreams_list(conn)
+        return workstreams.workstreams_list(conn)
+
+
+def workstream_add(
+    engine: Engine, slug: str, name: str | None, description: str | None
+) -> workstreams.WorkstreamRow:
+    with engine.begin() as conn:
+        return workstreams.workstream_add(conn, slug, name, description)
+
+
+def handlers_list() -> list[dict[str, Any]]:
+    """The handlers this process has loaded (built-in and plugins'), each with the step types
+    a workflow of it may have."""
+    return [
+        {"name": name, "types": sorted(t.value for t in modes)}
+        for name, modes in handler_modes().items()
+    ]
 
 
 def webhook_sources_near_limit(engine: Engine) -> list[dict[str, Any]]:
@@ -150,15 +168,35 @@ def workflow_create(
     engine: Engine,
     slug: str,
     workstream: str,
-    name: str,
-    description: str | None,
-    config: dict[str, Any],
+    handler: str,
+    *,
+    mode: StepType | None = None,
+    name: str | None = None,
+    description: str | None = None,
+    config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A new ASYNC ``webhook`` workflow (a Clay table): data only, usable at once."""
+    """A new workflow run by any loaded handler (:func:`workflow_setup.workflow_add`), usable
+    at once; the workflow as listed."""
     with engine.begin() as conn:
-        return _workflow(
-            registry.workflow_create(conn, slug, workstream, name, description, config)
+        row = workflow_setup.workflow_add(
+            conn,
+            slug,
+            workstream,
+            handler,
+            handler_modes(),
+            mode=mode,
+            name=name,
+            description=description,
+            config=config,
         )
+        return _workflow(row)
+
+
+def workflow_delete(engine: Engine, workflow: str, workstream: str) -> int:
+    """Delete the workflow and its client configs (how many); :class:`ConfigError` saying why
+    when a pipeline runs it or it is built in."""
+    with engine.begin() as conn:
+        return workflow_setup.workflow_remove(conn, workflow, workstream)
 
 
 # --------------------------------------------------------------------------- pipelines
@@ -363,6 +401,7 @@ def batch_detail(engine: Engine, batch_id: int, now: int | None = None) -> dict[
         read = batch_reports.batch_progress(conn, batch_id, last_step, now)
         spent = credits.batch_credits(conn, batch_id)
         waits = async_waits(conn, batch_id)
+        controls = batch_controls_read(conn, batch_id)
     counts, done_items = read.counts, read.done_items
     first_ms, last_ms = read.first_finished_ms, read.last_finished_ms
     items = int(r["item_count"] or 0)
@@ -401,6 +440,7 @@ def batch_detail(engine: Engine, batch_id: int, now: int | None = None) -> dict[
         ],
         "credits": spent,
         "waiting": waiting_steps(waits, now),
+        "controls": controls,
         "throughput_per_second": None if rate is None else round(rate, 2),
         "eta_seconds": None if eta is None else round(eta, 1),
         "failed": [

@@ -17,6 +17,7 @@ from enrichflow.api import auth
 from enrichflow.api.dashboard import inspector, service
 from enrichflow.api.dashboard.client_routes import client_page_render
 from enrichflow.api.dashboard.pages import Id, engine_of, redirect, render
+from enrichflow.api.rest import rejected_response
 from enrichflow.catalog.pipelines import PipelineChoice
 from enrichflow.errors import ConfigError, InputError
 
@@ -44,11 +45,12 @@ async def upload_create(
         return await run_in_threadpool(
             lambda: client_page_render(request, client_id, 422, upload_error=message)
         )
-    notice = f"Uploaded {report.rows} rows."
+    rejected = f"; {len(report.bad_rows)} rejected (listed below)" if report.bad_rows else ""
+    notice = f"Uploaded {report.rows} rows{rejected}."
     if not inspector.identity_columns(report.column_map):
         notice = (
-            f"Uploaded {report.rows} rows, but no column was recognised as identifying a "
-            "person or company: map one below before launching."
+            f"Uploaded {report.rows} rows{rejected}, but no column was recognised as identifying "
+            "a person or company: map one below before launching."
         )
     return redirect(f"/uploads/{report.upload_id}", notice)
 
@@ -90,6 +92,11 @@ def _upload_page(
 @router.get("/uploads/{upload_id}")
 def upload_page(request: Request, upload_id: Id) -> Response:
     return _upload_page(request, upload_id)
+
+
+@router.get("/uploads/{upload_id}/rejected.csv")
+def upload_rejected(request: Request, upload_id: Id) -> Response:
+    return rejected_response(engine_of(request), upload_id)
 
 
 @router.post("/uploads/{upload_id}/launch")

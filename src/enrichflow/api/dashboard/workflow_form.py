@@ -12,15 +12,18 @@ from typing import Any, Literal
 from enrichflow.catalog.assignments import parse_assignments
 from enrichflow.catalog.workflow_options import typed_value
 from enrichflow.errors import ConfigError
+from enrichflow.states import StepType
 
 __all__ = [
     "DEDUPE_SUGGESTIONS",
     "OPTIONS",
     "OptionField",
     "fields_for",
+    "mode_read",
     "option_text",
     "options_read",
     "other_options_text",
+    "webhook_only_refused",
 ]
 
 Kind = Literal["int", "number", "list", "field"]
@@ -169,3 +172,24 @@ def option_text(option: OptionField, stored: Mapping[str, Any]) -> str:
     if isinstance(value, list):
         return "\n".join(str(v) for v in value)
     return str(value)
+
+
+def webhook_only_refused(handler: str, form: Mapping[str, str]) -> None:
+    """:class:`ConfigError` naming a Clay-only option filled in for a workflow of another
+    handler, which would never read it (the add form shows every option)."""
+    if handler == "webhook":
+        return
+    filled = [o for o in OPTIONS if o.webhook_only and form.get(o.input_name, "").strip()]
+    if filled:
+        names = ", ".join(f"{o.label} ({o.key})" for o in filled)
+        raise ConfigError(f"{names}: only webhook workflows read this; {handler!r} does not")
+
+
+def mode_read(text: str) -> StepType | None:
+    """The step type chosen on the add form; None (empty) lets the handler decide."""
+    if not text:
+        return None
+    try:
+        return StepType(text)
+    except ValueError:
+        raise ConfigError(f"type must be SYNC or ASYNC, got {text!r}") from None

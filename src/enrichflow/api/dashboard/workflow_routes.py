@@ -1,5 +1,6 @@
-"""The workflow registry's pages: the list, adding a Clay workflow, editing any workflow's
-name, description and options with typed inputs, and deleting one after a confirmation."""
+"""The workflow registry's pages: the list, adding a workstream and a workflow of any loaded
+handler, editing any workflow's name, description and options with typed inputs, and deleting
+one after a confirmation."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from enrichflow.api.dashboard.pages import engine_of, redirect, render
 from enrichflow.api.dashboard.workflow_form import (
     DEDUPE_SUGGESTIONS,
     fields_for,
+    mode_read,
     option_text,
     options_read,
     other_options_text,
+    webhook_only_refused,
 )
 from enrichflow.errors import ConfigError
 
@@ -41,20 +44,28 @@ def _workflows_page(
     error: str | None = None,
     status: int = 200,
     form: dict[str, str] | None = None,
+    workstream_error: str | None = None,
 ) -> HTMLResponse:
+    """The list with its two forms; after a refused post, ``form`` holds what was typed and
+    the error is shown by the form it belongs to."""
     engine = engine_of(request)
     submitted = form or {}
-    stored = {"concurrency": 10} if form is None else {}
+    options = _options_context("webhook", {"concurrency": 10})
+    if form is not None and workstream_error is None:
+        options["option_fields"] = [(o, form.get(o.input_name, "")) for o in fields_for("webhook")]
+        options["other_options"] = form.get("other_options", "")
     return render(
         request,
         "workflows.html",
         status,
         workflows=service.workflows_list(engine),
         workstreams=service.workstreams_list(engine),
+        handlers=service.handlers_list(),
         sources_near_limit=service.webhook_sources_near_limit(engine),
         error=error,
+        workstream_error=workstream_error,
         form=submitted,
-        **_options_context("webhook", stored),
+        **options,
     )
 
 
@@ -63,23 +74,45 @@ def workflows_page(request: Request) -> Response:
     return _workflows_page(request)
 
 
-@router.post("/workflows")
-async def workflow_create(request: Request) -> Response:
-    form = {k: str(v) for k, v in (await request.form()).items() if isinstance(v, str)}
-    slug, workstream = form.get("slug", ""), form.get("workstream", "")
+async def _form(request: Request) -> dict[str, str]:
+    return {k: str(v) for k, v in (await request.form()).items() if isinstance(v, str)}
+
+
+@router.post("/workstreams")
+async def workstream_create(request: Request) -> Response:
+    form = await _form(request)
     try:
-        values, _ = options_read("webhook", form, {})
-        created = editing.workflow_add(
+        created = service.workstream_add(
             engine_of(request),
-            slug,
-            workstream,
-            form.get("name", ""),
-            form.get("description", ""),
-            values,
+            form.get("ws_slug", ""),
+            form.get("ws_name", ""),
+            form.get("ws_description", ""),
         )
     except ConfigError as exc:
-        return _workflows_page(request, str(exc), 422, form)
-    return redirect("/workflows", f"Workflow {created.slug!r} added.")
+        return _workflows_page(request, None, 422, form, editing.form_error(exc))
+    return redirect("/workflows#workstreams", f"Workstream {created['slug']!r} added.")
+
+
+@router.post("/workflows")
+async def workflow_create(request: Request) -> Response:
+    form = await _form(request)
+    handler = form.get("handler", "webhook")
+    try:
+        values, _ = options_read(handler, form, {})
+        webhook_only_refused(handler, form)
+        created = service.workflow_create(
+            engine_of(request),
+            form.get("slug", ""),
+            form.get("workstream", ""),
+            handler,
+            mode=mode_read(form.get("type", "")),
+            name=form.get("name", ""),
+            description=form.get("description", ""),
+            config=values,
+        )
+    except ConfigError as exc:
+        return _workflows_page(request, editing.form_error(exc), 422, form)
+    return redirect("/workflows", f"Workflow {created['slug']!r} added.")
 
 
 def _workflow_page(
@@ -143,20 +176,14 @@ async def workflow_save(request: Request, workstream: Slug, slug: Slug) -> Respo
 def workflow_delete_confirm(request: Request, workstream: Slug, slug: Slug) -> Response:
     engine = engine_of(request)
     row = editing.workflow_get(engine, workstream, slug)
-    using, configs = editing.workflow_usage(engine, workstream, slug)
+    _, configs = editing.workflow_usage(engine, workstream, slug)
     consequences = [
         f"{configs} client config(s) for it (webhook URLs, tokens) are deleted with it."
         if configs
         else "No client has a config for it.",
         "Batches already launched keep running their own copy of it.",
     ]
-    blocked = (
-        "It is a step of "
-        + ", ".join(f"{p['client']}: {p['name']}" for p in using)
-        + ": remove it from those pipelines first."
-        if using
-        else None
-    )
+    blocked = editing.workflow_delete_blocked(engine, workstream, slug)
     return render(
         request,
         "confirm.html",
@@ -178,7 +205,7 @@ def workflow_delete(
     if confirm != "yes":
         return redirect(f"/workflows/{workstream}/{slug}/delete")
     try:
-        configs = editing.workflow_remove(engine_of(request), workstream, slug)
+        configs = service.workflow_delete(engine_of(request), slug, workstream)
     except ConfigError as exc:
-        return _workflow_page(request, workstream, slug, str(exc), 422)
+        return _workflow_page(request, workstream, slug, editing.form_error(exc), 422)
     return redirect("/workflows", f"Workflow {slug!r} deleted with {configs} client config(s).")

@@ -12,7 +12,8 @@ Python loop of single-row updates. Where the dialects differ, each one's form li
 Modules by role: ``claim`` (dispatcher and runner leases), ``outcomes`` (the runner's results),
 ``chain`` (creating states: launch, next step, sequencer), ``reap`` (expired leases, failed
 dispatches), ``retry`` (backoff, manual retry), ``callbacks`` (ASYNC results landing),
-``followers`` (company-level de-duplication), ``rollup`` (finished batches), ``reads``.
+``followers`` (company-level de-duplication), ``rollup`` (finished batches), ``controls``
+(an operator's cancel and re-send, a paused step's unrun claims), ``reads``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from enrichflow.db.states.callbacks import (
 )
 from enrichflow.db.states.chain import states_advance, states_create_first
 from enrichflow.db.states.claim import claims_load, states_claim, states_heartbeat, states_start
+from enrichflow.db.states.controls import states_cancel, states_release, states_resend
 from enrichflow.db.states.followers import (
     DedupeDecision,
     FinishedLeader,
@@ -77,12 +79,15 @@ __all__ = [
     "results_insert",
     "results_reusable",
     "states_advance",
+    "states_cancel",
     "states_claim",
     "states_create_first",
     "states_dispatch_failed",
     "states_heartbeat",
     "states_leased_count",
     "states_reap",
+    "states_release",
+    "states_resend",
     "states_retry_failed",
     "states_start",
     "status_in",

@@ -6,12 +6,12 @@ from __future__ import annotations
 import typing
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Connection, Table, literal_column
+from sqlalchemy import ColumnElement, Connection, Table, exists, literal_column
 
 from enrichflow.db.engine import is_postgres
 from enrichflow.db.models import Batch, BatchStep, EnrichmentResult, StepDedupe, WorkflowState
 from enrichflow.db.states.transition import status_unchanged
-from enrichflow.states import Status, sources_of
+from enrichflow.states import BatchStatus, Status, sources_of
 
 ws = typing.cast(Table, WorkflowState.__table__)
 bs = typing.cast(Table, BatchStep.__table__)
@@ -38,6 +38,14 @@ def status_in(*statuses: Status) -> ColumnElement[bool]:
     """
     values: list[ColumnElement[str]] = [literal_column(f"'{s.value}'") for s in statuses]
     return ws.c.status == values[0] if len(values) == 1 else ws.c.status.in_(values)
+
+
+@status_unchanged
+def batch_cancelled() -> ColumnElement[bool]:
+    """The state's batch was cancelled: nothing of it may run, land or be retried again."""
+    return exists().where(
+        batches.c.id == ws.c.batch_id, batches.c.status == BatchStatus.CANCELLED.value
+    )
 
 
 @status_unchanged

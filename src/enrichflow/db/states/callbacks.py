@@ -2,7 +2,8 @@
 
 **Which callback completes a state.** A callback token names ``(state, attempt N)``. It
 completes the state when the state's current attempt ``A >= N`` and its status is one the
-state machine allows into COMPLETED (``sources_of(COMPLETED)``: every status but SKIPPED):
+state machine allows into COMPLETED (``sources_of(COMPLETED)``: every status but SKIPPED and
+CANCELLED) and its batch is not CANCELLED:
 
 * ``A > N`` is accepted: attempt N's send was a real, paid request; if its callback is late and
   the reaper already re-sent the item as attempt N+1, the data of attempt N is just as good.
@@ -15,6 +16,8 @@ state machine allows into COMPLETED (``sources_of(COMPLETED)``: every status but
   ``(item_id, step_name)`` of ``enrichment_results`` the backstop).
 * ``N > A`` was never issued by this database: *not found*, like an unknown state or a state
   of a SYNC step.
+* A state the operator cancelled, or any unfinished one of a cancelled batch, stores nothing:
+  *cancelled*.
 
 A callback that arrives before the runner recorded the send (fast services) completes the
 IN_PROGRESS state; the runner's later write is fenced by ``(id, attempt, IN_PROGRESS)`` and is
@@ -36,7 +39,7 @@ from sqlalchemy import Connection, and_, exists, select, update
 
 from enrichflow.db.engine import is_postgres
 from enrichflow.db.states import postgres
-from enrichflow.db.states.base import COMPLETABLE, batches, bs, ws
+from enrichflow.db.states.base import COMPLETABLE, batch_cancelled, batches, bs, ws
 from enrichflow.db.states.followers import followers_complete
 from enrichflow.db.states.results import results_insert
 from enrichflow.db.states.transition import transition
@@ -50,6 +53,7 @@ class CallbackOutcome(enum.StrEnum):
     DUPLICATE = "duplicate"
     NOT_FOUND = "not_found"
     CONFLICT = "conflict"
+    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +85,7 @@ def callback_complete(
             ws.c.status.in_(COMPLETABLE),
             ws.c.attempt >= attempt,
             is_async,
+            ~batch_cancelled(),
         )
         .values(status=Status.COMPLETED.value, lease_until=None, error=None, updated_at=now)
         .returning(ws.c.batch_id, ws.c.item_id, ws.c.step_name, ws.c.step_index)
@@ -167,24 +172,27 @@ def _round_complete(
     return reports
 
 
-def _outcome_of_miss(row: tuple[str, int, str] | None, attempt: int) -> CallbackOutcome:
+def _outcome_of_miss(row: tuple[str, int, str, str] | None, attempt: int) -> CallbackOutcome:
     """Why a fenced update missed ``(state, attempt)``, given the state's (status, attempt,
-    step type) read after it, or ``None`` when there is no such state."""
+    step type, batch status) read after it, or ``None`` when there is no such state."""
     if row is None:
         return CallbackOutcome.NOT_FOUND
-    status, current, step_type = row
+    status, current, step_type, batch_status = row
     if step_type != StepType.ASYNC.value or current < attempt:
         return CallbackOutcome.NOT_FOUND
     if status in _DONE_OK:
         return CallbackOutcome.DUPLICATE
+    if status == Status.CANCELLED.value or batch_status == BatchStatus.CANCELLED.value:
+        return CallbackOutcome.CANCELLED
     # completable, yet the fenced update missed it: it changed under us; the sender may retry
     return CallbackOutcome.CONFLICT
 
 
 def _why_not(conn: Connection, state_id: int, attempt: int) -> CallbackOutcome:
     row = conn.execute(
-        select(ws.c.status, ws.c.attempt, bs.c.type)
+        select(ws.c.status, ws.c.attempt, bs.c.type, batches.c.status)
         .join(bs, and_(bs.c.batch_id == ws.c.batch_id, bs.c.position == ws.c.step_index))
+        .join(batches, batches.c.id == ws.c.batch_id)
         .where(ws.c.id == state_id)
     ).first()
-    return _outcome_of_miss(None if row is None else (row[0], row[1], row[2]), attempt)
+    return _outcome_of_miss(None if row is None else (row[0], row[1], row[2], row[3]), attempt)

@@ -176,6 +176,7 @@ WITH won AS (
       AND (w.status = ANY(CAST(:completable AS VARCHAR[]))) IS TRUE
       AND (SELECT b.type FROM batch_steps AS b
            WHERE b.batch_id = w.batch_id AND b.position = w.step_index) = 'ASYNC'
+      AND (SELECT bt.status FROM batches AS bt WHERE bt.id = w.batch_id) <> 'CANCELLED'
     RETURNING w.id, w.batch_id, w.item_id, w.step_name, w.step_index
 ), stored AS (
     INSERT INTO enrichment_results (batch_id, item_id, step_name, payload, created_at)
@@ -196,9 +197,10 @@ FROM won
 
 _WHY_NOT = text(
     """
-SELECT w.id, w.status, w.attempt, b.type
+SELECT w.id, w.status, w.attempt, b.type, bt.status
 FROM workflow_states AS w
 JOIN batch_steps AS b ON b.batch_id = w.batch_id AND b.position = w.step_index
+JOIN batches AS bt ON bt.id = w.batch_id
 WHERE w.id = ANY(CAST(:ids AS BIGINT[]))
 """
 )
@@ -231,9 +233,13 @@ def callbacks_land(
 
 
 @status_unchanged
-def states_why_not(conn: Connection, state_ids: Sequence[int]) -> dict[int, tuple[str, int, str]]:
-    """state id -> (status, attempt, step type) of the given states that exist."""
+def states_why_not(
+    conn: Connection, state_ids: Sequence[int]
+) -> dict[int, tuple[str, int, str, str]]:
+    """state id -> (status, attempt, step type, batch status) of the given states that exist."""
     return {
-        int(sid): (status, attempt, step_type)
-        for sid, status, attempt, step_type in conn.execute(_WHY_NOT, {"ids": _id_array(state_ids)})
+        int(sid): (status, attempt, step_type, batch_status)
+        for sid, status, attempt, step_type, batch_status in conn.execute(
+            _WHY_NOT, {"ids": _id_array(state_ids)}
+        )
     }

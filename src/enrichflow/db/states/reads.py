@@ -28,6 +28,8 @@ class BatchStepInfo:
     callback_timeout_ms: int
     concurrency: int
     config: dict[str, Any]
+    paused_reason: str | None = None
+    """Why the circuit breaker paused this step (``None``: it runs)."""
 
     @property
     def key(self) -> tuple[int, int]:
@@ -37,7 +39,8 @@ class BatchStepInfo:
 @status_unchanged
 def batch_steps_with_work(conn: Connection, now: int) -> list[BatchStepInfo]:
     """Steps of RUNNING batches that have a PENDING state runnable at ``now``, later steps
-    first (items flow through the pipeline instead of queueing at step 0)."""
+    first (items flow through the pipeline instead of queueing at step 0); none of a paused
+    batch, nor a step the circuit breaker paused."""
     runnable = exists().where(
         ws.c.batch_id == bs.c.batch_id,
         ws.c.step_index == bs.c.position,
@@ -47,7 +50,12 @@ def batch_steps_with_work(conn: Connection, now: int) -> list[BatchStepInfo]:
     rows = conn.execute(
         select(bs)
         .join(Batch, Batch.id == bs.c.batch_id)
-        .where(Batch.status == BatchStatus.RUNNING.value, runnable)
+        .where(
+            Batch.status == BatchStatus.RUNNING.value,
+            Batch.paused_at.is_(None),
+            bs.c.paused_reason.is_(None),
+            runnable,
+        )
         .order_by(bs.c.batch_id, bs.c.position.desc())
     ).mappings()
     return [BatchStepInfo(**dict(r)) for r in rows]

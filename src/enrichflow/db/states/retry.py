@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, ColumnElement, Connection, case, cast, literal_column, update
 
-from enrichflow.db.states.base import batches, bs, status_in, ws
+from enrichflow.db.states.base import batch_cancelled, batches, bs, status_in, ws
 from enrichflow.db.states.transition import status_unchanged, transition
 from enrichflow.states import BatchStatus, Status
 
@@ -57,8 +57,9 @@ def states_retry_failed(
     step_name: str | None = None,
     item_id: int | None = None,
 ) -> int:
-    """FAILED -> PENDING with a fresh attempt budget; re-opens the batch."""
-    guard = [ws.c.batch_id == batch_id, status_in(Status.FAILED)]
+    """FAILED -> PENDING with a fresh attempt budget; re-opens the batch (never a cancelled
+    one, which retries nothing)."""
+    guard = [ws.c.batch_id == batch_id, status_in(Status.FAILED), ~batch_cancelled()]
     if step_name is not None:
         guard.append(ws.c.step_name == step_name)
     if item_id is not None:

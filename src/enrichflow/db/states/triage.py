@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, case, func, literal_column, select, update
 
 from enrichflow.db.engine import is_postgres
-from enrichflow.db.states.base import batches, bs, status_in, ws
+from enrichflow.db.states.base import batch_cancelled, batches, bs, status_in, ws
 from enrichflow.db.states.transition import status_unchanged, transition
 from enrichflow.states import BatchStatus, Status, StepType
 
@@ -239,6 +239,7 @@ def states_retry_failed_class(
             status_in(Status.FAILED),
             ws.c.step_name == step_name,
             _class_condition(conn, batch_id, step_name, klass),
+            ~batch_cancelled(),
         )
         .values(
             status=Status.PENDING.value,
