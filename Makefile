@@ -55,6 +55,7 @@ bench: install $(PREFECT_STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/quality.py
 	$(BIN)/python bench/dashboard.py
+	$(BIN)/python bench/reuse.py
 
 # The same benchmarks on small inputs, in well under two minutes; CI runs it so none can rot.
 bench-quick: install $(PREFECT_STAMP)
@@ -67,6 +68,7 @@ bench-quick: install $(PREFECT_STAMP)
 	$(BIN)/python bench/latency.py --quick
 	$(BIN)/python bench/ingest.py --quick
 	$(BIN)/python bench/dashboard.py --quick
+	$(BIN)/python bench/reuse.py --quick
 	$(BIN)/python bench/quality.py
 
 clean:

@@ -17,6 +17,24 @@ PG_BASE = os.environ.get("ENRICHFLOW_BENCH_PG", "postgresql://postgres@127.0.0.1
 
 
 @contextmanager
+def kept_engine(name: str) -> Iterator[Engine]:
+    """An engine on the Postgres database ``name``, created when missing and kept afterwards
+    (so a big build serves several runs)."""
+    admin = make_engine(f"{PG_BASE}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if not conn.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+        ).first():
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    engine = make_engine(f"{PG_BASE}/{name}")
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@contextmanager
 def scratch_engine(store: str, tmp: Path, prefix: str) -> Iterator[Engine]:
     """An engine on an empty database of ``store`` ("sqlite" or "postgres")."""
     if store == "sqlite":

@@ -121,6 +121,7 @@ def test_api_crud(api: httpx.Client, engine: Engine) -> None:
     )
     assert batch.status_code == 201, batch.text
     batch_id = batch.json()["id"]
+    assert batch.json()["earlier_batches"] == []
     got = api.get(f"/api/batches/{batch_id}").json()
     assert got["status"] == "RUNNING" and got["item_count"] == detail["row_count"]
     assert [s["name"] for s in got["steps"]] == [
@@ -128,6 +129,20 @@ def test_api_crud(api: httpx.Client, engine: Engine) -> None:
         "normalize_company_domain",
     ]
     assert api.get(f"/api/batches?client_id={client_id}").json()[0]["id"] == batch_id
+
+    # the same file uploaded again: its launch names the batch that already ran over it
+    with EXAMPLE.open("rb") as handle:
+        again = api.post(
+            "/api/uploads",
+            data={"client_id": str(client_id)},
+            files={"file": ("again.csv", handle, "text/csv")},
+        )
+    relaunch = api.post(
+        "/api/batches",
+        json={"upload_id": again.json()["id"], "workstream": "apollo_scrape", "pipeline": "names"},
+    )
+    assert relaunch.status_code == 201, relaunch.text
+    assert relaunch.json()["earlier_batches"] == [batch_id]
 
     # no conductor here: fail one state by hand and retry it through the API
     with engine.begin() as conn:
@@ -184,6 +199,27 @@ def test_api_sets_up_workstreams_and_workflows_like_the_cli(api: httpx.Client) -
         "type": "SYNC",
         "handler": "title_length",
     }
+    http = api.post(
+        "/api/workflows",
+        json={
+            "slug": "firmographics",
+            "workstream": "contacts",
+            "handler": "http",
+            "config": {
+                "url": "https://api.example.com/firms/{company_domain}",
+                "headers": {"x-api-key": "{secret:api_key}"},
+                "body": {"domain": "{company_domain}", "tags": ["a", 1]},
+                "keep": ["data.employees"],
+            },
+        },
+    )
+    assert http.status_code == 201, http.text
+    assert http.json()["type"] == "SYNC"
+    assert http.json()["config"]["body"] == {"domain": "{company_domain}", "tags": ["a", 1]}
+    no_url = api.post(
+        "/api/workflows", json={"slug": "no_url", "workstream": "contacts", "handler": "http"}
+    )
+    assert no_url.status_code == 422 and "option 'url' is required" in no_url.text
     unknown = api.post(
         "/api/workflows",
         json={"slug": "title_words", "workstream": "contacts", "handler": "title_words"},

@@ -21,7 +21,8 @@ from enrichflow.db.models import (
     EnrichmentResult,
     WorkflowState,
 )
-from enrichflow.db.states.triage import error_class, failure_groups, states_retry_failed_class
+from enrichflow.db.states.errors import error_class
+from enrichflow.db.states.triage import failure_groups, states_retry_failed_class
 from enrichflow.states import Status
 
 NOW = 1_800_000_000_000
@@ -61,6 +62,7 @@ def _state(batch_id: int, item: int, position: int, status: Status, **extra: Any
         "updated_at": NOW - HOUR,
         "lease_until": None,
         "error": None,
+        "error_class": None,
         "meta": None,
         **extra,
     }
@@ -114,7 +116,16 @@ def build(engine: Engine) -> tuple[int, list[int]]:
             _state(batch_id, items[4], 1, Status.SKIPPED, meta={"skip_reason": "no domain"})
         )
         states += [
-            _state(batch_id, items[i], 1, Status.FAILED, attempt=5, retry_floor=3, error=e)
+            _state(
+                batch_id,
+                items[i],
+                1,
+                Status.FAILED,
+                attempt=5,
+                retry_floor=3,
+                error=e,
+                error_class=error_class(e),  # as the statement that fails a state stores it
+            )
             for i, e in ERRORS.items()
         ]
         states.append(

@@ -4,14 +4,17 @@ reused by the same client's later batches, and never by another client's unless 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy import Engine, select
 
+from enrichflow.api.app import create_app
 from enrichflow.catalog.batch_reports import batch_summary
-from enrichflow.catalog.credits import client_credits, upload_batches
+from enrichflow.catalog.batches import batches_of_upload
+from enrichflow.catalog.credits import client_credits
 from enrichflow.db.models import Batch
 from enrichflow.normalize.company import normalize_company_name
 from enrichflow.webhooks.sandbox import enrich_row
@@ -28,6 +31,7 @@ from test_async_pipeline import (  # noqa: F401 (fixtures)
     states,
     tune,
 )
+from test_dashboard_auth import login, make_settings, serve
 from webhooks.webhook_servers import UvicornThread
 
 STEPS = ["normalize_company_name", "normalize_company_domain", COMPANY]
@@ -126,8 +130,23 @@ def test_reuse_sends_each_company_once_per_client(
     with engine.connect() as conn:
         spent = {b: batch_summary(conn, b)["credits"][COMPANY] for b in (first, second, other)}
         by_client = client_credits(conn)
-        upload = conn.execute(select(Batch.upload_id).where(Batch.id == first)).scalar_one()
-        assert upload_batches(conn, upload) == [first]
+        rows = conn.execute(select(Batch.id, Batch.upload_id).where(Batch.id.in_([first, other])))
+        uploads = {batch: upload for batch, upload in rows}
+        assert [b["id"] for b in batches_of_upload(conn, uploads[first])] == [first]
+        # the third batch's file has the second one's bytes
+        assert [b["id"] for b in batches_of_upload(conn, uploads[other])] == [second, other]
+    with serve(create_app(engine, make_settings())) as dashboard:
+        login(dashboard)
+        page = dashboard.get(f"/batches/{first}")
+        live = dashboard.get(f"/batches/{second}/fragments/steps")
+    assert page.status_code == live.status_code == 200
+    assert page_credits(page.text) == {
+        COMPANY: f"{COMPANY}: 60 sent to Clay, 440 de-duplicated, 0 reused from earlier batches"
+    }
+    assert page_credits(live.text) == {
+        COMPANY: f"{COMPANY}: 10 sent to Clay, 0 de-duplicated, 60 reused from earlier batches"
+    }
+
     assert spent[first] == {"sent": 60, "deduplicated": 440, "reused": 0}
     assert spent[second] == {"sent": 10, "deduplicated": 0, "reused": 60}
     assert spent[other] == {"sent": 70, "deduplicated": 0, "reused": 0}
@@ -135,6 +154,14 @@ def test_reuse_sends_each_company_once_per_client(
         {"sent": 70, "deduplicated": 0, "reused": 0},
         {"sent": 70, "deduplicated": 440, "reused": 60},
     ]
+
+
+def page_credits(html: str) -> dict[str, str]:
+    """Clay step -> its credits line on the batch page (text, tags and spacing removed)."""
+    found = re.search(r'<ul class="legend-counts" id="clay-credits">(.*?)</ul>', html, re.S)
+    assert found, "no Clay credits on the batch page"
+    lines = re.findall(r'<li data-step="([^"]+)">(.*?)</li>', found.group(1), re.S)
+    return {step: " ".join(re.sub(r"<[^>]+>", "", text).split()) for step, text in lines}
 
 
 def test_across_clients_opt_in_and_fresh(

@@ -3,7 +3,7 @@
 * ``--json`` prints plain JSON on stdout, with no colour codes even under ``FORCE_COLOR=1``,
   so it pipes into ``python -m json.tool``; every command that has ``--json`` is covered;
 * every command's ``--help`` shows its help as plain sentences (no reStructuredText double
-  backticks, nothing the Markdown rendering swallows);
+  backticks, no Markdown code spans, nothing the rendering swallows);
 * ``python -m enrichflow --help`` works.
 """
 
@@ -21,10 +21,12 @@ import typer
 from typer.testing import CliRunner
 
 from enrichflow.cli import app
-from handlers_for_tests import write_csv
+from enrichflow.db.engine import make_engine
+from handlers_for_tests import make_batch, write_csv
 
 ENRICHFLOW = str(Path(sys.executable).with_name("enrichflow"))
 ANSI = "\x1b["
+CLAY_PERSON = "enrich_person_via_waterfall_in_clay"
 
 
 def env_for(database_url: str) -> dict[str, str]:
@@ -81,7 +83,8 @@ def options_help(command: Any) -> list[str]:
 
 def test_every_json_flag_prints_plain_json_under_force_color(tmp_path: Path) -> None:
     """On SQLite: what is printed does not depend on the store."""
-    env = env_for(f"sqlite:///{tmp_path / 'conventions.db'}")
+    database_url = f"sqlite:///{tmp_path / 'conventions.db'}"
+    env = env_for(database_url)
     csv = write_csv(tmp_path / "leads.csv", 3)
     code, printed = piped_into_json_tool(
         ["run", str(csv), "--client", "acme", "--steps", "noop", "--json"], env, tmp_path
@@ -94,6 +97,11 @@ def test_every_json_flag_prints_plain_json_under_force_color(tmp_path: Path) -> 
         env=env, cwd=tmp_path, capture_output=True, timeout=120,
     )  # fmt: skip
     assert saved.returncode == 0, saved.stderr
+    engine = make_engine(database_url)
+    try:
+        waiting = str(make_batch(engine, tmp_path, [CLAY_PERSON], n=2))
+    finally:
+        engine.dispose()
     covered = {
         ("run",): None,
         ("status",): [batch_id.group(1)],
@@ -106,6 +114,10 @@ def test_every_json_flag_prints_plain_json_under_force_color(tmp_path: Path) -> 
         ("workflow", "add"): ["counted", "--handler", "noop"],
         ("workstream", "list"): [],
         ("workstream", "add"): ["contacts"],
+        ("pause",): [waiting],
+        ("resume",): [waiting],
+        ("resend",): [waiting, "--step", CLAY_PERSON],
+        ("cancel",): [waiting],
     }
     with_json = {
         path
@@ -135,7 +147,7 @@ def test_every_help_is_plain_sentences() -> None:
         texts = [command.help or "", *options_help(command)]
         assert command.help, f"enrichflow {' '.join(path)} has no help"
         for text in texts:
-            assert "``" not in text, (path, text)
+            assert "`" not in text, f"enrichflow {' '.join(path)}: help is plain text: {text!r}"
             for word in _words(text):
                 assert word in flat, f"enrichflow {' '.join(path)} --help lost {word!r}"
         assert "``" not in shown.output

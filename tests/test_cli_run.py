@@ -133,6 +133,40 @@ def test_good_run_prints_json_and_exports_every_item(
     assert {r["status"] for r in exported} == {"completed"}
 
 
+def test_running_a_file_again_names_the_earlier_batches(
+    db_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    """The same bytes under another name are the same file; a note on stderr (stdout stays
+    JSON) names the batches that ran over it, and ``--fresh`` says it sends everything."""
+    path = write_csv(tmp_path / "leads.csv", 3)
+    first = invoke("run", str(path), "--steps", "noop", "--json", "--database-url", db_url)
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["earlier_batches"] == []
+    assert "already launched" not in first.stderr
+
+    copy = tmp_path / "copy.csv"
+    copy.write_bytes(path.read_bytes())
+    second = invoke("run", str(copy), "--steps", "noop", "--json", "--database-url", db_url)
+    assert second.exit_code == 0, second.output
+    assert json.loads(second.stdout)["earlier_batches"] == [1]
+    note = flat(second.stderr)
+    assert "this file was already launched as batch 1;" in note
+    assert "Clay results are reused" in note and "--fresh would send everything" in note
+
+    third = invoke("run", str(path), "--steps", "noop", "--fresh", "--database-url", db_url)
+    assert third.exit_code == 0, third.output
+    assert "already launched as batches 1, 2; --fresh sends every row to Clay again" in flat(
+        third.stderr
+    )
+
+    other = write_csv(tmp_path / "other.csv", 4)
+    fourth = invoke("run", str(other), "--steps", "noop", "--json", "--database-url", db_url)
+    assert json.loads(fourth.stdout)["earlier_batches"] == []
+    with engine.connect() as conn:
+        hashes = conn.execute(select(RawUpload.content_sha256).order_by(RawUpload.id)).scalars()
+        assert len(set(hashes)) == 2
+
+
 def test_a_run_reads_the_registry_once_for_its_launch(
     db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -1,5 +1,6 @@
 """Set-up without SQL: ``enrichflow workstream add/list`` and ``workflow add/list/delete``
-through Typer's CliRunner, on SQLite and Postgres. The handlers are this process's (the
+through Typer's CliRunner, on SQLite and Postgres, including an ``http`` workflow's object
+options (``headers``, ``body``, ``keep`` as JSON). The handlers are this process's (the
 built-in ones and the installed example plugin's ``title_length``)."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import pytest
 from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
+from enrichflow.api.dashboard.workflow_form import options_read, other_options_text
 from enrichflow.cli import app
 from enrichflow.db.models import ClientWorkflowConfig, EnrichmentRegistry
 
@@ -106,6 +108,55 @@ def test_workflow_add_takes_webhook_http_builtin_and_plugin_handlers(
             "webhook_url: a client's setting (a secret), never stored with the workflow",
         ),
         (["x_http", "--handler", "http", "--option", "url=ftp://x.example/a"], "x_http"),
+        (["x_http", "--handler", "http"], "option 'url' is required"),
+        (
+            [
+                "x_http",
+                "--handler",
+                "http",
+                "--option",
+                "url=https://a.example/{Company}",
+                "--option",
+                "headers={not json}",
+            ],
+            "option 'headers' must be a JSON object of text values",
+        ),
+        (
+            [
+                "x_http",
+                "--handler",
+                "http",
+                "--option",
+                "url=https://a.example/{Company}",
+                "--option",
+                "method=FETCH",
+            ],
+            "option 'method' must be one of DELETE, GET, PATCH, POST, PUT, got 'FETCH'",
+        ),
+        (
+            [
+                "x_http",
+                "--handler",
+                "http",
+                "--option",
+                "url=https://a.example/{Company}",
+                "--option",
+                'keep={"n": 3}',
+            ],
+            "option 'keep' must be a list of dotted paths",
+        ),
+        (
+            [
+                "x_http",
+                "--handler",
+                "http",
+                "--option",
+                "url=https://a.example/{Company}",
+                "--option",
+                "urls=https://b.example",
+            ],
+            "unknown option urls (an http workflow reads:",
+        ),
         (["x_append", "--handler", "noop", "--option", "fields+=A"], "fields: give a value"),
         (
             ["x_nowhere", "--handler", "noop", "--workstream", "nowhere"],
@@ -182,3 +233,31 @@ def test_workflow_delete_refuses_while_a_pipeline_runs_it_and_for_built_ins(
             )
         ).all()
     assert left == []
+
+
+def test_an_http_workflow_takes_its_object_options_as_json(db_url: str, engine: Engine) -> None:
+    headers = '{"x-api-key": "{secret:api_key}", "accept": "application/json"}'
+    added = invoke(
+        db_url, "workflow", "add", "firmographics", "--handler", "http",
+        "--option", "url=https://api.example.com/firms/{company_domain}",
+        "--option", "method=POST",
+        "--option", f"headers={headers}",
+        "--option", 'body={"domain": "{company_domain}", "size": "{results.sizes.count}"}',
+        "--option", 'keep={"employees": "data.employees"}',
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+    stored = registry_row(engine, "firmographics", "apollo_scrape").config
+    assert stored["headers"] == json.loads(headers)
+    assert stored["body"] == {"domain": "{company_domain}", "size": "{results.sizes.count}"}
+    assert stored["keep"] == {"employees": "data.employees"}
+
+    # text in braces that is not JSON stays a template
+    changed = invoke(db_url, "workflow", "set", "firmographics", "body={results.lookup.payload}")
+    assert changed.exit_code == 0, changed.output
+    stored = registry_row(engine, "firmographics", "apollo_scrape").config
+    assert stored["body"] == "{results.lookup.payload}"
+
+    # the dashboard's KEY=VALUE lines give the same options back when saved unchanged
+    lines = other_options_text("http", stored)
+    values, remove = options_read("http", {"other_options": lines}, stored)
+    assert values == stored and not remove & set(stored)

@@ -270,3 +270,70 @@ def test_company_workflow_gets_dedupe_and_states_a_key_column(empty_engine: Engi
     with empty_engine.connect() as conn:
         columns = {c["name"] for c in inspect(conn).get_columns("workflow_states")}
     assert "dedupe_key" not in columns
+
+
+def test_failed_states_get_their_class_and_states_are_tallied(empty_engine: Engine) -> None:
+    """0014 stores the error class of every FAILED state (ids and numbers masked, an HTTP
+    status kept; none for other states) and, on Postgres, tallies the existing states, so a
+    page sums to what counting says; the downgrade drops the column, the table and the
+    trigger."""
+    upgrade(empty_engine, "0013")
+    state = (
+        "INSERT INTO workflow_states (id, batch_id, item_id, step_name, step_index, status, "
+        "attempt, retry_floor, not_before, error, created_at, updated_at) VALUES "
+    )
+    rows = [
+        "INSERT INTO clients (id, name, created_at) VALUES (1, 'acme', '2026-01-01')",
+        "INSERT INTO batches (id, client_id, workstream_slug, blueprint, column_map, headers, "
+        "status, item_count, created_at) VALUES "
+        "(1, 1, 'apollo_scrape', '[]', '{}', '[\"Name\"]', 'RUNNING', 4, '2026-01-01')",
+        "INSERT INTO batch_items (id, batch_id, row_number, original_data) VALUES "
+        """(1, 1, 2, '["a"]'), (2, 1, 3, '["b"]'), (3, 1, 4, '["c"]'), (4, 1, 5, '["d"]')""",
+        state + "(1, 1, 1, 'clay', 0, 'FAILED', 3, 0, 0, 'HTTP 404 for row 1234', 0, 0), "
+        "(2, 1, 2, 'clay', 0, 'FAILED', 3, 0, 0, 'HTTP 404 for row 99', 0, 0), "
+        "(3, 1, 3, 'clay', 0, 'FAILED', 3, 2, 0, NULL, 0, 0), "
+        "(4, 1, 4, 'clay', 0, 'PENDING', 1, 0, 0, 'timeout 30 s', 0, 0)",
+    ]
+    with empty_engine.begin() as conn:
+        for sql in rows:
+            conn.execute(text(sql))
+    upgrade(empty_engine)
+    with empty_engine.connect() as conn:
+        classes = conn.execute(text("SELECT error_class FROM workflow_states ORDER BY id")).all()
+        tallied = conn.execute(
+            text(
+                "SELECT status, error_class, sum(states), sum(retried) FROM state_tallies "
+                "GROUP BY status, error_class ORDER BY status, error_class"
+            )
+        ).all()
+    assert [c for (c,) in classes] == [
+        "HTTP 404 for row <n>",
+        "HTTP 404 for row <n>",
+        "(no error text)",
+        None,
+    ]
+    if empty_engine.dialect.name == "postgresql":
+        assert [tuple(r) for r in tallied] == [
+            ("FAILED", "(no error text)", 1, 1),
+            ("FAILED", "HTTP 404 for row <n>", 2, 0),
+            ("PENDING", None, 1, 0),
+        ]
+        with empty_engine.begin() as conn:  # the trigger follows every later change
+            conn.execute(text("UPDATE workflow_states SET status = 'PENDING' WHERE id = 3"))
+            pending = conn.execute(
+                text("SELECT sum(states) FROM state_tallies WHERE status = 'PENDING'")
+            ).scalar_one()
+        assert pending == 2
+    else:
+        assert tallied == []
+    assert diff(empty_engine) == []
+
+    cfg = alembic_config(empty_engine)
+    with empty_engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0013")
+    with empty_engine.connect() as conn:
+        columns = {c["name"] for c in inspect(conn).get_columns("workflow_states")}
+        tables = set(inspect(conn).get_table_names())
+        conn.execute(text("UPDATE workflow_states SET status = 'FAILED' WHERE id = 3"))
+    assert "error_class" not in columns and "state_tallies" not in tables

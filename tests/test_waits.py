@@ -260,7 +260,6 @@ def test_what_waits_on_clay_shows_on_status_and_the_batch_api(
 
     [waiting] = detail["waiting"]
     assert waiting["step"] == COMPANY and waiting["waiting"] == lost
-    assert waiting["following"] == 0  # de-duplication is off: each waiting row was sent
     assert 0 <= waiting["oldest_wait_seconds"] < 60
     assert 3500 < waiting["next_deadline_in_seconds"] <= 3600
     assert waiting["oldest_sent_at"] and waiting["next_deadline_at"]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from enrichflow.catalog.validation import BREAKER_WINDOW_MIN_FAILURES, BreakerOptions
 from enrichflow.db.states import StepOutcome
-from enrichflow.db.states.triage import error_class
+from enrichflow.db.states.errors import error_class
 from enrichflow.states import Status
 
 __all__ = ["StepBreaker", "Trip", "breaker_for"]

@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    JsonValue,
     StrictBool,
     StrictFloat,
     StrictInt,
@@ -48,8 +49,9 @@ IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")]
 Slug = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[a-z][a-z0-9_]*$")]
 Value = Annotated[str, StringConstraints(max_length=4000, pattern=r"^[^\x00]*$")]
-OptionValue = StrictBool | StrictInt | StrictFloat | Value | list[Value]
-"""A workflow option: a number, true/false, a name, or a list of names (``fields``)."""
+OptionValue = StrictBool | StrictInt | StrictFloat | Value | list[Value] | dict[str, JsonValue]
+"""A workflow option: a number, true/false, a name, a list of names (``fields``), or an
+object (an ``http`` workflow's ``headers``, ``body``, ``keep``)."""
 
 
 class Strict(BaseModel):
@@ -257,8 +259,6 @@ class WaitingOut(BaseModel):
 
     step: str
     waiting: int
-    following: int
-    """Of them, de-duplicated rows waiting on another row's callback (sent nothing)."""
     oldest_sent_at: datetime | None
     oldest_wait_seconds: float | None
     next_deadline_at: datetime | None

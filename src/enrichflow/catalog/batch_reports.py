@@ -1,19 +1,18 @@
-"""What a batch has done so far: counts per step and status, failed and overdue states, the
-span of its finished work. Read by ``enrichflow run/status`` and the dashboard's batch page."""
+"""What a batch has done so far for ``enrichflow run/status``: counts per step and status and its
+first failed states (the dashboard and the REST API read :mod:`~enrichflow.catalog.batch_view`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypedDict
+from typing import TypedDict
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, select
 
 from enrichflow.catalog.batch_controls import BatchControls, batch_controls_read
 from enrichflow.catalog.batches import batch_get, batch_steps_list
 from enrichflow.catalog.credits import Credits, batch_credits
 from enrichflow.db.engine import now_ms
-from enrichflow.db.models import BatchItem, WorkflowState
+from enrichflow.db.models import WorkflowState
 from enrichflow.db.states import batch_counts, status_in
 from enrichflow.db.states.triage import AsyncWaits, async_waits
 from enrichflow.errors import NotFoundError
@@ -21,11 +20,9 @@ from enrichflow.states import Status
 
 __all__ = [
     "STUCK_PENDING_MS",
-    "BatchProgress",
     "BatchSummary",
     "FailedState",
     "WaitingStep",
-    "batch_progress",
     "batch_summary",
     "waiting_steps",
 ]
@@ -34,9 +31,6 @@ STUCK_PENDING_MS = 5 * 60 * 1000
 """A PENDING state this long past its ``not_before`` counts as stuck: no conductor is running."""
 
 SUMMARY_FAILED = 50
-PROGRESS_FAILED = 200
-PROGRESS_STUCK = 100
-FINISHED = (Status.COMPLETED.value, Status.SKIPPED.value)
 
 
 class FailedState(TypedDict):
@@ -50,8 +44,6 @@ class WaitingStep(TypedDict):
 
     step: str
     waiting: int
-    following: int
-    """Of them, de-duplicated rows waiting on another row's callback (sent nothing)."""
     oldest_sent_at: str | None
     """When the longest-waiting one was sent (ISO 8601, UTC)."""
     oldest_wait_seconds: float | None
@@ -66,13 +58,12 @@ def _iso(ms: int | None) -> str | None:
 
 
 def waiting_steps(waits: AsyncWaits, now: int) -> list[WaitingStep]:
-    """The waits of :func:`~enrichflow.db.states.triage.async_waits` as ``status``, the batch
-    API and the dashboard report them (``now``: epoch milliseconds)."""
+    """The waits of :func:`~enrichflow.db.states.triage.async_waits` as ``status`` and the batch
+    API report them (``now``: epoch milliseconds)."""
     return [
         WaitingStep(
             step=w.step_name,
             waiting=w.count,
-            following=w.following,
             oldest_sent_at=_iso(w.oldest_sent_ms),
             oldest_wait_seconds=None
             if w.oldest_sent_ms is None
@@ -122,80 +113,4 @@ def batch_summary(conn: Connection, batch_id: int, now: int | None = None) -> Ba
         failed=[FailedState(item_id=i, step=s, error=e) for i, s, e in failed],
         waiting=waiting_steps(async_waits(conn, batch_id), now_ms() if now is None else now),
         controls=batch_controls_read(conn, batch_id),
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class BatchProgress:
-    """The reads behind the dashboard's batch page (``now``: epoch milliseconds)."""
-
-    counts: dict[str, dict[str, int]]
-    done_items: int
-    """Items that failed or finished the last step."""
-    first_finished_ms: int | None
-    last_finished_ms: int | None
-    failed: list[Any]
-    """state id, item id, step, attempt, error, row number, person and company name."""
-    stuck: list[Any]
-    """state id, item id, step, status, attempt, lease_until, not_before."""
-
-
-def batch_progress(conn: Connection, batch_id: int, last_step: str, now: int) -> BatchProgress:
-    """Counts, finished items, and the failed and overdue states of the batch."""
-    ws = WorkflowState
-    counts = batch_counts(conn, batch_id)
-    done_items = conn.execute(
-        select(func.count(func.distinct(ws.item_id))).where(
-            ws.batch_id == batch_id,
-            or_(
-                ws.status == Status.FAILED.value,
-                and_(ws.step_name == last_step, ws.status.in_(FINISHED)),
-            ),
-        )
-    ).scalar_one()
-    first_ms, last_ms = conn.execute(
-        select(func.min(ws.created_at), func.max(ws.updated_at)).where(
-            ws.batch_id == batch_id, ws.status.in_(FINISHED)
-        )
-    ).one()
-    failed = conn.execute(
-        select(
-            ws.id,
-            ws.item_id,
-            ws.step_name,
-            ws.attempt,
-            ws.error,
-            BatchItem.row_number,
-            BatchItem.person_name,
-            BatchItem.company_name,
-        )
-        .join(BatchItem, BatchItem.id == ws.item_id)
-        .where(ws.batch_id == batch_id, status_in(Status.FAILED))
-        .order_by(ws.item_id, ws.step_index)
-        .limit(PROGRESS_FAILED)
-    ).all()
-    stuck = conn.execute(
-        select(
-            ws.id, ws.item_id, ws.step_name, ws.status, ws.attempt, ws.lease_until, ws.not_before
-        )
-        .where(
-            ws.batch_id == batch_id,
-            or_(
-                and_(
-                    ws.status.in_([Status.QUEUED.value, Status.IN_PROGRESS.value]),
-                    ws.lease_until < now,
-                ),
-                and_(ws.status == Status.PENDING.value, ws.not_before < now - STUCK_PENDING_MS),
-            ),
-        )
-        .order_by(ws.id)
-        .limit(PROGRESS_STUCK)
-    ).all()
-    return BatchProgress(
-        counts=counts,
-        done_items=int(done_items),
-        first_finished_ms=first_ms,
-        last_finished_ms=last_ms,
-        failed=list(failed),
-        stuck=list(stuck),
     )

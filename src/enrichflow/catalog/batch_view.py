@@ -17,10 +17,11 @@ from sqlalchemy import Connection, and_, func, select
 from enrichflow.catalog.batch_reports import STUCK_PENDING_MS
 from enrichflow.db.models import Batch, BatchItem, BatchStep, EnrichmentResult, WorkflowState
 from enrichflow.db.states import status_in
+from enrichflow.db.states.errors import error_class
 from enrichflow.db.states.triage import (
     AsyncWaits,
     async_waits,
-    error_class,
+    class_condition,
     failure_groups,
     states_overdue_count,
     step_tallies,
@@ -127,7 +128,7 @@ def batch_overview(
     failed_before = 0
     for step in blueprint:
         name, kind, position, max_attempts = step.name, step.type, step.position, step.max_attempts
-        tally = tallies.get(name)
+        tally = tallies.get(position)
         counts = {s.value: 0 for s in Status} | (dict(tally.counts) if tally else {})
         steps.append(
             StepLine(
@@ -146,7 +147,7 @@ def batch_overview(
     def total_of(status: Status) -> int:
         return sum(s.counts[status.value] for s in steps)
 
-    waits = async_waits(conn, batch_id)
+    waits = async_waits(conn, batch_id, tallies)
     completed, skipped = total_of(Status.COMPLETED), total_of(Status.SKIPPED)
     failed, not_run = total_of(Status.FAILED), sum(s.not_run for s in steps)
     waiting = waits.count
@@ -251,6 +252,8 @@ def batch_failed_page(
     where = [ws.batch_id == batch_id, status_in(Status(status))]
     if step:
         where.append(ws.step_name == step)
+    if klass:
+        where.append(class_condition(klass))
     if after is not None:
         where.append(ws.id > after)
     query = (
@@ -261,6 +264,7 @@ def batch_failed_page(
             ws.attempt,
             ws.retry_floor,
             ws.error,
+            ws.error_class,
             ws.updated_at,
             BatchStep.max_attempts,
             BatchItem.row_number,
@@ -273,33 +277,23 @@ def batch_failed_page(
         )
         .where(*where)
         .order_by(ws.id)
+        .limit(size + 1)
     )
-    rows: list[dict[str, Any]] = []
-    # An error-class filter is applied here, so read on until a page is full.
-    while len(rows) <= size:
-        chunk = conn.execute(query.limit(size + 1 if not klass else 1000)).all()
-        for r in chunk:
-            if klass and error_class(r.error) != klass:
-                continue
-            rows.append(
-                {
-                    "state_id": r.id,
-                    "item_id": r.item_id,
-                    "row_number": r.row_number,
-                    "step": r.step_name,
-                    "attempt": r.attempt - r.retry_floor,
-                    "max_attempts": r.max_attempts,
-                    "error": r.error or "",
-                    "error_class": error_class(r.error),
-                    "label": r.person_name or r.company_name or "",
-                    "updated_at": r.updated_at,
-                }
-            )
-            if len(rows) > size:
-                break
-        if not klass or len(chunk) < 1000:
-            break
-        query = query.where(ws.id > chunk[-1].id)
+    rows = [
+        {
+            "state_id": r.id,
+            "item_id": r.item_id,
+            "row_number": r.row_number,
+            "step": r.step_name,
+            "attempt": r.attempt - r.retry_floor,
+            "max_attempts": r.max_attempts,
+            "error": r.error or "",
+            "error_class": r.error_class or error_class(r.error),
+            "label": r.person_name or r.company_name or "",
+            "updated_at": r.updated_at,
+        }
+        for r in conn.execute(query)
+    ]
     return _page(rows, "state_id", size)
 
 

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple, TypedDict
 from sqlalchemy import Connection, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from enrichflow.catalog.uploads import same_file_uploads
 from enrichflow.db.models import Batch, BatchStep, Client, RawUpload, WorkflowState
 from enrichflow.db.states import status_in
 from enrichflow.states import BatchStatus, Status
@@ -227,6 +228,8 @@ def _exists(
 
 
 def batches_of_upload(conn: Connection, upload_id: int) -> list[BatchRow]:
-    """Every batch launched over the upload, oldest first (a relaunch pays Clay again)."""
-    query = _query().where(Batch.upload_id == upload_id).order_by(Batch.id)
+    """Every batch launched over the upload or over another upload of the same file, oldest
+    first: launching it again is told of them (reuse spares what they paid Clay for, not
+    ``--fresh``, and not for another client)."""
+    query = _query().where(Batch.upload_id.in_(same_file_uploads(upload_id))).order_by(Batch.id)
     return [_row(r) for r in conn.execute(query)]

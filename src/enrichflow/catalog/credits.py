@@ -13,7 +13,7 @@ from enrichflow.db.models import Batch, BatchStep, WorkflowState
 from enrichflow.db.states import status_in
 from enrichflow.states import Status
 
-__all__ = ["Credits", "batch_credits", "client_credits", "upload_batches"]
+__all__ = ["Credits", "batch_credits", "client_credits"]
 
 ws = typing.cast(Table, WorkflowState.__table__)
 bs = typing.cast(Table, BatchStep.__table__)
@@ -71,13 +71,3 @@ def client_credits(conn: Connection) -> dict[int, Credits]:
     return {
         int(cid): Credits(sent=int(s), deduplicated=int(d), reused=int(r)) for cid, s, d, r in rows
     }
-
-
-def upload_batches(conn: Connection, upload_id: int) -> list[int]:
-    """The ids of the batches already launched over ``upload_id``, oldest first (a relaunch
-    warns with them: it would pay again for what reuse does not cover)."""
-    return list(
-        conn.execute(
-            select(batches.c.id).where(batches.c.upload_id == upload_id).order_by(batches.c.id)
-        ).scalars()
-    )

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, TypedDict
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, or_, select
 
 from enrichflow.db.models import RawUpload, RawUploadError, RawUploadRow
 
@@ -15,6 +15,7 @@ __all__ = [
     "UploadDetail",
     "UploadLayout",
     "UploadRow",
+    "same_file_uploads",
     "upload_get",
     "upload_get_layout",
     "upload_rejected_count",
@@ -134,6 +135,15 @@ def upload_get_layout(conn: Connection, upload_id: int) -> UploadLayout | None:
     if r is None:
         return None
     return UploadLayout(dict(r.column_map), list(r.headers), r.row_count)
+
+
+def same_file_uploads(upload_id: int) -> Select[int]:
+    """The ids of ``upload_id`` and of every upload of a file with the same bytes (by its
+    SHA-256; an upload without one matches only itself)."""
+    this = select(RawUpload.content_sha256).where(RawUpload.id == upload_id).scalar_subquery()
+    return select(RawUpload.id).where(
+        or_(RawUpload.id == upload_id, RawUpload.content_sha256 == this)
+    )
 
 
 def upload_rejected_count(conn: Connection, upload_id: int) -> int:

@@ -22,6 +22,8 @@ from enrichflow.webhooks.redact import redact_url
 __all__ = [
     "CLIENT_KEYS",
     "DEFAULTS",
+    "HTTP_METHODS",
+    "HTTP_OPTION_KEYS",
     "LIST_OPTIONS",
     "WEBHOOK_OPTION_KEYS",
     "BreakerOptions",
@@ -31,6 +33,7 @@ __all__ = [
     "client_config_check",
     "dedupe_by_option",
     "fields_option",
+    "http_options_check",
     "reuse_days_option",
     "step_limits",
     "webhook_options",
@@ -302,6 +305,73 @@ WEBHOOK_OPTION_KEYS = STEP_KEYS | set(WebhookOptions._fields)
 """Every option a Clay workflow has; any other key would be stored and never read."""
 
 
+HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
+HTTP_OPTION_KEYS = STEP_KEYS | {
+    "url",
+    "method",
+    "headers",
+    "body",
+    "keep",
+    "rate_per_second",
+    "burst",
+    "rate_limit_wait_seconds",
+    "timeout_seconds",
+}
+"""Every option an ``http`` workflow has (``steps/http.py`` describes them)."""
+
+
+def _text_map(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    )
+
+
+def http_options_check(config: Mapping[str, Any]) -> None:
+    """:class:`ConfigError` naming the first option of an ``http`` workflow that every call
+    would fail on: no ``url``, a template whose placeholders could choose the host, an unknown
+    method, ``headers`` or ``keep`` of the wrong shape, a bad limit, or an unknown key."""
+    unknown = sorted(set(config) - HTTP_OPTION_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} "
+            f"(an http workflow reads: {', '.join(sorted(HTTP_OPTION_KEYS))})"
+        )
+    url = config.get("url")
+    if not isinstance(url, str) or not url.strip():
+        raise ConfigError(
+            "option 'url' is required: the URL template of the API, e.g. "
+            "url=https://api.example.com/companies/{company_domain}"
+        )
+    try:
+        check_url_template(url)
+    except PermanentStepError as exc:
+        raise ConfigError(str(exc)) from None
+    method = config.get("method", "POST")
+    if not isinstance(method, str) or method.upper() not in HTTP_METHODS:
+        raise ConfigError(
+            f"option 'method' must be one of {', '.join(sorted(HTTP_METHODS))}, got {method!r}"
+        )
+    if config.get("headers") is not None and not _text_map(config["headers"]):
+        raise ConfigError(
+            "option 'headers' must be a JSON object of text values, e.g. "
+            """headers='{"x-api-key": "{secret:api_key}"}'"""
+        )
+    keep = config.get("keep")
+    listed = isinstance(keep, list) and all(isinstance(p, str) and p for p in keep)
+    if keep is not None and not listed and not _text_map(keep):
+        raise ConfigError(
+            "option 'keep' must be a list of dotted paths (keep=data.employees, repeated) or "
+            """a JSON object of new names to paths (keep='{"employees": "data.employees"}')"""
+        )
+    for name, default in (
+        ("rate_per_second", 10.0),
+        ("rate_limit_wait_seconds", 30.0),
+        ("timeout_seconds", 30.0),
+    ):
+        _positive(config, name, default)
+    _whole(config, "burst", 20)
+
+
 def where_workflow(workflow: str, workstream: str) -> str:
     return f"workflow {workflow!r} in workstream {workstream!r}"
 
@@ -310,8 +380,8 @@ def workflow_options_check(
     handler: str, config: Mapping[str, Any], workflow: str, workstream: str
 ) -> dict[str, int]:
     """:class:`ConfigError` naming the key when ``config`` could not be launched or sent with:
-    the step limits of every workflow, and for a Clay workflow every option and no unknown or
-    secret key. The step limits (:func:`step_limits`) when it can."""
+    the step limits of every workflow, and for a Clay or ``http`` workflow every option and no
+    unknown or secret key. The step limits (:func:`step_limits`) when it can."""
     where = where_workflow(workflow, workstream)
     secrets = sorted(set(config) & set(CLIENT_KEYS))
     if secrets:
@@ -320,10 +390,10 @@ def workflow_options_check(
             f"workflow: enrichflow config set CLIENT {workflow} {secrets[0]}=..."
         )
     limits = step_limits(config, where)
-    if handler == "http" and "url" in config:
+    if handler == "http":
         try:
-            check_url_template(config["url"])
-        except PermanentStepError as exc:
+            http_options_check(config)
+        except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None
     if handler != "webhook":
         return limits

@@ -11,6 +11,7 @@ after ``enrichflow retry --refresh-options``). Every change passes the one valid
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -31,7 +32,16 @@ __all__ = [
 
 
 def typed_value(text: str) -> Any:
-    """What ``KEY=VALUE`` means: an integer, a decimal number, ``true``/``false``, or text."""
+    """What ``KEY=VALUE`` means: a JSON object (an ``http`` step's ``headers``, ``body`` or
+    ``keep``), an integer, a decimal number, ``true``/``false``, or text. Text in braces that
+    is not JSON stays text, so ``body={results.lookup.payload}`` is still a template."""
+    if text.startswith("{"):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return text
+        if isinstance(value, dict):
+            return value
     lowered = text.lower()
     if lowered in ("true", "false"):
         return lowered == "true"

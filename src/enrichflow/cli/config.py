@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -48,6 +49,9 @@ def settings_merged(
 
 
 def shown(value: Any) -> str:
+    """A stored value as a person reads it: a list comma-separated, an object as JSON."""
+    if isinstance(value, dict):
+        return json.dumps(value)
     return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 

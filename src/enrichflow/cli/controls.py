@@ -3,13 +3,12 @@ running batch, each recorded in the batch's history (``catalog.batch_controls``)
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 
-from enrichflow.cli.root import DatabaseUrl, JsonFlag, console, engine_for, fail, out
+from enrichflow.cli.root import DatabaseUrl, JsonFlag, console, engine_for, fail, json_print
 from enrichflow.errors import ConflictError, InputError, NotFoundError
 
 BatchArgument = Annotated[int, typer.Argument(metavar="BATCH")]
@@ -29,7 +28,7 @@ def _act(database_url: str | None, action: Callable[[Any], Any]) -> Any:
 
 def _report(as_json: bool, answer: dict[str, Any], message: str) -> None:
     if as_json:
-        out.print_json(json.dumps(answer))
+        json_print(answer)
     else:
         console.print(message)
 
@@ -53,7 +52,7 @@ def cancel(
 def pause(
     batch_id: BatchArgument, as_json: JsonFlag = False, database_url: DatabaseUrl = None
 ) -> None:
-    """Pause a running batch: nothing of it is dispatched or sent until `enrichflow resume`;
+    """Pause a running batch: nothing of it is dispatched or sent until enrichflow resume;
     callbacks of items already sent still land."""
     from enrichflow.catalog.batch_controls import Actor, batch_pause
 
@@ -68,8 +67,8 @@ def pause(
 def resume(
     batch_id: BatchArgument, as_json: JsonFlag = False, database_url: DatabaseUrl = None
 ) -> None:
-    """Resume a batch paused by `enrichflow pause` or by the circuit breaker (fix the cause
-    first, e.g. `enrichflow retry BATCH --step S --refresh-options`)."""
+    """Resume a batch paused by enrichflow pause or by the circuit breaker (fix the cause
+    first, e.g. with enrichflow retry BATCH --step S --refresh-options)."""
     from enrichflow.catalog.batch_controls import Actor, batch_resume
 
     steps = _act(database_url, lambda conn: batch_resume(conn, batch_id, Actor.CLI))

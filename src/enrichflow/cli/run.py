@@ -214,9 +214,8 @@ def print_waiting(waiting: list[dict[str, Any]]) -> None:
             if due >= 0
             else f"[yellow]next deadline passed {duration(due)} ago (is a conductor running?)[/]"
         )
-        following = f" ({w['following']:,} of them on another row's)" if w["following"] else ""
         console.print(
-            f"{w['step']}: {w['waiting']:,} waiting on Clay's callback{following}, oldest sent "
+            f"{w['step']}: {w['waiting']:,} waiting on Clay's callback, oldest sent "
             f"{duration(w['oldest_wait_seconds'])} ago, {deadline}"
         )
 
@@ -266,6 +265,20 @@ def ingest_with_progress(engine: Engine, csv_path: Path, quiet: bool) -> IngestR
         )
 
 
+def relaunch_note(earlier: list[int], fresh: bool) -> str:
+    """What launching a file that already ran costs: the earlier batches, and whether reuse
+    spares what they paid Clay for."""
+    listed = ", ".join(str(b) for b in earlier)
+    noun = "batch" if len(earlier) == 1 else "batches"
+    what = f"note: this file was already launched as {noun} {listed}; "
+    if fresh:
+        return what + "--fresh sends every row to Clay again."
+    return what + (
+        "its Clay results are reused (same client, within the workflow's reuse_days), so only "
+        "what they did not pay for is sent; --fresh would send everything again."
+    )
+
+
 def run(
     csv_path: Annotated[Path, typer.Argument(metavar="CSV", help="Lead list to enrich.")],
     client: Annotated[
@@ -297,6 +310,7 @@ def run(
     With ASYNC (Clay) steps in the pipeline, the callback endpoint is served on --port for as
     long as the run lasts, and ENRICHFLOW_PUBLIC_URL must be set to a URL that reaches it (a
     loopback one is enough for the local Clay sandbox); the launch is refused without it."""
+    from enrichflow.catalog.batches import batches_of_upload
     from enrichflow.export import write_export
     from enrichflow.launch import check_launch, launch
     from enrichflow.seed import DEFAULT_PIPELINE, init_database
@@ -318,6 +332,8 @@ def run(
                 f"{report.filename} has no readable rows ({len(report.bad_rows):,} unreadable); "
                 f"nothing was launched. First bad lines: {first}"
             )
+        with reading(engine) as conn:
+            earlier = [b["id"] for b in batches_of_upload(conn, report.upload_id)]
         batch_id = launch(
             engine,
             client,
@@ -333,6 +349,8 @@ def run(
         if engine is not None:
             engine.dispose()
         raise fail(str(exc)) from exc
+    if earlier:
+        console.print(relaunch_note(earlier, fresh), highlight=False)
     if not as_json:
         console.print(
             f"ingested {report.rows} rows from {report.filename} "
@@ -358,6 +376,7 @@ def run(
             {"line": b.line_number, "reason": b.reason, "field": b.field} for b in report.bad_rows
         ],
     }
+    summary["earlier_batches"] = earlier
     if out_path is not None:
         fmt = "jsonl" if out_path.suffix == ".jsonl" else "csv"
         summary["exported"] = write_export(engine, batch_id, out_path, fmt)

@@ -1,6 +1,7 @@
-"""Planner statistics: the conductor ANALYZEs tables whose statistics went stale while batches
-grew them (Postgres; nothing on SQLite), so the runners' and the export's look-ups keep
-their index plans."""
+"""What Postgres reads stay fast on, kept up by the conductor (nothing on SQLite): it ANALYZEs
+tables whose statistics went stale while batches grew them, so the runners' and the export's
+look-ups keep their index plans, and folds the state tallies the batch page sums
+(:func:`~enrichflow.db.states.tallies.tallies_fold`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from enrichflow.db.engine import is_postgres, urgent
+from enrichflow.db.states.tallies import tallies_fold
 from enrichflow.db.statistics import statistics_refresh
 
 __all__ = ["StatisticsRefresh", "StatisticsReport", "StatisticsSettings"]
@@ -16,16 +19,19 @@ __all__ = ["StatisticsRefresh", "StatisticsReport", "StatisticsSettings"]
 @dataclass(frozen=True, slots=True)
 class StatisticsSettings:
     interval: float = 15.0
-    """Least seconds between two looks for stale tables in the conductor's loop."""
+    """Least seconds between two looks for stale tables (and two tally folds) in the
+    conductor's loop."""
 
 
 @dataclass(frozen=True, slots=True)
 class StatisticsReport:
     analyzed: tuple[str, ...]
+    folded: int = 0
+    """Tally rows written by the fold."""
 
 
 class StatisticsRefresh:
-    """One look for stale tables, and ANALYZE of those found."""
+    """One look for stale tables, ANALYZE of those found, and one tally fold."""
 
     name = "statistics"
 
@@ -34,4 +40,9 @@ class StatisticsRefresh:
         self.settings = settings
 
     def run_once(self) -> StatisticsReport:
-        return StatisticsReport(tuple(statistics_refresh(self.engine)))
+        analyzed = tuple(statistics_refresh(self.engine))
+        if not is_postgres(self.engine):
+            return StatisticsReport(analyzed)
+        with urgent(self.engine.connect()) as conn, conn.begin():
+            folded = tallies_fold(conn)
+        return StatisticsReport(analyzed, folded)

@@ -146,6 +146,7 @@ class RawUpload(Base):
     """One uploaded file: how it was read and what its columns mapped to."""
 
     __tablename__ = "raw_uploads"
+    __table_args__ = (Index(None, "content_sha256"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="SET NULL"))
@@ -158,6 +159,9 @@ class RawUpload(Base):
     unmapped_columns: Mapped[list[str]] = mapped_column(JSONType)
     row_count: Mapped[int] = mapped_column(Integer, default=0)
     bad_row_count: Mapped[int] = mapped_column(Integer, default=0)
+    content_sha256: Mapped[str | None] = mapped_column(String(64))
+    """SHA-256 of the file's bytes: a launch of the same file again is told of the batches
+    that already ran over it (uploads stored before the column have none)."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -277,6 +281,9 @@ class BatchItem(Base):
     """Every cell of the item's row, in the order of ``batches.headers``."""
 
 
+ERROR_CLASS_CHARS = 160
+"""An error class keeps this many characters of the masked error text."""
+
 _PENDING = text("status = 'PENDING'")
 _LEASED = text("status IN ('QUEUED', 'IN_PROGRESS')")
 _UNADVANCED = text("status IN ('COMPLETED', 'SKIPPED') AND advanced_at IS NULL")
@@ -318,18 +325,33 @@ class WorkflowState(Base):
             postgresql_where=_UNADVANCED,
             sqlite_where=_UNADVANCED,
         ),
-        # roll-up: a batch that still has a state out with a runner or a callback
+        # roll-up: a batch that still has a state out with a runner or a callback; the batch
+        # page: a step's oldest Clay wait and its overdue leases, as index ranges
         Index(
             "ix_workflow_states_leased_batch",
             "batch_id",
+            "step_index",
+            "status",
+            "lease_until",
             postgresql_where=_LEASED,
             sqlite_where=_LEASED,
         ),
-        # roll-up, retry, status: a batch's failed states
+        # roll-up, retry, failure groups, a failure group's page: a batch's failed states by
+        # step and error class
         Index(
             "ix_workflow_states_failed",
             "batch_id",
             "step_index",
+            "error_class",
+            "id",
+            postgresql_where=_FAILED,
+            sqlite_where=_FAILED,
+        ),
+        # the failed list's pages in state order, across steps
+        Index(
+            "ix_workflow_states_failed_id",
+            "batch_id",
+            "id",
             postgresql_where=_FAILED,
             sqlite_where=_FAILED,
         ),
@@ -364,11 +386,15 @@ class WorkflowState(Base):
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     retry_floor: Mapped[int] = mapped_column(Integer, default=0)
     """``attempt`` at the last manual retry: the attempt budget counts from here, while
-    ``attempt`` itself only grows, so a stale runner's fenced write can never match again."""
+    ``attempt`` itself only grows (but for a claim given back unrun, under which nothing was
+sent), so a stale runner's fenced write can never match again."""
     not_before: Mapped[int] = mapped_column(BigInteger)
     lease_until: Mapped[int | None] = mapped_column(BigInteger)
     advanced_at: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(Text)
+    error_class: Mapped[str | None] = mapped_column(String(ERROR_CLASS_CHARS))
+    """A FAILED state's error with its ids and numbers masked (``db.states.errors``), stored
+    when it fails, so the batch page groups failures without reading every error text."""
     meta: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     waiting_on: Mapped[int | None] = mapped_column(BigInteger)
     """De-duplication follower: the leader's state, whose result this one takes (set when the
@@ -378,6 +404,27 @@ class WorkflowState(Base):
     to reuse by an index range (``db.states.reuse``)."""
     created_at: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class StateTally(Base):
+    """How many of a batch's states a statement added to (or took from) one step, status and
+    error class: on Postgres a trigger appends one row per group a statement of
+    ``workflow_states`` changed, in the same transaction, and the conductor folds a batch's rows
+    into one per group, so the batch page sums a few rows instead of counting a million states
+    (``db.states.tallies``). SQLite counts the states themselves and leaves this table empty."""
+
+    __tablename__ = "state_tallies"
+    __table_args__ = (Index(None, "batch_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(BigInteger)
+    """No foreign key: a batch's deletion cascades to its states, whose trigger still appends."""
+    step_index: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20))
+    error_class: Mapped[str | None] = mapped_column(String(ERROR_CLASS_CHARS))
+    states: Mapped[int] = mapped_column(BigInteger)
+    retried: Mapped[int] = mapped_column(BigInteger)
+    """Of ``states``, those with a manual retry behind them (``retry_floor > 0``)."""
 
 
 class EnrichmentResult(Base):

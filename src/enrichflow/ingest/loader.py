@@ -14,6 +14,7 @@ nothing else meanwhile), so a file whose every row is bad does not sit in memory
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,6 +35,7 @@ from enrichflow.ingest.reader import BadRow, RowRecord, open_csv
 
 CHUNK_ROWS = 5000
 ANALYZE_AFTER_ROWS = 10_000
+HASH_BLOCK_BYTES = 1 << 20
 SPOOL_IN_MEMORY_BYTES = 4 * 1024 * 1024
 """Bad rows are spooled in memory up to this size, then on disk."""
 
@@ -81,6 +83,7 @@ def ingest_csv(
     path = Path(path)
     source = open_csv(path)
     header_map = map_headers(source.headers)
+    digest = file_sha256(path)
     with engine.begin() as conn, tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY_BYTES) as spool:
         upload_id = int(
             conn.execute(
@@ -95,6 +98,7 @@ def ingest_csv(
                     unmapped_columns=header_map.unmapped,
                     row_count=0,
                     bad_row_count=0,
+                    content_sha256=digest,
                 )
                 .returning(RawUpload.id)
             ).scalar_one()
@@ -132,6 +136,15 @@ def ingest_csv(
         unmapped_columns=header_map.unmapped,
         conflicts=header_map.conflicts,
     )
+
+
+def file_sha256(path: Path) -> str:
+    """The hex SHA-256 of the file's bytes, read in blocks (the file may be large)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(HASH_BLOCK_BYTES):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _spool_write(spool: IO[bytes], upload_id: int, bad: BadRow, cells: list[str] | None) -> None:

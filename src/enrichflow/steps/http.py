@@ -49,6 +49,7 @@ from urllib.parse import quote
 
 import httpx
 
+from enrichflow.catalog.validation import HTTP_METHODS
 from enrichflow.errors import PermanentStepError
 from enrichflow.steps.base import JSON, StepContext
 from enrichflow.steps.registry import handler
@@ -65,7 +66,6 @@ __all__ = [
 ]
 
 _FORMATTER = string.Formatter()
-_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 _BODYLESS = frozenset({"GET", "DELETE"})
 _MISSING = object()
 
@@ -240,8 +240,8 @@ def call_http(ctx: StepContext) -> JSON:
     """Call the configured API for this item and return the kept part of its JSON answer."""
     config = ctx.workflow_config
     method = str(config.get("method", "POST")).upper()
-    if method not in _METHODS:
-        raise PermanentStepError(f"workflow option 'method' must be one of {sorted(_METHODS)}")
+    if method not in HTTP_METHODS:
+        raise PermanentStepError(f"workflow option 'method' must be one of {sorted(HTTP_METHODS)}")
     url_template = config.get("url")
     if not isinstance(url_template, str) or not url_template:
         raise PermanentStepError(f"workflow {ctx.step!r} has no 'url' template")

@@ -12,13 +12,23 @@ from typing import Any
 from sqlalchemy import Engine
 
 from enrichflow.catalog import batch_view, batches, uploads
+from enrichflow.catalog.batch_controls import batch_controls_read
+from enrichflow.catalog.credits import batch_credits
 from enrichflow.db.engine import now_ms, reading
 from enrichflow.db.states.triage import failure_groups, states_retry_failed_class
 from enrichflow.errors import NotFoundError
 from enrichflow.export import cell
-from enrichflow.states import BatchStatus
+from enrichflow.states import BatchStatus, StepType
 
-PARTS = frozenset({"progress", "groups"})
+PARTS = frozenset({"progress", "groups", "credits"})
+OLDER_THAN = {
+    "0s": "any time ago",
+    "15m": "15 min ago",
+    "1h": "1 h ago",
+    "6h": "6 h ago",
+    "1d": "1 day ago",
+}
+"""The re-send form's choices: how long ago a waiting item must have been sent."""
 FAILURE_COLUMNS = [
     "row_number",
     "item_id",
@@ -38,16 +48,30 @@ def _batch(conn: Any, batch_id: int) -> batches.BatchRow:
     return found
 
 
-def _started_ms(batch: batches.BatchRow) -> int | None:
+def started_ms(batch: batches.BatchRow) -> int | None:
+    """When the batch was launched (epoch ms)."""
     created = batch["created_at"]
     return None if created is None else int(created.timestamp() * 1000)
+
+
+def overview(conn: Any, batch: batches.BatchRow, now: int) -> batch_view.Overview:
+    """The batch's progress as its page shows it; the REST API reports the same."""
+    return batch_view.batch_overview(
+        conn,
+        batch["id"],
+        int(batch["item_count"] or 0),
+        batch["status"] == BatchStatus.RUNNING.value,
+        started_ms(batch),
+        now,
+    )
 
 
 def batch_page(
     engine: Engine, batch_id: int, parts: frozenset[str] = PARTS, now: int | None = None
 ) -> dict[str, Any]:
-    """What the batch page's ``parts`` show: ``progress`` (headline, bar, steps) and
-    ``groups`` (failures by step and error class); the batch row and its steps always."""
+    """What the batch page's ``parts`` show: ``progress`` (headline, bar, steps), ``groups``
+    (failures by step and error class) and ``credits`` (per Clay step: sent, de-duplicated,
+    reused); the batch row and its steps always."""
     now = now_ms() if now is None else now
     with reading(engine) as conn:
         batch = _batch(conn, batch_id)
@@ -55,12 +79,21 @@ def batch_page(
         page: dict[str, Any] = {"batch": batch, "now": now, "running": running}
         page["blueprint"] = batch_view.batch_blueprint(conn, batch_id)
         if "progress" in parts:
-            page["view"] = batch_view.batch_overview(
-                conn, batch_id, int(batch["item_count"] or 0), running, _started_ms(batch), now
-            )
+            page["view"] = overview(conn, batch, now)
         if "groups" in parts:
             page["groups"] = failure_groups(conn, batch_id)
+        has_clay = any(step.type == StepType.ASYNC.value for step in page["blueprint"])
+        if "credits" in parts and has_clay:
+            page["credits"] = batch_credits(conn, batch_id)
     return page
+
+
+def batch_controls(engine: Engine, batch_id: int) -> dict[str, Any]:
+    """What the controls card shows: pause, the circuit breaker's pauses, the history, and the
+    choices of the re-send form."""
+    with reading(engine) as conn:
+        controls = batch_controls_read(conn, batch_id)
+    return {"controls": controls, "older_than": OLDER_THAN}
 
 
 def rejected_rows(engine: Engine, upload_id: int | None) -> int:

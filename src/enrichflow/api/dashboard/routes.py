@@ -19,6 +19,7 @@ from enrichflow.api import auth
 from enrichflow.api.dashboard import listings, service
 from enrichflow.api.dashboard.batch_routes import router as batch_router
 from enrichflow.api.dashboard.client_routes import router as client_router
+from enrichflow.api.dashboard.control_routes import router as control_router
 from enrichflow.api.dashboard.pages import Id, engine_of, redirect, render
 from enrichflow.api.dashboard.pipeline_routes import router as pipeline_router
 from enrichflow.api.dashboard.upload_routes import router as upload_router
@@ -29,7 +30,14 @@ from enrichflow.errors import ConfigError
 __all__ = ["redirect", "render", "router"]
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(auth.page_guard)])
-for _pages in (client_router, workflow_router, pipeline_router, upload_router, batch_router):
+for _pages in (
+    client_router,
+    workflow_router,
+    pipeline_router,
+    upload_router,
+    batch_router,
+    control_router,
+):
     router.include_router(_pages)
 
 PageKey = Annotated[int | None, Query(ge=1, le=MAX_ID)]

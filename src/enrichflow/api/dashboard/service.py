@@ -9,14 +9,14 @@ one transaction and calls the catalog (:mod:`enrichflow.catalog`) inside it. Err
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 
+from enrichflow.api.dashboard import batch_service
 from enrichflow.catalog import (
-    batch_reports,
+    batch_view,
     batches,
     clients,
     credits,
@@ -39,7 +39,7 @@ from enrichflow.catalog.client_configs import (
 from enrichflow.config import Settings
 from enrichflow.db.engine import now_ms, reading
 from enrichflow.db.states import states_retry_failed
-from enrichflow.db.states.triage import async_waits
+from enrichflow.db.states.triage import states_overdue
 from enrichflow.defaults import DEFAULT_MAX_SUBMISSIONS
 from enrichflow.errors import ConfigError, NotFoundError
 from enrichflow.ingest.loader import IngestReport, ingest_csv
@@ -354,9 +354,9 @@ def batch_launch(
 
 
 def upload_batches(engine: Engine, upload_id: int) -> list[int]:
-    """The batches already launched over ``upload_id`` (a relaunch warns with them)."""
+    """The batches already launched over ``upload_id``'s file (a relaunch warns with them)."""
     with reading(engine) as conn:
-        return credits.upload_batches(conn, upload_id)
+        return [b["id"] for b in batches.batches_of_upload(conn, upload_id)]
 
 
 def batches_list(engine: Engine, client_id: int | None = None) -> list[batches.BatchRow]:
@@ -364,96 +364,53 @@ def batches_list(engine: Engine, client_id: int | None = None) -> list[batches.B
         return batches.batches_list(conn, client_id)
 
 
-@dataclass
-class StepRow:
-    name: str
-    type: str
-    counts: dict[str, int]
-    total: int
-    segments: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _segments(counts: dict[str, int], expected: int, width: float = 100.0) -> list[dict[str, Any]]:
-    """Stacked-bar rectangles (x, width in percent of the bar) for one step."""
-    scale = width / max(expected, sum(counts.values()), 1)
-    out: list[dict[str, Any]] = []
-    x = 0.0
-    for status in ("COMPLETED", "SKIPPED", "FAILED", "IN_PROGRESS", "QUEUED", "PENDING"):
-        n = counts.get(status, 0)
-        if n:
-            w = n * scale
-            out.append(
-                {"status": status, "count": n, "x": round(x, 3), "w": round(w, 3)}
-                | {"color": STATUS_COLORS[status]}
-            )
-            x += w
-    return out
+STUCK_LISTED = 100
+"""The overdue states the REST batch listing names (the page counts them all)."""
 
 
 def batch_detail(engine: Engine, batch_id: int, now: int | None = None) -> dict[str, Any]:
+    """The batch, its steps' counts and the progress its page shows
+    (:func:`~enrichflow.api.dashboard.batch_service.overview`), the first page of its failed
+    states and the overdue ones."""
     now = now_ms() if now is None else now
     with reading(engine) as conn:
         r = batches.batch_get(conn, batch_id)
         if r is None:
             raise NotFoundError(f"batch {batch_id} does not exist")
-        steps = batches.batch_steps_list(conn, batch_id)
-        last_step = steps[-1].name if steps else ""
-        read = batch_reports.batch_progress(conn, batch_id, last_step, now)
+        view = batch_service.overview(conn, r, now)
+        failed = batch_view.batch_failed_page(conn, batch_id)
+        stuck = states_overdue(conn, batch_id, now, STUCK_PENDING_MS, STUCK_LISTED)
         spent = credits.batch_credits(conn, batch_id)
-        waits = async_waits(conn, batch_id)
         controls = batch_controls_read(conn, batch_id)
-    counts, done_items = read.counts, read.done_items
-    first_ms, last_ms = read.first_finished_ms, read.last_finished_ms
-    items = int(r["item_count"] or 0)
-    rows: list[StepRow] = []
-    for s in steps:
-        c = counts.get(s.name, {})
-        row = StepRow(s.name, s.type, {k: c.get(k, 0) for k in STATUSES}, sum(c.values()))
-        row.segments = _segments(c, items)
-        rows.append(row)
-    finished_states = sum(
-        c.get(Status.COMPLETED.value, 0) + c.get(Status.SKIPPED.value, 0) for c in counts.values()
-    )
+    ended = view.completed + view.skipped + view.failed + view.not_run
+    started = batch_service.started_ms(r)
+    elapsed_s = (now - started) / 1000 if started is not None else 0.0
     running = r["status"] == BatchStatus.RUNNING.value
-    progress = 100.0 if not running else (100.0 * done_items / items if items else 0.0)
-    rate = None
-    if finished_states and first_ms is not None and last_ms is not None:
-        span = max((now if running else last_ms) - first_ms, 1) / 1000.0
-        rate = finished_states / span
-    eta = None
-    if running and rate:
-        remaining = max(items * len(steps) - finished_states, 0)
-        eta = remaining / rate
+    rate = ended / elapsed_s if running and ended and elapsed_s > 0 else None
     return {
         **r,
-        "progress": round(progress, 1),
-        "done_items": int(done_items),
+        "progress": round(view.processed_percent, 1),
+        "done_items": view.items_done,
         "steps": [
-            {
-                "name": s.name,
-                "type": s.type,
-                "counts": s.counts,
-                "total": s.total,
-                "segments": s.segments,
-            }
-            for s in rows
+            {"name": s.name, "type": s.type, "counts": s.counts, "total": sum(s.counts.values())}
+            for s in view.steps
         ],
         "credits": spent,
-        "waiting": waiting_steps(waits, now),
+        "waiting": waiting_steps(view.waits, now),
         "controls": controls,
         "throughput_per_second": None if rate is None else round(rate, 2),
-        "eta_seconds": None if eta is None else round(eta, 1),
+        "eta_seconds": None if view.eta_ms is None else round(view.eta_ms / 1000, 1),
         "failed": [
             {
-                "state_id": f.id,
-                "item_id": f.item_id,
-                "row_number": f.row_number,
-                "step": f.step_name,
-                "attempt": f.attempt,
-                "error": f.error or "",
-                "label": f.person_name or f.company_name or "",
+                "state_id": f["state_id"],
+                "item_id": f["item_id"],
+                "row_number": f["row_number"],
+                "step": f["step"],
+                "attempt": f["attempt"],
+                "error": f["error"],
+                "label": f["label"],
             }
-            for f in read.failed
+            for f in failed.rows
         ],
         "stuck": [
             {
@@ -475,7 +432,7 @@ def batch_detail(engine: Engine, batch_id: int, now: int | None = None) -> dict[
                     1,
                 ),
             }
-            for s in read.stuck
+            for s in stuck
         ],
     }
 

@@ -1,7 +1,7 @@
 """Uploads: store a CSV (a binary file is named for what it is), then the inspector: the
-identity columns recognised, what each pipeline reads, the batches already launched over it
-(a relaunch must be confirmed: Clay charges again), the mapping of unrecognised columns, and
-the launch, refused with the form that fixes each problem."""
+identity columns recognised, what each pipeline reads, the batches already launched over the
+same file (a relaunch must be confirmed: Clay charges for what reuse does not cover), the
+mapping of unrecognised columns, and the launch, refused with the form that fixes each problem."""
 
 from __future__ import annotations
 
@@ -129,8 +129,9 @@ def _launch(request: Request, upload_id: int, form: Any) -> Response:
         if facts.earlier and form.get("relaunch") != "yes":
             listed = ", ".join(f"batch {b['id']}" for b in facts.earlier)
             raise ConfigError(
-                f"this upload was already launched as {listed}: launching it again sends its "
-                "rows to Clay again; tick the box to confirm"
+                f"this file was already launched as {listed}: launching it again reuses the "
+                "Clay results they paid for (same client, within the workflow's reuse_days) "
+                "and sends the rest; tick the box to confirm"
             )
         if upload["client_id"] is not None:
             problems = inspector.launch_problems(

@@ -5,6 +5,7 @@ by the catalog's check at save time, not here."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -152,6 +153,13 @@ def options_read(
     return values, remove
 
 
+def _shown(value: Any) -> str:
+    """A value as ``typed_value`` reads it back: JSON for an object, true/false, text."""
+    if isinstance(value, dict):
+        return json.dumps(value)
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def other_options_text(handler: str, stored: Mapping[str, Any]) -> str:
     """The stored options the form has no input for, as ``KEY=VALUE`` lines."""
     known = {o.key for o in fields_for(handler)}
@@ -160,7 +168,7 @@ def other_options_text(handler: str, stored: Mapping[str, Any]) -> str:
         if key in known:
             continue
         for item in value if isinstance(value, list) else [value]:
-            lines.append(f"{key}={str(item).lower() if isinstance(item, bool) else item}")
+            lines.append(f"{key}={_shown(item)}")
     return "\n".join(lines)
 
 

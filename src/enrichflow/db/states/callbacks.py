@@ -87,7 +87,13 @@ def callback_complete(
             is_async,
             ~batch_cancelled(),
         )
-        .values(status=Status.COMPLETED.value, lease_until=None, error=None, updated_at=now)
+        .values(
+            status=Status.COMPLETED.value,
+            lease_until=None,
+            error=None,
+            error_class=None,
+            updated_at=now,
+        )
         .returning(ws.c.batch_id, ws.c.item_id, ws.c.step_name, ws.c.step_index)
     ).first()
     if won is None:

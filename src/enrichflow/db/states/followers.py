@@ -23,6 +23,7 @@ from sqlalchemy import Connection, and_, bindparam, exists, or_, select, update
 
 from enrichflow.db.dialect import id_in, insert_ignore
 from enrichflow.db.states.base import COMPLETABLE, batches, dedupe, results, ws
+from enrichflow.db.states.errors import error_class
 from enrichflow.db.states.results import results_insert
 from enrichflow.db.states.transition import status_unchanged, transition
 from enrichflow.states import BatchStatus, Status
@@ -49,7 +50,13 @@ def followers_complete(
             ws.c.status.in_(COMPLETABLE),
             ws.c.waiting_on.in_(list(payloads)),
         )
-        .values(status=Status.COMPLETED.value, lease_until=None, error=None, updated_at=now)
+        .values(
+            status=Status.COMPLETED.value,
+            lease_until=None,
+            error=None,
+            error_class=None,
+            updated_at=now,
+        )
         .returning(ws.c.item_id, ws.c.step_name, ws.c.waiting_on)
     ).all()
     results_insert(
@@ -200,11 +207,13 @@ def followers_settle(conn: Connection, leaders: Sequence[FinishedLeader], now: i
         if leader.status == Status.COMPLETED.value:
             to_complete.setdefault((leader.batch_id, leader.step_index), []).append(leader.state_id)
         else:
+            error = _follower_error(leader.state_id, leader.error)
             failing.append(
                 {
                     "b": leader.batch_id,
                     "lid": leader.state_id,
-                    "err": _follower_error(leader.state_id, leader.error),
+                    "err": error,
+                    "klass": error_class(error),
                 }
             )
     for (batch_id, step_index), leader_ids in to_complete.items():
@@ -225,7 +234,11 @@ def followers_settle(conn: Connection, leaders: Sequence[FinishedLeader], now: i
                 ),
             )
             .values(
-                status=Status.FAILED.value, lease_until=None, error=bindparam("err"), updated_at=now
+                status=Status.FAILED.value,
+                lease_until=None,
+                error=bindparam("err"),
+                error_class=bindparam("klass"),
+                updated_at=now,
             ),
             failing,
         ).rowcount

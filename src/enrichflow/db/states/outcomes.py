@@ -12,6 +12,7 @@ from sqlalchemy import BigInteger, Connection, and_, bindparam, func, select, up
 from enrichflow.db.engine import is_postgres
 from enrichflow.db.states.base import Claim, ws
 from enrichflow.db.states.chain import states_create_next
+from enrichflow.db.states.errors import error_class
 from enrichflow.db.states.fence import claims_match, claims_running, states_update_fenced
 from enrichflow.db.states.results import ResultRow, results_insert
 from enrichflow.db.states.retry import retry_update
@@ -223,12 +224,19 @@ def _fail(conn: Connection, failures: list[StepOutcome], now: int) -> tuple[int,
     permanent = [o for o in failures if o.kind is Status.FAILED and o.claim.state_id in won]
     if retryable:
         conn.execute(
-            retry_update(now, bindparam("err"), fence, bindparam("delay", type_=BigInteger)),
+            retry_update(
+                now,
+                bindparam("err"),
+                bindparam("klass"),
+                fence,
+                bindparam("delay", type_=BigInteger),
+            ),
             [
                 {
                     "sid": o.claim.state_id,
                     "att": o.claim.attempt,
                     "err": o.error,
+                    "klass": error_class(o.error),
                     "delay": o.retry_after_ms,
                 }
                 for o in retryable
@@ -239,9 +247,21 @@ def _fail(conn: Connection, failures: list[StepOutcome], now: int) -> tuple[int,
             update(ws)
             .where(fence)
             .values(
-                status=Status.FAILED.value, lease_until=None, error=bindparam("err"), updated_at=now
+                status=Status.FAILED.value,
+                lease_until=None,
+                error=bindparam("err"),
+                error_class=bindparam("klass"),
+                updated_at=now,
             ),
-            [{"sid": o.claim.state_id, "att": o.claim.attempt, "err": o.error} for o in permanent],
+            [
+                {
+                    "sid": o.claim.state_id,
+                    "att": o.claim.attempt,
+                    "err": o.error,
+                    "klass": error_class(o.error),
+                }
+                for o in permanent
+            ],
         )
     failed_now = 0
     if retryable:

@@ -170,7 +170,8 @@ _CALLBACKS_LAND = text(
     """
 WITH won AS (
     UPDATE workflow_states AS w
-    SET status = 'COMPLETED', lease_until = NULL, error = NULL, updated_at = :now
+    SET status = 'COMPLETED', lease_until = NULL, error = NULL, error_class = NULL,
+        updated_at = :now
     WHERE w.id = ANY(CAST(:ids AS BIGINT[]))
       AND w.attempt >= (CAST(:atts AS INTEGER[]))[array_position(CAST(:ids AS BIGINT[]), w.id)]
       AND (w.status = ANY(CAST(:completable AS VARCHAR[]))) IS TRUE

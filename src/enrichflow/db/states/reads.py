@@ -10,6 +10,7 @@ from sqlalchemy import Connection, exists, func, select
 
 from enrichflow.db.models import Batch
 from enrichflow.db.states.base import LEASED, bs, status_in, ws
+from enrichflow.db.states.tallies import states_tally
 from enrichflow.db.states.transition import status_unchanged
 from enrichflow.states import BatchStatus, Status
 
@@ -74,15 +75,14 @@ def batch_step_load(conn: Connection, batch_id: int, position: int) -> BatchStep
 
 @status_unchanged
 def batch_counts(conn: Connection, batch_id: int) -> dict[str, dict[str, int]]:
-    """step name -> status -> number of states."""
-    rows = conn.execute(
-        select(ws.c.step_name, ws.c.status, func.count())
-        .where(ws.c.batch_id == batch_id)
-        .group_by(ws.c.step_name, ws.c.status)
+    """step name -> status -> number of states (the batch's tallies)."""
+    names = dict(
+        conn.execute(select(bs.c.position, bs.c.step_name).where(bs.c.batch_id == batch_id)).all()
     )
     counts: dict[str, dict[str, int]] = {}
-    for step, status, n in rows:
-        counts.setdefault(step, {})[status] = n
+    for t in states_tally(conn, batch_id):
+        step = counts.setdefault(names.get(t.step_index, f"step {t.step_index}"), {})
+        step[t.status] = step.get(t.status, 0) + t.states
     return counts
 
 

@@ -4,8 +4,10 @@ backoff while its attempts last, to FAILED after, with an error saying why."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -13,6 +15,7 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    literal,
     literal_column,
     select,
     tuple_,
@@ -22,9 +25,28 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from enrichflow.db.engine import is_postgres
 from enrichflow.db.states.base import LEASED, Claim, bs, for_claim, status_in, ws
+from enrichflow.db.states.errors import error_class
 from enrichflow.db.states.retry import backoff_ms_sql, retry_update
 from enrichflow.db.states.transition import transition
 from enrichflow.states import Status
+
+NOT_STARTED = "lease expired: no runner started this state (attempt {attempt})"
+NO_CALLBACK = "callback not received within {seconds} s (attempt {attempt})"
+RUNNER_GONE = "lease expired: the runner stopped renewing it (crashed or hung) (attempt {attempt})"
+
+
+def _filled(template: str, **values: Any) -> Any:
+    """``template`` as a SQL string expression, each ``{name}`` replaced by ``values[name]``."""
+    parts = re.split(r"\{(\w+)\}", template)
+    expr: Any = literal(parts[0])
+    for at in range(1, len(parts), 2):
+        expr = expr + values[parts[at]] + parts[at + 1]
+    return expr
+
+
+def _class_of(template: str) -> str:
+    """The error class of every error ``template`` makes (its numbers are masked anyway)."""
+    return error_class(template.format(attempt=1, seconds=1))
 
 
 @transition((Status.QUEUED, Status.IN_PROGRESS), (Status.PENDING, Status.FAILED))
@@ -45,25 +67,24 @@ def states_reap(conn: Connection, now: int, limit: int = 1000) -> int:
     seconds_text = cast(
         bs.c.callback_timeout_ms / 1000, postgresql.TEXT if is_postgres(conn) else sqlite.TEXT
     )
+    queued, is_async = ws.c.status == Status.QUEUED.value, bs.c.type == "ASYNC"
     error = case(
-        (
-            ws.c.status == Status.QUEUED.value,
-            "lease expired: no runner started this state (attempt " + attempt_text + ")",
-        ),
-        (
-            bs.c.type == "ASYNC",
-            "callback not received within " + seconds_text + " s (attempt " + attempt_text + ")",
-        ),
-        else_="lease expired: the runner stopped renewing it (crashed or hung) (attempt "
-        + attempt_text
-        + ")",
+        (queued, _filled(NOT_STARTED, attempt=attempt_text)),
+        (is_async, _filled(NO_CALLBACK, seconds=seconds_text, attempt=attempt_text)),
+        else_=_filled(RUNNER_GONE, attempt=attempt_text),
+    )
+    klass = case(
+        (queued, _class_of(NOT_STARTED)),
+        (is_async, _class_of(NO_CALLBACK)),
+        else_=_class_of(RUNNER_GONE),
     )
     guard = and_(
         ws.c.id.in_(ids),
         ws.c.status.in_([Status.QUEUED.value, Status.IN_PROGRESS.value]),
         ws.c.lease_until < now,
     )
-    return conn.execute(retry_update(now, error, guard, literal_column("0", BigInteger))).rowcount
+    delay = literal_column("0", BigInteger)
+    return conn.execute(retry_update(now, error, klass, guard, delay)).rowcount
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +123,7 @@ def states_dispatch_failed(
             not_before=case((exhausted, ws.c.not_before), else_=cast(now + delay, BigInteger)),
             lease_until=None,
             error=error,
+            error_class=case((exhausted, error_class(error)), else_=None),
             updated_at=now,
         )
         .returning(ws.c.status)

@@ -28,9 +28,12 @@ def backoff_ms_sql(attempt: Any, retry_floor: Any, base: Any, cap: Any, state_id
 
 
 @transition((Status.QUEUED, Status.IN_PROGRESS), (Status.PENDING, Status.FAILED))
-def retry_update(now: int, error: Any, guard: ColumnElement[bool], extra_delay: Any) -> Any:
+def retry_update(
+    now: int, error: Any, klass: Any, guard: ColumnElement[bool], extra_delay: Any
+) -> Any:
     """QUEUED / IN_PROGRESS -> PENDING with backoff while the attempt budget lasts, FAILED
-    after; the error stored either way. ``guard`` picks the states (and must fence them)."""
+    after; the error stored either way, its class ``klass`` on FAILED. ``guard`` picks the
+    states (and must fence them)."""
     exhausted = (ws.c.attempt - ws.c.retry_floor) >= bs.c.max_attempts
     delay = backoff_ms_sql(
         ws.c.attempt, ws.c.retry_floor, bs.c.backoff_base_ms, bs.c.backoff_max_ms, ws.c.id
@@ -44,6 +47,7 @@ def retry_update(now: int, error: Any, guard: ColumnElement[bool], extra_delay: 
             not_before=case((exhausted, ws.c.not_before), else_=cast(now + delay, BigInteger)),
             lease_until=None,
             error=error,
+            error_class=case((exhausted, klass), else_=None),
             updated_at=now,
         )
     )
@@ -73,6 +77,7 @@ def states_retry_failed(
             not_before=now,
             lease_until=None,
             error=None,
+            error_class=None,
             updated_at=now,
         )
     ).rowcount

@@ -1,20 +1,22 @@
 """The batch page's reads of states, and the retry of one class of failures.
 
-Counts come from the state table itself (never from a capped list); failures are grouped by
-step and by *error class*, the error text with its ids and numbers masked, so two hundred
+Counts come from the state table itself (never from a capped list), through its tallies
+(:mod:`~enrichflow.db.states.tallies`); failures are grouped by step and by the *error class*
+stored when each state failed (:mod:`~enrichflow.db.states.errors`), so two hundred
 ``HTTP 404 for item 81234`` rows are one group with one retry.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, case, func, literal_column, select, update
+from sqlalchemy import Connection, func, literal, select, union_all, update
 
 from enrichflow.db.engine import is_postgres
-from enrichflow.db.states.base import batch_cancelled, batches, bs, status_in, ws
+from enrichflow.db.states.base import LEASED, batch_cancelled, batches, bs, status_in, ws
+from enrichflow.db.states.errors import NO_ERROR
+from enrichflow.db.states.tallies import ACTIVE, states_tally
 from enrichflow.db.states.transition import status_unchanged, transition
 from enrichflow.states import BatchStatus, Status, StepType
 
@@ -24,69 +26,36 @@ __all__ = [
     "StepTally",
     "StepWaits",
     "async_waits",
-    "error_class",
+    "class_condition",
     "failure_groups",
+    "states_overdue",
     "states_overdue_count",
     "states_retry_failed_class",
     "step_tallies",
 ]
 
-# The same three masks in Python and in Postgres' regexp_replace, applied in this order.
-MASKS = (
-    (r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", "<id>"),
-    (r"[0-9a-fA-F]{16,}", "<id>"),
-    (r"(?<!HTTP )(?<!status )(?<![0-9])[0-9]+", "<n>"),
-)
-CLASS_CHARS = 160
-NO_ERROR = "(no error text)"
-_COMPILED = [(re.compile(pattern), mask) for pattern, mask in MASKS]
-
-
-@status_unchanged
-def error_class(error: str | None) -> str:
-    """The error text with ids and numbers masked, except an HTTP status (``HTTP 404``)."""
-    if not error:
-        return NO_ERROR
-    for pattern, mask in _COMPILED:
-        error = pattern.sub(mask, error)
-    return error[:CLASS_CHARS]
-
-
-def _class_sql(column: Any) -> Any:
-    expr = column
-    for pattern, mask in MASKS:
-        expr = func.regexp_replace(expr, pattern, mask, "g")
-    return func.coalesce(func.nullif(func.left(expr, CLASS_CHARS), ""), NO_ERROR)
+OVERDUE_COUNTED = 1000
+"""The overdue count stops here: past it the page says "over a thousand", not how many."""
 
 
 @dataclass(frozen=True, slots=True)
 class StepTally:
     """One step's states by status; ``retried`` of them are active again after a manual retry."""
 
-    step_name: str
+    step_index: int
     counts: dict[str, int]
     retried: int
 
 
 @status_unchanged
-def step_tallies(conn: Connection, batch_id: int) -> dict[str, StepTally]:
-    """step name -> its states by status (one grouped read of the batch's states)."""
-    active = ws.c.status.in_([s.value for s in (Status.PENDING, Status.QUEUED, Status.IN_PROGRESS)])
-    rows = conn.execute(
-        select(
-            ws.c.step_name,
-            ws.c.status,
-            func.count(),
-            func.sum(case(((ws.c.retry_floor > 0) & active, 1), else_=0)),
-        )
-        .where(ws.c.batch_id == batch_id)
-        .group_by(ws.c.step_name, ws.c.status)
-    )
-    out: dict[str, StepTally] = {}
-    for step, status, n, retried in rows:
-        tally = out.setdefault(step, StepTally(step, {}, 0))
-        tally.counts[status] = int(n)
-        out[step] = StepTally(step, tally.counts, tally.retried + int(retried or 0))
+def step_tallies(conn: Connection, batch_id: int) -> dict[int, StepTally]:
+    """step position -> its states by status."""
+    out: dict[int, StepTally] = {}
+    for t in states_tally(conn, batch_id):
+        tally = out.setdefault(t.step_index, StepTally(t.step_index, {}, 0))
+        tally.counts[t.status] = tally.counts.get(t.status, 0) + t.states
+        retried = t.retried if t.status in ACTIVE else 0
+        out[t.step_index] = StepTally(t.step_index, tally.counts, tally.retried + retried)
     return out
 
 
@@ -96,8 +65,6 @@ class StepWaits:
 
     step_name: str
     count: int
-    following: int
-    """Of them, de-duplicated followers waiting on their leader's callback (sent nothing)."""
     oldest_sent_ms: int | None
     next_deadline_ms: int | None
 
@@ -126,54 +93,114 @@ class AsyncWaits:
 
 
 @status_unchanged
-def async_waits(conn: Connection, batch_id: int) -> AsyncWaits:
+def async_waits(
+    conn: Connection, batch_id: int, tallies: dict[int, StepTally] | None = None
+) -> AsyncWaits:
     """Per ASYNC step: how many states wait on an external callback, since when (the deadline
-    less the step's callback timeout), and the nearest deadline; one grouped read of the
-    batch's leased states (the partial index ``ix_workflow_states_leased_batch``)."""
-    rows = conn.execute(
-        select(
-            bs.c.step_name,
-            func.count(),
-            func.sum(case((ws.c.waiting_on.is_not(None), 1), else_=0)),
-            func.min(ws.c.lease_until - bs.c.callback_timeout_ms),
-            func.min(ws.c.lease_until),
-        )
-        .select_from(
-            ws.join(bs, (bs.c.batch_id == ws.c.batch_id) & (bs.c.position == ws.c.step_index))
-        )
-        .where(
-            ws.c.batch_id == batch_id,
-            status_in(Status.QUEUED, Status.IN_PROGRESS),
-            ws.c.status == Status.IN_PROGRESS.value,
-            bs.c.type == StepType.ASYNC.value,
-        )
-        .group_by(bs.c.position, bs.c.step_name)
+    less the step's callback timeout), and the nearest deadline.
+
+    The counts are the tallies' (``tallies``, when the caller has read them); each step's
+    nearest deadline is the first entry of its range of ``ix_workflow_states_leased_batch``."""
+    steps = conn.execute(
+        select(bs.c.position, bs.c.step_name, bs.c.callback_timeout_ms)
+        .where(bs.c.batch_id == batch_id, bs.c.type == StepType.ASYNC.value)
         .order_by(bs.c.position)
-    )
-    return AsyncWaits(
-        tuple(
-            StepWaits(s, int(n), int(following or 0), oldest, deadline)
-            for s, n, following, oldest, deadline in rows
+    ).all()
+    if not steps:
+        return AsyncWaits(())
+    tallies = step_tallies(conn, batch_id) if tallies is None else tallies
+    firsts = union_all(
+        *(
+            select(literal(position).label("position"), func.min(ws.c.lease_until)).where(
+                ws.c.batch_id == batch_id,
+                ws.c.step_index == position,
+                status_in(*LEASED),
+                ws.c.status == Status.IN_PROGRESS.value,
+            )
+            for position, _, _ in steps
         )
     )
+    deadlines: dict[int, int | None] = {p: d for p, d in conn.execute(firsts)}
+    waits = []
+    for position, name, timeout in steps:
+        tally = tallies.get(position)
+        count = tally.counts.get(Status.IN_PROGRESS.value, 0) if tally else 0
+        deadline = deadlines.get(position)
+        oldest = None if deadline is None else deadline - timeout
+        if count:
+            waits.append(StepWaits(name, count, oldest, deadline))
+    return AsyncWaits(tuple(waits))
+
+
+def _overdue(
+    conn: Connection,
+    batch_id: int,
+    now: int,
+    pending_grace_ms: int,
+    limit: int,
+    columns: tuple[Any, ...] = (ws.c.id,),
+) -> Any:
+    """The overdue states' ``columns`` (up to ``limit`` rows; the id alone lets the claimable
+    index answer without the table), one index range per step and status (leased and
+    claimable indexes), so a batch with nothing overdue costs a probe per step, not a walk
+    through its waiting states. Each range is ordered as its index is: with a bare
+    ``LIMIT``, a planner that expects many matches would rather scan the table."""
+    positions = list(conn.execute(select(bs.c.position).where(bs.c.batch_id == batch_id)).scalars())
+    ranges = []
+    for position in positions:
+        this_step = (ws.c.batch_id == batch_id, ws.c.step_index == position)
+        for status in LEASED:
+            ranges.append(
+                select(*columns)
+                .where(
+                    *this_step,
+                    status_in(*LEASED),
+                    ws.c.status == status.value,
+                    ws.c.lease_until < now,
+                )
+                .order_by(ws.c.lease_until)
+                .limit(limit)
+            )
+        ranges.append(
+            select(*columns)
+            .where(*this_step, status_in(Status.PENDING), ws.c.not_before < now - pending_grace_ms)
+            .order_by(ws.c.not_before)
+            .limit(limit)
+        )
+    if not ranges:
+        return None
+    return union_all(*(r.subquery().select() for r in ranges)).limit(limit).subquery()
 
 
 @status_unchanged
 def states_overdue_count(conn: Connection, batch_id: int, now: int, pending_grace_ms: int) -> int:
     """States no conductor has picked up: a lease or callback deadline that ran out, or a
-    PENDING state ``pending_grace_ms`` past its time (at most a thousand are counted)."""
-    leased = select(ws.c.id).where(
-        ws.c.batch_id == batch_id,
-        status_in(Status.QUEUED, Status.IN_PROGRESS),
-        ws.c.lease_until < now,
+    PENDING state ``pending_grace_ms`` past its time (at most :data:`OVERDUE_COUNTED`)."""
+    found = _overdue(conn, batch_id, now, pending_grace_ms, OVERDUE_COUNTED)
+    if found is None:
+        return 0
+    return int(conn.execute(select(func.count()).select_from(found)).scalar_one())
+
+
+@status_unchanged
+def states_overdue(
+    conn: Connection, batch_id: int, now: int, pending_grace_ms: int, limit: int
+) -> list[Any]:
+    """Up to ``limit`` overdue states (as :func:`states_overdue_count` counts them), in id
+    order: id, item id, step, status, attempt, lease_until, not_before."""
+    columns = (
+        ws.c.id,
+        ws.c.item_id,
+        ws.c.step_name,
+        ws.c.status,
+        ws.c.attempt,
+        ws.c.lease_until,
+        ws.c.not_before,
     )
-    pending = select(ws.c.id).where(
-        ws.c.batch_id == batch_id,
-        status_in(Status.PENDING),
-        ws.c.not_before < now - pending_grace_ms,
-    )
-    found = select(func.count()).select_from(leased.union_all(pending).limit(1000).subquery())
-    return int(conn.execute(found).scalar_one())
+    found = _overdue(conn, batch_id, now, pending_grace_ms, limit, columns)
+    if found is None:
+        return []
+    return list(conn.execute(select(found).order_by(found.c.id)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,44 +213,38 @@ class FailureGroup:
 
 @status_unchanged
 def failure_groups(conn: Connection, batch_id: int) -> list[FailureGroup]:
-    """The batch's FAILED states by step and error class, largest group first per step."""
-    failed = [ws.c.batch_id == batch_id, status_in(Status.FAILED)]
+    """The batch's FAILED states by step and error class, largest group first per step (the
+    tallies on Postgres; SQLite reads ``ix_workflow_states_failed`` alone)."""
     if is_postgres(conn):
-        klass = _class_sql(ws.c.error).label("klass")
-        rows = conn.execute(
-            select(ws.c.step_name, ws.c.step_index, klass, func.count())
-            .where(*failed)
-            .group_by(ws.c.step_name, ws.c.step_index, klass)
-        ).all()
-        groups = {(s, i, k): int(n) for s, i, k, n in rows}
+        groups = [
+            (t.step_index, t.error_class, t.states)
+            for t in states_tally(conn, batch_id)
+            if t.status == Status.FAILED.value
+        ]
     else:
-        groups = {}
-        for s, i, error, n in conn.execute(
-            select(ws.c.step_name, ws.c.step_index, ws.c.error, func.count())
-            .where(*failed)
-            .group_by(ws.c.step_name, ws.c.step_index, ws.c.error)
-        ):
-            key = (s, i, error_class(error))
-            groups[key] = groups.get(key, 0) + int(n)
+        groups = [
+            (int(i), k, int(n))
+            for i, k, n in conn.execute(
+                select(ws.c.step_index, ws.c.error_class, func.count())
+                .where(ws.c.batch_id == batch_id, status_in(Status.FAILED))
+                .group_by(ws.c.step_index, ws.c.error_class)
+            )
+        ]
+    names = dict(
+        conn.execute(select(bs.c.position, bs.c.step_name).where(bs.c.batch_id == batch_id)).all()
+    )
     return sorted(
-        (FailureGroup(s, i, k, n) for (s, i, k), n in groups.items()),
+        (FailureGroup(names.get(i, f"step {i}"), i, k or NO_ERROR, n) for i, k, n in groups),
         key=lambda g: (g.step_index, -g.count, g.error_class),
     )
 
 
-def _class_condition(conn: Connection, batch_id: int, step_name: str, klass: str) -> Any:
-    """SQL picking the FAILED states of ``step_name`` whose error is of class ``klass``."""
-    if is_postgres(conn):
-        return _class_sql(ws.c.error) == klass
-    errors = conn.execute(
-        select(ws.c.error)
-        .where(ws.c.batch_id == batch_id, status_in(Status.FAILED), ws.c.step_name == step_name)
-        .distinct()
-    ).scalars()
-    matching = [e for e in errors if error_class(e) == klass]
-    texts = [e for e in matching if e]
-    condition = ws.c.error.in_(texts) if texts else literal_column("0") == 1
-    return condition | ws.c.error.is_(None) if None in matching or "" in matching else condition
+@status_unchanged
+def class_condition(klass: str) -> Any:
+    """SQL picking the FAILED states whose error is of class ``klass``."""
+    if klass == NO_ERROR:
+        return ws.c.error_class.is_(None) | (ws.c.error_class == klass)
+    return ws.c.error_class == klass
 
 
 @transition(Status.FAILED, Status.PENDING)
@@ -238,7 +259,7 @@ def states_retry_failed_class(
             ws.c.batch_id == batch_id,
             status_in(Status.FAILED),
             ws.c.step_name == step_name,
-            _class_condition(conn, batch_id, step_name, klass),
+            class_condition(klass),
             ~batch_cancelled(),
         )
         .values(
@@ -247,6 +268,7 @@ def states_retry_failed_class(
             not_before=now,
             lease_until=None,
             error=None,
+            error_class=None,
             updated_at=now,
         )
     ).rowcount
