@@ -460,7 +460,8 @@ def retry(
         console.print(f"batch {batch_id} now runs {step} with the registry's options: {shown}")
     console.print(
         f"{moved} failed state(s) of batch {batch_id} are PENDING again; "
-        "run `enrichflow conductor --until-idle` to process them"
+        "run `enrichflow conductor --until-idle` to process them (`enrichflow serve` for ASYNC "
+        "steps, which need a process that receives their callbacks)"
     )
 
 
