@@ -254,6 +254,18 @@ class StuckOut(BaseModel):
     overdue_seconds: float
 
 
+class WaitingOut(BaseModel):
+    """One ASYNC step's states waiting on an external service (Clay) for their callback."""
+
+    step: str
+    waiting: int
+    oldest_sent_at: datetime | None
+    oldest_wait_seconds: float | None
+    next_deadline_at: datetime | None
+    next_deadline_in_seconds: float | None
+    """Negative once the deadline has passed and no conductor has acted on it yet."""
+
+
 class BreakerOut(BaseModel):
     step: str
     reason: str
@@ -287,6 +299,8 @@ class BatchDetail(BatchOut):
     stuck: list[StuckOut]
     credits: dict[str, CreditsOut] = {}
     """Clay step -> items sent, de-duplicated and reused."""
+    waiting: list[WaitingOut] = []
+    """ASYNC steps with states waiting on their callback."""
     controls: ControlsOut
 
 

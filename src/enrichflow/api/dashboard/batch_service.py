@@ -70,8 +70,8 @@ def batch_page(
     engine: Engine, batch_id: int, parts: frozenset[str] = PARTS, now: int | None = None
 ) -> dict[str, Any]:
     """What the batch page's ``parts`` show: ``progress`` (headline, bar, steps), ``groups``
-    (failures by step and error class) and ``credits`` (per Clay step: sent, de-duplicated,
-    reused); the batch row and its steps always."""
+    (failures by step and error class) and ``credits`` (per Clay step of a finished batch:
+    sent, de-duplicated, reused); the batch row and its steps always."""
     now = now_ms() if now is None else now
     with reading(engine) as conn:
         batch = _batch(conn, batch_id)
@@ -83,7 +83,9 @@ def batch_page(
         if "groups" in parts:
             page["groups"] = failure_groups(conn, batch_id)
         has_clay = any(step.type == StepType.ASYNC.value for step in page["blueprint"])
-        if "credits" in parts and has_clay:
+        # Counting credits reads every state of the batch: once it finished, not on every
+        # live refresh of a running batch, whose progress comes from the tallies.
+        if "credits" in parts and has_clay and not running:
             page["credits"] = batch_credits(conn, batch_id)
     return page
 
