@@ -124,10 +124,14 @@ def served(tmp_path: Path, sqlite_template: Path) -> Iterator[Served]:
     shutil.copy(sqlite_template, path)
     engine = make_engine(f"sqlite:///{path}")
     # These flows group one Clay table's failures; de-duplication would file the failed
-    # leaders' followers as a second class of failure.
+    # leaders' followers as a second class of failure, and the circuit breaker would pause
+    # the step after its first 20 failures (the controls' own test turns it on again).
     with engine.begin() as conn:
         workflow_options_update(
-            conn, "enrich_company_via_waterfall_in_clay", "apollo_scrape", {"dedupe_by": "off"}
+            conn,
+            "enrich_company_via_waterfall_in_clay",
+            "apollo_scrape",
+            {"dedupe_by": "off", "breaker_failures": 0, "breaker_window_seconds": 0},
         )
     port = free_port()
     url = f"http://127.0.0.1:{port}"

@@ -102,6 +102,21 @@ def fail_on_marker(ctx: StepContext) -> JSON:
     return {"ok": True}
 
 
+@handler("test_positions")
+def positions(ctx: StepContext) -> JSON:
+    """A person enrichment's shape: the row's current position and an earlier one."""
+    return {
+        "person": {
+            "positions": [
+                {"company": ctx.fields.get("company_name"), "title": ctx.fields.get("title"),
+                 "start_date": {"year": 2021, "month": 3}},
+                {"company": {"name": "Initech"}, "title": "Analyst", "start": "2016",
+                 "end": "2021-02"},
+            ]
+        }
+    }  # fmt: skip
+
+
 # slug -> (handler name, config)
 TEST_STEPS: dict[str, tuple[str, dict[str, Any]]] = {
     "test_count": ("test_count", FAST),
@@ -111,6 +126,7 @@ TEST_STEPS: dict[str, tuple[str, dict[str, Any]]] = {
     "test_permanent": ("test_permanent", FAST),
     "test_skip": ("test_skip", FAST),
     "test_fail_on_marker": ("test_fail_on_marker", FAST),
+    "test_positions": ("test_positions", FAST),
 }
 
 

@@ -171,6 +171,16 @@ def test_api_crud(api: httpx.Client, engine: Engine) -> None:
     csv_export = api.get(f"/api/batches/{batch_id}/export")
     assert csv_export.text.startswith("item_id,")
     assert api.get(f"/api/batches/{batch_id}/export?format=xml").status_code == 422
+    every = api.get(f"/api/batches/{batch_id}/export?format=jsonl&all_columns=1")
+    first = json.loads(every.text.splitlines()[0])
+    assert first["original.Company Name"] == "Redwillow Studios"
+    assert list(first)[-1] == "original.Apollo Account Id"
+    companies = api.get(f"/api/batches/{batch_id}/export?table=companies")
+    assert companies.text.startswith("id,company_key,name,domain,")
+    assert 'filename="batch_' in companies.headers["content-disposition"]
+    assert api.get(f"/api/batches/{batch_id}/export?table=deals").status_code == 422
+    mixed = api.get(f"/api/batches/{batch_id}/export?table=people&all_columns=1")
+    assert mixed.status_code == 422 and "leads export" in mixed.text
 
     assert api.delete(f"/api/pipelines/{pipeline_id}").status_code == 204
     assert api.delete(f"/api/pipelines/{pipeline_id}").status_code == 404

@@ -260,7 +260,9 @@ def test_config_deleted_after_launch_fails_the_items_naming_it(
 ) -> None:
     """The preflight cannot see the future: the handler still fails items whose config went."""
     set_webhook(engine, "initech", COMPANY, "https://hook.example/initech")
-    batch_id = start(engine, tmp_path, [COMPANY], people(2), client="initech")
+    # a public webhook needs a public callback base to be launched
+    public = Settings(_env_file=None, public_url="https://flow.example.com")  # type: ignore[call-arg]
+    batch_id = start(engine, tmp_path, [COMPANY], people(2), client="initech", settings=public)
     with engine.begin() as conn:
         conn.execute(delete(ClientWorkflowConfig))
     service.drive(batch_id)

@@ -152,6 +152,9 @@ def test_dashboard_end_to_end(browser: Any, served: Served) -> None:
         assert len(list(csv.DictReader(io.StringIO(exported.text)))) == rows
         jsonl = http.get(css("#export-jsonl").get_attribute("href"))
         assert len(jsonl.text.splitlines()) == rows
+        every = http.get(css("#export-csv-all").get_attribute("href"))
+        every_rows = list(csv.DictReader(io.StringIO(every.text)))
+        assert len(every_rows) == rows and "original.Company Name" in every_rows[0]
 
     def batches() -> int:
         with served.engine.connect() as conn:

@@ -118,9 +118,9 @@ def test_empty_row() -> None:
     assert set(out) == set(OUTPUT_KEYS)
     assert out["phones"] == {}
     assert out["keywords"] == []
-    assert all(
-        out[key] is None for key in OUTPUT_KEYS if key not in {"phones", "keywords", "technologies"}
-    )
+    lists = {"keywords", "technologies", "sub_departments", "sic_codes", "naics_codes"}
+    assert all(out[key] == [] for key in lists)
+    assert all(out[key] is None for key in OUTPUT_KEYS if key not in {"phones", *lists})
 
 
 def test_invalid_email_is_flagged() -> None:

@@ -74,6 +74,14 @@ def test_the_version_has_one_source() -> None:
         engine.dispose()
 
 
+def test_the_cli_prints_the_installed_version() -> None:
+    for argv in (["enrichflow"], [sys.executable, "-m", "enrichflow"]):
+        shown = subprocess.run(
+            [*argv, "--version"], capture_output=True, text=True, check=True, timeout=60
+        )
+        assert shown.stdout == f"enrichflow {version('enrichflow')}\n"
+
+
 def test_python_m_enrichflow_is_the_command_line() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "enrichflow", "--help"], capture_output=True, text=True, timeout=60

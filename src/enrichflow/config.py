@@ -21,9 +21,10 @@ class Settings(BaseSettings):
         DEFAULT_DATABASE_URL,
         description="SQLAlchemy or plain postgresql:// URL of the state store.",
     )
-    public_url: str = Field(
-        "http://127.0.0.1:8000",
-        description="Base URL external services use to reach the callback receiver.",
+    public_url: str | None = Field(
+        None,
+        description="Base URL external services use to reach the callback receiver; unset, "
+        "nothing is sent to Clay (it could not call back).",
     )
     secret_key: SecretStr | None = Field(
         None,

@@ -51,6 +51,7 @@ from enrichflow.secret_key import (
 from enrichflow.states import StepType
 from enrichflow.steps.plugins import loaded_plugins
 from enrichflow.steps.registry import handler_names, has_handler
+from enrichflow.webhooks import callback_base
 from enrichflow.webhooks.ledger import has_room, submissions_by_key, url_key
 from enrichflow.webhooks.redact import redact_url
 
@@ -164,18 +165,25 @@ def check_async_configs(conn: Connection) -> tuple[Check, bool]:
     return Check("async configs", True, f"{used} ASYNC step use(s), each configured"), True
 
 
-def check_public_url(settings: Settings, async_used: bool) -> Check:
+def check_public_url(
+    settings: Settings, async_used: bool, targets: Iterable[callback_base.WebhookTarget] = ()
+) -> Check:
+    """Fails when ASYNC steps are used and ENRICHFLOW_PUBLIC_URL is unset, or when one of
+    ``targets`` (the Clay webhooks that would be sent to) could not call it back."""
     if not async_used:
         return Check("public url", True, "not needed: no ASYNC steps")
     url = settings.public_url
-    host = urlparse(url).hostname or ""
-    if "public_url" not in settings.model_fields_set:
+    if not url:
         return Check(
             "public url",
             False,
             "ASYNC steps need ENRICHFLOW_PUBLIC_URL, the base URL Clay calls back "
-            f"(unset; the default {url} is not reachable from outside)",
+            "(unset: nothing would be sent to Clay, since it could not call back)",
         )
+    problems = callback_base.targets_problems(url, targets)
+    if problems:
+        return Check("public url", False, "; ".join(problems))
+    host = urlparse(url).hostname or ""
     if host in LOOPBACK_HOSTS:
         return Check("public url", True, f"{url} (loopback: only local senders can call back)")
     return Check("public url", True, url)
@@ -343,7 +351,8 @@ def run_checks(engine: Engine, settings: Settings, executor: str | None = None) 
                 checks.append(check_pipelines(conn))
                 async_check, async_used = check_async_configs(conn)
                 checks.append(async_check)
-                checks.append(check_public_url(settings, async_used))
+                targets = callback_base.configured_webhook_targets(conn)
+                checks.append(check_public_url(settings, async_used or bool(targets), targets))
                 checks.append(check_secret_key(settings, conn))
                 checks.append(check_webhook_sources(conn))
                 checks.append(check_bulk_loads(conn))
@@ -383,6 +392,7 @@ def preflight_batch(
     configs = client_configs_by_target(conn)
     checks: list[Check] = []
     targets: list[WebhookTarget] = []
+    sent_to: list[callback_base.WebhookTarget] = []
     async_used = False
     for step in steps:
         row = known.get(step) if isinstance(step, str) else step
@@ -404,8 +414,12 @@ def preflight_batch(
                 checks.append(found)
             elif found is not None:
                 targets.append(found)
+                sent_to.extend(
+                    callback_base.WebhookTarget(client, row.slug, workstream, url)
+                    for url in found.urls
+                )
     checks.extend(_full_targets(conn, targets))
-    checks.append(check_public_url(settings, async_used))
+    checks.append(check_public_url(settings, async_used, sent_to))
     checks.append(check_executor(settings, executor))
     return failing(checks)
 

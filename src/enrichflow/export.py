@@ -1,7 +1,8 @@
 """Export a batch: one row per item, failed items included, safe to open in a spreadsheet.
 
 Columns: :data:`LEADING` in that order, then one column per enrichment field, named
-``<step_slug>.<field>`` (nested objects flattened with dots), sorted. An item that the
+``<step_slug>.<field>`` (nested objects flattened with dots), sorted; with ``all_columns``,
+then every uploaded column verbatim as ``original.<header>``, in file order. An item that the
 ``consolidate_final_leads`` step wrote takes its values from ``final_leads``; any other item
 (failed, still running, or a pipeline without consolidation) takes them from the normalization
 steps' results when they ran, else from the uploaded row itself.
@@ -15,13 +16,20 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO, cast
 
 from sqlalchemy import ColumnElement, Connection, Engine, Table, func, or_, select
 
-from enrichflow.columns import BUILTIN_STEPS, CORE_STEP, DOMAIN_STEP, LEAD_COLUMNS, NAME_STEP
+from enrichflow.columns import (
+    BUILTIN_STEPS,
+    CORE_STEP,
+    DOMAIN_STEP,
+    LEAD_COLUMNS,
+    LEAD_LISTS,
+    NAME_STEP,
+)
 from enrichflow.db.context import IDENTITY_COLUMNS, RowLayout
 from enrichflow.db.dialect import id_in
 from enrichflow.db.engine import reading
@@ -30,13 +38,14 @@ from enrichflow.db.statistics import statistics_refresh
 from enrichflow.errors import InputError
 from enrichflow.normalize._text import clean_cell
 from enrichflow.normalize.core import PHONE_FIELDS
-from enrichflow.normalize.numbers import parse_int_amount, parse_list
+from enrichflow.normalize.numbers import parse_bool, parse_int_amount, parse_list
 from enrichflow.states import Status
 
 LEADING = ["item_id", "row_number", "status", "failed_step", "error", *LEAD_COLUMNS]
 """The export's leading columns, in the order the issue fixes: the item's outcome, then the
 consolidated lead's columns."""
 _LEADING_SET = frozenset(LEADING)
+ORIGINAL_PREFIX = "original."
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 # A sign, then digits and the separators numbers and phone numbers are written with: no
@@ -135,6 +144,11 @@ def _from_item(item: Any, fields: Mapping[str, str], results: Mapping[str, Any])
             "title": text("title") or item.title,
             "email": text("email") or item.email,
             "phone": next((p for p in (text(k) for k in PHONE_FIELDS) if p), None),
+            "direct_phone": text("phone_work_direct"),
+            "mobile_phone": text("phone_mobile"),
+            "corporate_phone": text("phone_corporate") or text("company_phone"),
+            "do_not_call": parse_bool(text("do_not_call")),
+            "sub_departments": parse_list(fields.get("sub_departments")),
             "person_linkedin_url": text("linkedin_url") or item.linkedin_url,
             "city": text("city"),
             "state": text("state"),
@@ -142,8 +156,16 @@ def _from_item(item: Any, fields: Mapping[str, str], results: Mapping[str, Any])
             "employees": parse_int_amount(fields.get("employees")),
             "annual_revenue": parse_int_amount(fields.get("annual_revenue")),
             "total_funding": parse_int_amount(fields.get("total_funding")),
+            "latest_funding": text("latest_funding"),
+            "latest_funding_amount": parse_int_amount(fields.get("latest_funding_amount")),
+            "last_raised_at": text("last_raised_at"),
+            "company_address": text("company_address"),
             "company_city": text("company_city"),
             "company_state": text("company_state"),
+            "sic_codes": parse_list(fields.get("sic_codes")),
+            "naics_codes": parse_list(fields.get("naics_codes")),
+            "facebook_url": text("facebook_url"),
+            "twitter_url": text("twitter_url"),
             "keywords": parse_list(fields.get("keywords")),
             "technologies": parse_list(fields.get("technologies")),
         }
@@ -228,17 +250,27 @@ def _enrichment(lead: Any, own: Mapping[str, Any]) -> dict[str, Any]:
     return enrichment
 
 
-def export_rows(engine: Engine, batch_id: int) -> Iterator[dict[str, Any]]:
-    """Every item of the batch with its outcome, leading values and flattened enrichment
-    columns, in item order, read a page at a time.
+def _original_columns(conn: Connection, batch_id: int) -> list[str]:
+    """``original.<header>`` for each uploaded column of the batch, in file order."""
+    headers = conn.execute(select(Batch.headers).where(Batch.id == batch_id)).scalar()
+    return [ORIGINAL_PREFIX + header for header in headers or []]
 
-    Items with a lead are exported from it: their cells and built-in results are not read,
-    since decoding them would dominate the export's time."""
+
+def export_rows(
+    engine: Engine, batch_id: int, all_columns: bool = False
+) -> Iterator[dict[str, Any]]:
+    """Every item of the batch with its outcome, leading values and flattened enrichment
+    columns, in item order, read a page at a time; with ``all_columns``, also every uploaded
+    cell as it was, under ``original.<header>``.
+
+    Items with a lead are exported from it: their cells (unless ``all_columns``) and built-in
+    results are not read, since decoding them would dominate the export's time."""
     with reading(engine) as conn:
         batch = conn.execute(
             select(Batch.column_map, Batch.headers).where(Batch.id == batch_id)
         ).first()
         last_id = _before_first(conn, batch_id)
+        originals = _original_columns(conn, batch_id) if all_columns else []
     layout = RowLayout(batch.headers if batch else [], batch.column_map if batch else {})
     while True:
         with reading(engine) as conn:
@@ -265,7 +297,8 @@ def export_rows(engine: Engine, batch_id: int) -> Iterator[dict[str, Any]]:
             leads = _leads(conn, ids, _LEAD_READ)
             loose = [item_id for item_id in ids if item_id not in leads]
             results = _results(conn, ids, loose)
-            cells = _cells(conn, loose) if loose else {}
+            wanted = ids if all_columns else loose
+            cells = _cells(conn, wanted) if wanted else {}
         failed: dict[int, tuple[int, str, str | None]] = {}
         active: set[int] = set()
         for item_id, index, step, status, error in states:
@@ -294,25 +327,29 @@ def export_rows(engine: Engine, batch_id: int) -> Iterator[dict[str, Any]]:
             for key, value in _enrichment_columns(_enrichment(lead, own)).items():
                 if key not in _LEADING_SET:
                     row[key] = value
-            for column in ("keywords", "technologies"):
+            for column in LEAD_LISTS:
                 row[column] = list(row.get(column) or [])
+            if originals:
+                row.update(zip(originals, cells.get(item.id, []), strict=False))
             yield row
         last_id = ids[-1]
 
 
-def export_columns(engine: Engine, batch_id: int) -> list[str]:
-    """The export's columns: :data:`LEADING`, then every enrichment column of the batch, sorted.
+def export_columns(engine: Engine, batch_id: int, all_columns: bool = False) -> list[str]:
+    """The export's columns: :data:`LEADING`, then every enrichment column of the batch,
+    sorted, then with ``all_columns`` the ``original.<header>`` ones.
 
     Reads only what the enrichment columns come from (leads' ``enrichment`` and the items'
     enrichment results), not the whole export."""
     extra: set[str] = set()
     with reading(engine) as conn:
         last_id = _before_first(conn, batch_id)
+        originals = _original_columns(conn, batch_id) if all_columns else []
     while True:
         with reading(engine) as conn:
             ids = [item_id for (item_id,) in _page(conn, batch_id, last_id, items_t.c.id)]
             if not ids:
-                return LEADING + sorted(extra)
+                return LEADING + sorted(extra) + originals
             leads = _leads(conn, ids, (leads_t.c.item_id, leads_t.c.enrichment))
             results = _results(conn, ids, [])
         for item_id in ids:
@@ -321,32 +358,38 @@ def export_columns(engine: Engine, batch_id: int) -> list[str]:
         last_id = ids[-1]
 
 
-def write_export(engine: Engine, batch_id: int, out: Path, fmt: str = "csv") -> int:
-    """Write the export to ``out`` (csv or jsonl); returns the number of rows."""
+def check_format(fmt: str) -> None:
     if fmt not in {"csv", "jsonl"}:
         raise InputError(f"unknown export format {fmt!r}: use csv or jsonl")
+
+
+def write_export(
+    engine: Engine, batch_id: int, out: Path, fmt: str = "csv", all_columns: bool = False
+) -> int:
+    """Write the export to ``out`` (csv or jsonl); returns the number of rows."""
+    check_format(fmt)
     statistics_refresh(engine)  # a batch that just finished may have filled its tables
-    columns = export_columns(engine, batch_id)
+    columns = export_columns(engine, batch_id, all_columns)
+    rows = export_rows(engine, batch_id, all_columns)
     with out.open("w", encoding="utf-8", newline="") as handle:
-        if fmt == "jsonl":
-            return _write_jsonl(engine, batch_id, columns, handle)
-        return _write_csv(engine, batch_id, columns, handle)
+        return write_rows(rows, columns, fmt, handle)
 
 
-def _write_jsonl(engine: Engine, batch_id: int, columns: list[str], handle: TextIO) -> int:
+def write_rows(
+    rows: Iterable[Mapping[str, Any]], columns: list[str], fmt: str, handle: TextIO
+) -> int:
+    """``rows`` as CSV (a header, formula-safe cells) or JSONL (one object each, real JSON
+    types), the ``columns`` in order; returns the number of rows."""
     n = 0
-    for row in export_rows(engine, batch_id):
-        record = {c: row.get(c) for c in columns}
-        handle.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-        n += 1
-    return n
-
-
-def _write_csv(engine: Engine, batch_id: int, columns: list[str], handle: TextIO) -> int:
+    if fmt == "jsonl":
+        for row in rows:
+            record = {c: row.get(c) for c in columns}
+            handle.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+            n += 1
+        return n
     writer = csv.writer(handle)
     writer.writerow(columns)
-    n = 0
-    for row in export_rows(engine, batch_id):
+    for row in rows:
         writer.writerow([cell(row.get(c)) for c in columns])
         n += 1
     return n

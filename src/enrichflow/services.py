@@ -15,24 +15,15 @@ from enrichflow.config import Settings
 from enrichflow.secret_key import resolve_secret_key
 from enrichflow.webhooks.ledger import DatabaseLedger
 
-__all__ = ["DEFAULT_PUBLIC_URL", "build_services", "public_url_for"]
-
-DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
-
-
-def public_url_for(settings: Settings, port: int | None) -> str:
-    """``ENRICHFLOW_PUBLIC_URL``; when it is the default and the receiver listens on another
-    port, the loopback URL of that port."""
-    if port is not None and settings.public_url.rstrip("/") == DEFAULT_PUBLIC_URL and port != 8000:
-        return f"http://127.0.0.1:{port}"
-    return settings.public_url
+__all__ = ["build_services"]
 
 
 def build_services(
     engine: Engine, settings: Settings, public_url: str | None = None
 ) -> dict[str, Any]:
     """The services every handler receives (the runner adds ``engine``); the signing key comes
-    from :func:`enrichflow.secret_key.resolve_secret_key`."""
+    from :func:`enrichflow.secret_key.resolve_secret_key`. ``public_url`` is None when
+    ``ENRICHFLOW_PUBLIC_URL`` is unset: the webhook sender then refuses to send."""
     return {
         "public_url": public_url or settings.public_url,
         "secret_key": resolve_secret_key(engine, settings).value,

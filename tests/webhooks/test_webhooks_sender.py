@@ -258,7 +258,7 @@ def test_missing_services_are_permanent(client: httpx.Client) -> None:
     ctx = context(client, "http://127.0.0.1:1/x")
     for missing in ("public_url", "secret_key", "webhook_ledger"):
         services = {k: v for k, v in ctx.services.items() if k != missing}
-        with pytest.raises(PermanentStepError, match=missing):
+        with pytest.raises(PermanentStepError, match=f"(?i){missing}"):
             send_webhook(make_context(client_config=ctx.client_config, services=services))
 
 

@@ -35,8 +35,8 @@ from enrichflow.catalog import batch_controls
 from enrichflow.catalog.assignments import assignments_build
 from enrichflow.catalog.batch_controls import Actor
 from enrichflow.db.engine import now_ms
-from enrichflow.export import write_export
 from enrichflow.export_rejected import rejected_csv
+from enrichflow.export_tables import LEADS, write_table
 from enrichflow.states import StepType
 
 __all__ = ["router"]
@@ -254,6 +254,18 @@ class StuckOut(BaseModel):
     overdue_seconds: float
 
 
+class WaitingOut(BaseModel):
+    """One ASYNC step's states waiting on an external service (Clay) for their callback."""
+
+    step: str
+    waiting: int
+    oldest_sent_at: datetime | None
+    oldest_wait_seconds: float | None
+    next_deadline_at: datetime | None
+    next_deadline_in_seconds: float | None
+    """Negative once the deadline has passed and no conductor has acted on it yet."""
+
+
 class BreakerOut(BaseModel):
     step: str
     reason: str
@@ -287,6 +299,8 @@ class BatchDetail(BatchOut):
     stuck: list[StuckOut]
     credits: dict[str, CreditsOut] = {}
     """Clay step -> items sent, de-duplicated and reused."""
+    waiting: list[WaitingOut] = []
+    """ASYNC steps with states waiting on their callback."""
     controls: ControlsOut
 
 
@@ -589,13 +603,17 @@ def batch_resend(batch_id: IdPath, body: ResendIn, request: Request) -> Any:
     )
 
 
-def export_response(engine: Engine, batch_id: int, fmt: str) -> FileResponse:
-    """The export as a download; the temporary file is removed once sent."""
+def export_response(
+    engine: Engine, batch_id: int, fmt: str, table: str = LEADS, all_columns: bool = False
+) -> FileResponse:
+    """The export (or another consolidated table of the batch) as a download; the temporary
+    file is removed once sent."""
     service.batch_detail(engine, batch_id)  # 404 for an unknown batch
     tmp = tempfile.TemporaryDirectory(prefix="enrichflow-export-")
-    path = FilePath(tmp.name) / f"batch_{batch_id}.{fmt}"
+    name = f"batch_{batch_id}" if table == LEADS else f"batch_{batch_id}_{table}"
+    path = FilePath(tmp.name) / f"{name}.{fmt}"
     try:
-        write_export(engine, batch_id, path, fmt)
+        write_table(engine, batch_id, path, fmt, table, all_columns)
     except BaseException:
         tmp.cleanup()
         raise
@@ -614,7 +632,13 @@ def export_response(engine: Engine, batch_id: int, fmt: str) -> FileResponse:
     responses={200: {"content": {"text/csv": {}, "application/x-ndjson": {}}}},
 )
 def batch_export(
-    batch_id: IdPath, request: Request, format: Literal["csv", "jsonl"] = "csv"
+    batch_id: IdPath,
+    request: Request,
+    format: Literal["csv", "jsonl"] = "csv",
+    table: Literal["leads", "companies", "people", "work_history"] = "leads",
+    all_columns: bool = False,
 ) -> FileResponse:
-    """One row per item, failed items included (see docs/steps.md for the columns)."""
-    return export_response(_engine(request), batch_id, format)
+    """One row per item, failed items included, with ``all_columns`` every uploaded column
+    too (``original.<header>``); or the batch's companies, people or work history with
+    ``table`` (see docs/steps.md for the columns)."""
+    return export_response(_engine(request), batch_id, format, table, all_columns)

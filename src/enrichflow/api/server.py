@@ -25,7 +25,6 @@ from sqlalchemy import Engine
 from enrichflow.conductor.thread import ConductorThread
 from enrichflow.config import Settings
 from enrichflow.errors import ConfigError
-from enrichflow.services import public_url_for
 
 __all__ = ["CallbackServer", "CoalescedWake", "serve_forever"]
 
@@ -132,7 +131,7 @@ def serve_forever(engine: Engine, settings: Settings, host: str, port: int) -> N
     from enrichflow.api.slow_clients import guarded_config
     from enrichflow.conductor.assembly import conductor_for, executor_for
 
-    executor = executor_for(engine, settings, public_url=public_url_for(settings, port))
+    executor = executor_for(engine, settings)
     conductor = conductor_for(engine, executor, settings)
     background = ConductorThread(conductor)
     wake = CoalescedWake(executor.wake)

@@ -25,16 +25,17 @@ if TYPE_CHECKING:
     from enrichflow.conductor.loop import Conductor
 
 
-def executor_for(engine: Engine, port: int | None = None, kind: str | None = None) -> Any:
+def executor_for(
+    engine: Engine, kind: str | None = None, batch_ids: list[int] | None = None
+) -> Any:
     """The executor (``--executor`` or ENRICHFLOW_EXECUTOR), built where every conductor's is
-    (:func:`enrichflow.conductor.assembly.executor_for`); ``port`` is where callbacks are served."""
+    (:func:`enrichflow.conductor.assembly.executor_for`); ``batch_ids``: the batches this
+    process drives (None: every running one)."""
     from enrichflow.conductor import assembly
-    from enrichflow.services import public_url_for
 
-    settings = get_settings()
     try:
-        return assembly.executor_for(engine, settings, kind, public_url_for(settings, port))
-    except ConfigError as exc:  # a weak ENRICHFLOW_SECRET_KEY among them
+        return assembly.executor_for(engine, get_settings(), kind, batch_ids=batch_ids)
+    except ConfigError as exc:  # a weak ENRICHFLOW_SECRET_KEY, an unreachable public URL
         raise fail(str(exc)) from exc
 
 

@@ -74,8 +74,27 @@ def error_reporting() -> None:
         raise fail(str(exc)) from exc
 
 
+def _print_version(requested: bool) -> None:
+    if requested:
+        from enrichflow import __version__
+
+        sys.stdout.write(f"enrichflow {__version__}\n")
+        raise typer.Exit()
+
+
 @app.callback()
-def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the installed version (from the package metadata) and exit.",
+        ),
+    ] = False,
+) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(message)s",

@@ -56,14 +56,17 @@ def drive(
     total: int,
     quiet: bool,
     serve_on: tuple[str, int] | None = None,
+    named_database: bool = False,
 ) -> None:
     """Run the conductor in this process until the batch is finished, with a bar per step.
 
-    ``serve_on``: also serve the callback endpoint there while it runs (ASYNC steps)."""
+    ``serve_on``: also serve the callback endpoint there while it runs (ASYNC steps);
+    ``named_database``: the database was named by ``--database-url``, not the environment
+    (for the resume advice)."""
     from enrichflow.api.server import CallbackServer
     from enrichflow.db.states import batch_counts
 
-    executor = executor_for(engine, serve_on[1] if serve_on else None)
+    executor = executor_for(engine, batch_ids=[batch_id])
     conductor = conductor_for(engine, executor)
     server: CallbackServer | None = None
     if serve_on is not None:
@@ -128,9 +131,25 @@ def drive(
         console.print(f"[red]a chunk failed outside its handlers:[/] {failure}")
     if interrupt.requested:
         console.print(
-            f"interrupted; batch {batch_id} resumes with: enrichflow conductor --until-idle"
+            f"interrupted; batch {batch_id} resumes with: {resume_command(engine, serve_on, named_database)}"
         )
         raise typer.Exit(130)
+
+
+def resume_command(engine: Engine, serve_on: tuple[str, int] | None, named_database: bool) -> str:
+    """The command that finishes an interrupted run's batch. With ASYNC steps that is ``serve``
+    on the run's own address, since Clay calls back there and ``conductor`` receives nothing."""
+    database = ""
+    if named_database:  # else the environment that named it names it again
+        database = f" --database-url '{engine.url.render_as_string(hide_password=True)}'"
+    if serve_on is None:
+        return f"enrichflow conductor --until-idle{database}"
+    public = get_settings().public_url
+    host, port = serve_on
+    return (
+        f"ENRICHFLOW_PUBLIC_URL={public} enrichflow serve --host {host} --port {port}{database} "
+        "(it receives the callbacks of the rows sent to Clay; stop it once the batch is finished)"
+    )
 
 
 def summary_read(engine: Engine, batch_id: int) -> dict[str, Any]:
@@ -162,6 +181,7 @@ def print_summary(summary: dict[str, Any]) -> None:
             f"{step}: {spent['sent']:,} sent to Clay, {spent['deduplicated']:,} de-duplicated, "
             f"{spent['reused']:,} reused from earlier batches"
         )
+    print_waiting(summary.get("waiting", []))
     for f in summary["failed"]:
         console.print(f"[red]item {f['item_id']}[/] failed at [bold]{f['step']}[/]: {f['error']}")
     controls = summary["controls"]
@@ -173,6 +193,30 @@ def print_summary(summary: dict[str, Any]) -> None:
         console.print(
             f"[yellow]{tripped['step']} paused by the circuit breaker: {tripped['reason']}; "
             f"fix the cause, then: enrichflow resume {summary['batch_id']}[/]"
+        )
+
+
+def duration(seconds: float) -> str:
+    """A duration in its two largest units (``3 h 12 min``, ``42 s``)."""
+    whole = int(abs(seconds))
+    days, hours, minutes = whole // 86400, whole // 3600 % 24, whole // 60 % 60
+    parts = [(days, "d"), (hours, "h"), (minutes, "min"), (whole % 60, "s")]
+    shown = [f"{n} {unit}" for n, unit in parts if n][:2]
+    return " ".join(shown) or "0 s"
+
+
+def print_waiting(waiting: list[dict[str, Any]]) -> None:
+    """One line per ASYNC step with states waiting on their callback (Clay)."""
+    for w in waiting:
+        due = w["next_deadline_in_seconds"]
+        deadline = (
+            f"next deadline in {duration(due)}"
+            if due >= 0
+            else f"[yellow]next deadline passed {duration(due)} ago (is a conductor running?)[/]"
+        )
+        console.print(
+            f"{w['step']}: {w['waiting']:,} waiting on Clay's callback, oldest sent "
+            f"{duration(w['oldest_wait_seconds'])} ago, {deadline}"
         )
 
 
@@ -221,6 +265,14 @@ def ingest_with_progress(engine: Engine, csv_path: Path, quiet: bool) -> IngestR
         )
 
 
+AllColumns = Annotated[
+    bool,
+    typer.Option(
+        "--all-columns", help="Append every uploaded column as it was, as original.<header>."
+    ),
+]
+
+
 def relaunch_note(earlier: list[int], fresh: bool) -> str:
     """What launching a file that already ran costs: the earlier batches, and whether reuse
     spares what they paid Clay for."""
@@ -248,6 +300,7 @@ def run(
     out_path: Annotated[
         Path | None, typer.Option("--out", help="Write the export here (.csv or .jsonl).")
     ] = None,
+    all_columns: AllColumns = False,
     as_json: JsonFlag = False,
     database_url: DatabaseUrl = None,
     fresh: Annotated[
@@ -321,6 +374,7 @@ def run(
         report.rows,
         quiet=as_json,
         serve_on=(host, port) if plan.has_async else None,
+        named_database=database_url not in (None, get_settings().database_url),
     )
     summary = summary_read(engine, batch_id)
     summary["ingest"] = {
@@ -334,7 +388,7 @@ def run(
     summary["earlier_batches"] = earlier
     if out_path is not None:
         fmt = "jsonl" if out_path.suffix == ".jsonl" else "csv"
-        summary["exported"] = write_export(engine, batch_id, out_path, fmt)
+        summary["exported"] = write_export(engine, batch_id, out_path, fmt, all_columns)
         if not as_json:
             console.print(f"wrote {summary['exported']} rows to {out_path}")
     if as_json:
@@ -415,7 +469,8 @@ def retry(
         console.print(f"batch {batch_id} now runs {step} with the registry's options: {shown}")
     console.print(
         f"{moved} failed state(s) of batch {batch_id} are PENDING again; "
-        "run `enrichflow conductor --until-idle` to process them"
+        "run `enrichflow conductor --until-idle` to process them (`enrichflow serve` for ASYNC "
+        "steps, which need a process that receives their callbacks)"
     )
 
 
@@ -423,6 +478,13 @@ def export(
     batch_id: Annotated[int, typer.Argument(metavar="BATCH")],
     out_path: Annotated[Path, typer.Option("--out", help="File to write.")],
     fmt: Annotated[str, typer.Option("--format", help="csv or jsonl")] = "csv",
+    all_columns: AllColumns = False,
+    table: Annotated[
+        str,
+        typer.Option(
+            help="leads (one row per item), or the batch's companies, people or work_history."
+        ),
+    ] = "leads",
     rejected: Annotated[
         bool,
         typer.Option(
@@ -433,19 +495,28 @@ def export(
     ] = False,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Write a batch's export: one row per item, failed items included (or, with --rejected,
-    the rows of its file that could not be read)."""
-    from enrichflow.export import write_export
+    """Write a batch's export: one row per item, failed items included (or another of its
+    consolidated tables with --table, or with --rejected the rows of its file that could not
+    be read)."""
+    from enrichflow.catalog.batches import batch_exists
     from enrichflow.export_rejected import write_rejected
+    from enrichflow.export_tables import LEADS, write_table
 
     if rejected and fmt != "csv":
         raise fail("--rejected writes CSV only: leave out --format or use --format csv")
+    if rejected and (table != LEADS or all_columns):
+        raise fail(
+            "--rejected writes the file's rejected rows: leave out --table and --all-columns"
+        )
     engine = engine_for(database_url)
     try:
+        with reading(engine) as conn:
+            if not batch_exists(conn, batch_id):
+                raise fail(f"batch {batch_id} does not exist")
         if rejected:
             n = write_rejected(engine, batch_id, out_path)
         else:
-            n = write_export(engine, batch_id, out_path, fmt)
+            n = write_table(engine, batch_id, out_path, fmt, table, all_columns)
     except (InputError, NotFoundError) as exc:
         raise fail(str(exc)) from exc
     finally:

@@ -22,7 +22,7 @@ def serve(
     from enrichflow.api.server import serve_forever
     from enrichflow.secret_key import resolve_secret_key
     from enrichflow.seed import init_database
-    from enrichflow.services import public_url_for
+    from enrichflow.webhooks.callback_base import PUBLIC_URL_SETTING
 
     error_reporting()
     engine = engine_for(database_url)
@@ -39,8 +39,12 @@ def serve(
             "[yellow]ENRICHFLOW_ADMIN_PASSWORD is not set: the dashboard refuses every login "
             "(callbacks and /healthz work)[/]"
         )
-    console.print(
-        f"serving on http://{host}:{port}; callbacks are sent to "
-        f"{public_url_for(settings, port)}/callbacks/…"
-    )
-    serve_forever(engine, settings, host, port)
+    if settings.public_url:
+        callbacks = f"callbacks are sent to {settings.public_url.rstrip('/')}/callbacks/…"
+    else:
+        callbacks = f"[yellow]{PUBLIC_URL_SETTING} is not set: nothing is sent to Clay[/]"
+    console.print(f"serving on http://{host}:{port}; {callbacks}")
+    try:
+        serve_forever(engine, settings, host, port)
+    except ConfigError as exc:  # a running batch's Clay could not call back
+        raise fail(str(exc)) from exc

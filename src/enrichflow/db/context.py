@@ -226,6 +226,9 @@ class ChunkData:
     def values(self, cells: Sequence[str], names: tuple[str, ...]) -> list[str | None]:
         return self._layout.values(cells, names)
 
+    def has_column(self, name: str) -> bool:
+        return name in self._layout.positions
+
     def identity(self, item_id: int) -> ItemIdentity:
         return ItemIdentity(*self._rows[item_id][3:])
 

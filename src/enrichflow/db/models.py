@@ -386,7 +386,8 @@ class WorkflowState(Base):
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     retry_floor: Mapped[int] = mapped_column(Integer, default=0)
     """``attempt`` at the last manual retry: the attempt budget counts from here, while
-    ``attempt`` itself only grows, so a stale runner's fenced write can never match again."""
+    ``attempt`` itself only grows (but for a claim given back unrun, under which nothing was
+sent), so a stale runner's fenced write can never match again."""
     not_before: Mapped[int] = mapped_column(BigInteger)
     lease_until: Mapped[int | None] = mapped_column(BigInteger)
     advanced_at: Mapped[int | None] = mapped_column(BigInteger)
@@ -471,6 +472,18 @@ class Company(Base):
     city: Mapped[str | None] = mapped_column(Text)
     state: Mapped[str | None] = mapped_column(Text)
     country_code: Mapped[str | None] = mapped_column(String(2))
+    state_code: Mapped[str | None] = mapped_column(String(10))
+    """ISO 3166-2 (``US-CA``)."""
+    phone: Mapped[str | None] = mapped_column(Text)
+    """The corporate line, E.164."""
+    address: Mapped[str | None] = mapped_column(Text)
+    sic_codes: Mapped[list[str] | None] = mapped_column(JSONType)
+    naics_codes: Mapped[list[str] | None] = mapped_column(JSONType)
+    facebook_url: Mapped[str | None] = mapped_column(Text)
+    twitter_url: Mapped[str | None] = mapped_column(Text)
+    latest_funding: Mapped[str | None] = mapped_column(Text)
+    latest_funding_amount: Mapped[int | None] = mapped_column(BigInteger)
+    last_raised_at: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -496,6 +509,14 @@ class Person(Base):
     city: Mapped[str | None] = mapped_column(Text)
     state: Mapped[str | None] = mapped_column(Text)
     country_code: Mapped[str | None] = mapped_column(String(2))
+    state_code: Mapped[str | None] = mapped_column(String(10))
+    sub_departments: Mapped[list[str] | None] = mapped_column(JSONType)
+    email_status: Mapped[str | None] = mapped_column(String(20))
+    phone_type: Mapped[str | None] = mapped_column(String(20))
+    phone_extension: Mapped[str | None] = mapped_column(String(20))
+    direct_phone: Mapped[str | None] = mapped_column(Text)
+    mobile_phone: Mapped[str | None] = mapped_column(Text)
+    do_not_call: Mapped[bool | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -537,6 +558,26 @@ class FinalLead(Base):
     technologies: Mapped[list[str] | None] = mapped_column(JSONType)
     apollo_contact_id: Mapped[str | None] = mapped_column(String(100))
     apollo_account_id: Mapped[str | None] = mapped_column(String(100))
+    email_status: Mapped[str | None] = mapped_column(String(20))
+    """verified, unverified, guessed, catch_all, invalid or unknown."""
+    phone_type: Mapped[str | None] = mapped_column(String(20))
+    """Which line ``phone`` is: direct, mobile, other, home or corporate."""
+    phone_extension: Mapped[str | None] = mapped_column(String(20))
+    direct_phone: Mapped[str | None] = mapped_column(Text)
+    mobile_phone: Mapped[str | None] = mapped_column(Text)
+    corporate_phone: Mapped[str | None] = mapped_column(Text)
+    state_code: Mapped[str | None] = mapped_column(String(10))
+    company_state_code: Mapped[str | None] = mapped_column(String(10))
+    sub_departments: Mapped[list[str] | None] = mapped_column(JSONType)
+    do_not_call: Mapped[bool | None] = mapped_column()
+    company_address: Mapped[str | None] = mapped_column(Text)
+    sic_codes: Mapped[list[str] | None] = mapped_column(JSONType)
+    naics_codes: Mapped[list[str] | None] = mapped_column(JSONType)
+    facebook_url: Mapped[str | None] = mapped_column(Text)
+    twitter_url: Mapped[str | None] = mapped_column(Text)
+    latest_funding: Mapped[str | None] = mapped_column(Text)
+    latest_funding_amount: Mapped[int | None] = mapped_column(BigInteger)
+    last_raised_at: Mapped[str | None] = mapped_column(Text)
     enrichment: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     """Every enrichment step's result, keyed by step slug."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

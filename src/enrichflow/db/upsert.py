@@ -87,8 +87,11 @@ def _column_list(bulk: BulkUpsert) -> str:
 @lru_cache(maxsize=8)
 def _postgres_upsert_sql(bulk: BulkUpsert) -> str:
     """The upsert of a JSONB array of rows, with ``RETURNING``."""
+    # A None of a JSON column is SQL NULL, as on SQLite, so that a fill-only upsert fills it.
     values = [
-        f"r -> {i}" if kind == "json" else _PG_CAST[kind].format(f"r ->> {i}")
+        f"NULLIF(r -> {i}, 'null'::jsonb)"
+        if kind == "json"
+        else _PG_CAST[kind].format(f"r ->> {i}")
         for i, (_, kind) in enumerate(bulk.columns)
     ]
     # Rows go in list order: callers sort them, so concurrent chunks take their row locks
@@ -176,7 +179,8 @@ def bulk_upsert(conn: Connection, bulk: BulkUpsert, rows: list[list[Any]]) -> li
             if json_at:
                 row = list(row)
                 for i in json_at:
-                    row[i] = dumps(row[i])
+                    if row[i] is not None:
+                        row[i] = dumps(row[i])
             params += row
             params.append(stamp)
         conn.exec_driver_sql(_sqlite_upsert_sql(bulk, len(part)), tuple(params))

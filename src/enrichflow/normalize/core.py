@@ -5,9 +5,10 @@ keys mean the column is absent. Output is a flat dict; every value is None when 
 unusable (lists are empty instead). All sub-normalizers are pure and cached, because lead
 files repeat the same values on many rows.
 
-``phones`` holds the E.164 of every phone column present, by canonical field: the direct line
-is ``phone_work_direct``, the mobile ``phone_mobile``, the corporate line ``phone_corporate``
-or else ``company_phone`` (`phone.PhoneChoice` names them so).
+``phones`` holds the E.164 of every phone column present, by canonical field; the direct,
+mobile and corporate lines are also keys of their own (``direct_phone``, ``mobile_phone``,
+``corporate_phone``: `phone.PhoneChoice`), like every value the consolidated lead has, so the
+consolidation needs nothing of the row itself.
 """
 
 from __future__ import annotations
@@ -24,18 +25,18 @@ from enrichflow.normalize.linkedin import (
     normalize_linkedin_company_url,
     normalize_linkedin_person_url,
 )
-from enrichflow.normalize.numbers import parse_int_amount, parse_list
+from enrichflow.normalize.numbers import parse_bool, parse_int_amount, parse_list
 from enrichflow.normalize.person import normalize_person_name
-from enrichflow.normalize.phone import choose_phones
+from enrichflow.normalize.phone import ALL_PHONE_FIELDS, choose_phones
 from enrichflow.normalize.seniority import (
     department_from_apollo,
     department_from_title,
     normalize_seniority,
 )
 
-# The phone columns the split reads for a person's phone before the core values exist;
-# the core values choose with `phone.choose_phones`.
-PHONE_FIELDS = ("phone_work_direct", "phone_mobile", "phone_corporate", "phone", "company_phone")
+# The phone columns in the order a lead's phone is chosen (`phone.choose_phones`): the split
+# and the export of an item without core values take the first non-empty one.
+PHONE_FIELDS = ALL_PHONE_FIELDS
 
 OUTPUT_KEYS = (
     "first_name",
@@ -70,6 +71,19 @@ OUTPUT_KEYS = (
     "phone_extension",
     "state_code",
     "company_state_code",
+    "direct_phone",
+    "mobile_phone",
+    "corporate_phone",
+    "sub_departments",
+    "do_not_call",
+    "company_address",
+    "sic_codes",
+    "naics_codes",
+    "facebook_url",
+    "twitter_url",
+    "latest_funding",
+    "latest_funding_amount",
+    "last_raised_at",
 )
 
 
@@ -116,6 +130,56 @@ def _company_values(
     )
 
 
+class _CompanyExtras(NamedTuple):
+    address: str | None
+    sic_codes: tuple[str, ...]
+    naics_codes: tuple[str, ...]
+    facebook_url: str | None
+    twitter_url: str | None
+    latest_funding: str | None
+    latest_funding_amount: int | None
+    last_raised_at: str | None
+
+
+COMPANY_EXTRA_FIELDS = (
+    "company_address",
+    "sic_codes",
+    "naics_codes",
+    "facebook_url",
+    "twitter_url",
+    "latest_funding",
+    "latest_funding_amount",
+    "last_raised_at",
+)
+"""The company columns of an Apollo export that pass through trimmed (codes as lists, the
+amount as an integer), in `company_extras` argument order."""
+
+
+@lru_cache(maxsize=16384)
+def company_extras(
+    address: str | None,
+    sic_codes: str | None,
+    naics_codes: str | None,
+    facebook_url: str | None,
+    twitter_url: str | None,
+    latest_funding: str | None,
+    latest_funding_amount: str | None,
+    last_raised_at: str | None,
+) -> _CompanyExtras:
+    """The pass-through company values of `COMPANY_EXTRA_FIELDS`' cells: colleagues repeat
+    them, so they are cached (lists as tuples)."""
+    return _CompanyExtras(
+        clean_cell(address),
+        tuple(parse_list(sic_codes)),
+        tuple(parse_list(naics_codes)),
+        clean_cell(facebook_url),
+        clean_cell(twitter_url),
+        clean_cell(latest_funding),
+        parse_int_amount(latest_funding_amount),
+        clean_cell(last_raised_at),
+    )
+
+
 @lru_cache(maxsize=16384)
 def person_place(
     city: str | None, state: str | None, country: str | None
@@ -137,17 +201,22 @@ def _role(
     return title, normalize_seniority(clean_cell(seniority), title), department
 
 
-def normalize_core_values(fields: Mapping[str, str | None]) -> dict[str, object]:
-    """Normalize the core lead fields of one row; see `OUTPUT_KEYS` for the result keys."""
+def normalize_core_values(
+    fields: Mapping[str, str | None], status_column: bool | None = None
+) -> dict[str, object]:
+    """Normalize the core lead fields of one row; see `OUTPUT_KEYS` for the result keys.
+
+    `status_column` says whether the file has an e-mail status column; None reads it from
+    `fields` (whose empty cells may be absent, so a caller that knows should say)."""
     get = fields.get
     person = normalize_person_name(get("first_name"), get("last_name"), get("person_name"))
     title, seniority, department = _role(get("title"), get("seniority"), get("departments"))
     email = normalize_email(get("email"))
+    if status_column is None:
+        status_column = "email_status" in fields or "email_catch_all_status" in fields
     # No status column at all: the address's syntax alone decides whether it is valid.
     status = (
-        email_status(get("email_status"), get("email_catch_all_status"))
-        if "email_status" in fields or "email_catch_all_status" in fields
-        else None
+        email_status(get("email_status"), get("email_catch_all_status")) if status_column else None
     )
 
     city, state, person_country = person_place(get("city"), get("state"), get("country"))
@@ -164,6 +233,7 @@ def normalize_core_values(fields: Mapping[str, str | None]) -> dict[str, object]
     )
     company_country = company.country_code
     phones = choose_phones(fields, person_country, company_country)
+    extras = company_extras(*map(get, COMPANY_EXTRA_FIELDS))
 
     return {
         "first_name": person.first_name,
@@ -198,4 +268,17 @@ def normalize_core_values(fields: Mapping[str, str | None]) -> dict[str, object]
         "phone_extension": phones.phone_extension,
         "state_code": state_code(state, person_country),
         "company_state_code": company.state_code,
+        "direct_phone": phones.direct_phone,
+        "mobile_phone": phones.mobile_phone,
+        "corporate_phone": phones.corporate_phone,
+        "sub_departments": parse_list(get("sub_departments")),
+        "do_not_call": parse_bool(clean_cell(get("do_not_call"))),
+        "company_address": extras.address,
+        "sic_codes": list(extras.sic_codes),
+        "naics_codes": list(extras.naics_codes),
+        "facebook_url": extras.facebook_url,
+        "twitter_url": extras.twitter_url,
+        "latest_funding": extras.latest_funding,
+        "latest_funding_amount": extras.latest_funding_amount,
+        "last_raised_at": extras.last_raised_at,
     }

@@ -28,7 +28,7 @@ from enrichflow.columns import (
     CORE_STEP,
     DOMAIN_STEP,
     NAME_STEP,
-    PERSON_COLUMNS,
+    PERSON_CELL_COLUMNS,
     SPLIT,
 )
 from enrichflow.db.models import Company, Person
@@ -36,10 +36,16 @@ from enrichflow.db.upsert import BulkUpsert, bulk_upsert, column_kinds
 from enrichflow.normalize._text import clean_cell
 from enrichflow.normalize.company import normalize_company_name
 from enrichflow.normalize.contact import normalize_email
-from enrichflow.normalize.core import PHONE_FIELDS, person_place
-from enrichflow.normalize.geo import country_code
+from enrichflow.normalize.core import (
+    COMPANY_EXTRA_FIELDS,
+    PHONE_FIELDS,
+    company_extras,
+    person_place,
+)
+from enrichflow.normalize.geo import country_code, state_code
 from enrichflow.normalize.linkedin import normalize_linkedin_company_url
 from enrichflow.normalize.numbers import parse_int_amount
+from enrichflow.normalize.phone import parse_phone
 from enrichflow.steps.base import Outcome, StepContext, chunk_engine
 from enrichflow.steps.company_values import company_domain_of, company_name_of, domain_of
 from enrichflow.steps.registry import chunk_handler
@@ -59,9 +65,9 @@ _COMPANIES = BulkUpsert(
 )
 _PEOPLE = BulkUpsert(
     "people",
-    column_kinds(people, ("batch_id", "item_id", *PERSON_COLUMNS, "company_id")),
+    column_kinds(people, ("batch_id", "item_id", *PERSON_CELL_COLUMNS, "company_id")),
     ("item_id",),
-    (*PERSON_COLUMNS, "company_id"),
+    (*PERSON_CELL_COLUMNS, "company_id"),
     ("item_id", "id"),
 )
 
@@ -162,9 +168,15 @@ def _company_of_cells(
     city: str | None,
     state: str | None,
     country: str | None,
+    *more: str | None,
 ) -> _CompanyPart:
     """The company of a row without core results, from its cleaned name and domain and its
-    raw cells (the expensive normalizations stay with ``normalize_all_core_values``)."""
+    raw cells, ``more`` being its phone cell and those of ``COMPANY_EXTRA_FIELDS`` (the
+    person-level normalizations stay with ``normalize_all_core_values``)."""
+    cleaned_state = clean_cell(state)
+    code = country_code(clean_cell(country))
+    phone, *extra_cells = more
+    extras = company_extras(*extra_cells)
     columns = (
         name,
         domain,
@@ -174,8 +186,18 @@ def _company_of_cells(
         _amount(annual_revenue),
         _amount(total_funding),
         clean_cell(city),
-        clean_cell(state),
-        country_code(clean_cell(country)),
+        cleaned_state,
+        code,
+        state_code(cleaned_state, code),
+        parse_phone(phone, code).e164,
+        extras.address,
+        list(extras.sic_codes) or None,
+        list(extras.naics_codes) or None,
+        extras.facebook_url,
+        extras.twitter_url,
+        extras.latest_funding,
+        extras.latest_funding_amount,
+        extras.last_raised_at,
     )
     return _company_part(match_key, domain, columns)
 
@@ -196,6 +218,7 @@ def _company_from_cells(
     city: str | None,
     state: str | None,
     country: str | None,
+    *more: str | None,
 ) -> _CompanyPart:
     """The company of a row no normalization step has seen (the split runs first), from its
     raw cells alone: what ``company_name_of``, ``company_domain_of`` and ``_company_of_cells``
@@ -216,9 +239,14 @@ def _company_from_cells(
         city,
         state,
         country,
+        *more,
     )
 
 
+# The company cells the split reads after the country: ``Company Phone`` (the account's own
+# number, the same for every colleague) else ``Corporate Phone``, passed on as one cell so
+# that a file whose corporate lines differ by person still finds its companies cached.
+_MORE_COMPANY_CELLS = ("company_phone", "phone_corporate", *COMPANY_EXTRA_FIELDS)
 _COMPANY_CELLS = (
     "company_name",
     "company_name_for_emails",
@@ -231,6 +259,7 @@ _COMPANY_CELLS = (
     "company_city",
     "company_state",
     "company_country",
+    *_MORE_COMPANY_CELLS,
 )
 _PERSON_CELLS = (
     "email",
@@ -249,13 +278,14 @@ _SPLIT_CELLS = _COMPANY_CELLS + _PERSON_CELLS
 _PERSON_AT = len(_COMPANY_CELLS)
 
 _CORE_PERSON_KEYS = tuple(
-    "person_linkedin_url" if column == "linkedin_url" else column for column in PERSON_COLUMNS
+    "person_linkedin_url" if column == "linkedin_url" else column for column in PERSON_CELL_COLUMNS
 )
+_CORE_LISTS = frozenset({"sic_codes", "naics_codes"})
 
 
 def _split_row(ctx: StepContext) -> tuple[_CompanyPart, list[Any]]:
     """The company of one item and its ``people`` row (``[batch_id, item_id,
-    *PERSON_COLUMNS, company_id]``, the company id still None).
+    *PERSON_CELL_COLUMNS, company_id]``, the company id still None).
 
     Uses the normalization steps' results when they ran; otherwise the cheap, cached
     normalizers (the expensive phone parsing is left to ``normalize_all_core_values``; the
@@ -281,6 +311,13 @@ def _split_row(ctx: StepContext) -> tuple[_CompanyPart, list[Any]]:
                 core.get("company_city"),
                 core.get("company_state"),
                 core.get("company_country_code"),
+                core.get("company_state_code"),
+                (core.get("phones") or {}).get("company_phone") or core.get("corporate_phone"),
+                # an empty list is None, so a colleague's codes can still fill the company
+                *(
+                    core.get(key) or None if key in _CORE_LISTS else core.get(key)
+                    for key in COMPANY_EXTRA_FIELDS
+                ),
             ),
         )
         return company, [ctx.batch_id, ctx.item_id, *map(core.get, _CORE_PERSON_KEYS), None]
@@ -298,7 +335,11 @@ def _split_row(ctx: StepContext) -> tuple[_CompanyPart, list[Any]]:
         city,
         state,
         country,
+        company_phone,
+        corporate_phone,
+        *extra_cells,
     ) = cells[:_PERSON_AT]
+    phone = company_phone or corporate_phone
     if NAME_STEP not in results and DOMAIN_STEP not in results:
         identity = ctx.identity
         email = cells[_PERSON_AT] or identity.email or ""
@@ -318,6 +359,8 @@ def _split_row(ctx: StepContext) -> tuple[_CompanyPart, list[Any]]:
             city,
             state,
             country,
+            phone,
+            *extra_cells,
         )
         return company, person
     name, match_key = company_name_of(ctx)
@@ -333,6 +376,8 @@ def _split_row(ctx: StepContext) -> tuple[_CompanyPart, list[Any]]:
         city,
         state,
         country,
+        phone,
+        *extra_cells,
     )
     return company, person
 
@@ -342,8 +387,9 @@ def _person_row(ctx: StepContext, cells: list[str | None]) -> list[Any]:
     company id still None.
 
     Cheap cleaning only: ``consolidate_final_leads`` rewrites the person with the values of
-    ``normalize_all_core_values`` (name parsing and URL canonicalisation cost more than the
-    whole split step may spend per row)."""
+    ``normalize_all_core_values`` (name parsing, URL canonicalisation and phone parsing cost
+    more than the whole split step may spend per row), and fills the ``people`` columns the
+    split does not write (e-mail status, the phones by kind, state code, ...)."""
     email, first, last, full_name, title, linkedin_url, city, state, country, *phones = cells
     first, last = clean_cell(first), clean_cell(last)
     valid = normalize_email(email or ctx.identity.email)

@@ -151,6 +151,13 @@ class StepContext:
             return [fields.get(name) or None for name in names]
         return self._source.values(self._row(), names)
 
+    def has_column(self, name: str) -> bool:
+        """Whether the upload has a column for canonical field ``name``, even where this row's
+        cell is empty (``fields`` leaves empty cells out)."""
+        if self._source is None:
+            return name in self.fields
+        return self._source.has_column(name)
+
     def _row(self) -> Sequence[str]:
         """The item's cells, decoded once for both ``original_data`` and ``fields``."""
         if self._cells is None:
@@ -180,6 +187,8 @@ class LazySource(Protocol):
     def fields(self, cells: Sequence[str]) -> Mapping[str, str]: ...
 
     def values(self, cells: Sequence[str], names: tuple[str, ...]) -> list[str | None]: ...
+
+    def has_column(self, name: str) -> bool: ...
 
     def results(self, item_id: int) -> Mapping[str, JSON]: ...
 

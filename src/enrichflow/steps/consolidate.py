@@ -23,12 +23,13 @@ from enrichflow.columns import (
     CORE_STEP,
     LEAD_COLUMNS,
     LEAD_LIMITS,
+    LEAD_LISTS,
     PERSON_COLUMNS,
 )
 from enrichflow.db import jsoncodec
 from enrichflow.db.dialect import id_in
 from enrichflow.db.engine import is_postgres, reading
-from enrichflow.db.models import FinalLead, PersonWorkHistory
+from enrichflow.db.models import FinalLead, Person, PersonWorkHistory
 from enrichflow.db.upsert import BulkUpsert, bulk_upsert, column_kinds
 from enrichflow.normalize._text import clean_cell
 from enrichflow.normalize.core import normalize_core_values
@@ -40,6 +41,7 @@ from enrichflow.steps.consolidate_sqlite import (
     consolidate_in_sql,
     result_kinds,
 )
+from enrichflow.steps.normalization import has_status_column
 from enrichflow.steps.registry import chunk_handler
 
 final_leads = cast(Table, FinalLead.__table__)
@@ -162,8 +164,7 @@ _BOUNDED_AT = tuple((_LEAD_AT[column], limit) for column, limit in LEAD_LIMITS.i
 _COMPANY_NAME_AT = _LEAD_AT["company_name"]
 _COMPANY_DOMAIN_AT = _LEAD_AT["company_domain"]
 _INDUSTRY_AT = _LEAD_AT["industry"]
-_KEYWORDS_AT = _LEAD_AT["keywords"]
-_TECHNOLOGIES_AT = _LEAD_AT["technologies"]
+_LISTS_AT = tuple(_LEAD_AT[column] for column in LEAD_LISTS)
 _CONTACT_ID_AT = _LEAD_AT["apollo_contact_id"]
 _ACCOUNT_ID_AT = _LEAD_AT["apollo_account_id"]
 
@@ -172,7 +173,7 @@ def _lead_row(ctx: StepContext) -> list[Any]:
     """``lead_values`` as a list in ``LEAD_COLUMNS`` order (no dict per row to build)."""
     core: Mapping[str, Any] | None = ctx.results.get(CORE_STEP)
     if core is None:
-        core = normalize_core_values(ctx.fields)
+        core = normalize_core_values(ctx.fields, status_column=has_status_column(ctx))
     # Every column by its name in the core values (one C-level pass), then the ones that come
     # from elsewhere are set.
     row: list[Any] = list(map(core.get, LEAD_COLUMNS))
@@ -180,8 +181,8 @@ def _lead_row(ctx: StepContext) -> list[Any]:
     row[_COMPANY_NAME_AT] = company_name_of(ctx)[0]
     row[_COMPANY_DOMAIN_AT] = company_domain_of(ctx)
     row[_INDUSTRY_AT] = clean_cell(fields.get("industry")) or ctx.identity.industry
-    row[_KEYWORDS_AT] = list(row[_KEYWORDS_AT] or [])
-    row[_TECHNOLOGIES_AT] = list(row[_TECHNOLOGIES_AT] or [])
+    for index in _LISTS_AT:
+        row[index] = list(row[index] or [])
     row[_CONTACT_ID_AT] = clean_cell(fields.get("apollo_contact_id"))
     row[_ACCOUNT_ID_AT] = clean_cell(fields.get("apollo_account_id"))
     for index, limit in _BOUNDED_AT:
@@ -283,16 +284,28 @@ class _LeadRows:
         self.people.append((ctx.item_id, *_person_of_lead(values)))
 
 
+_PERSON_KINDS = dict(column_kinds(cast(Table, Person.__table__), PERSON_COLUMNS))
+_PG_PERSON_VALUE = {
+    "json": "NULLIF(r -> {}, 'null'::jsonb)",
+    "bool": "(r ->> {})::boolean",
+    "int": "(r ->> {})::bigint",
+    "text": "r ->> {}",
+}
 _PEOPLE_REFRESH_POSTGRES = text(
-    f"UPDATE people SET {', '.join(f'{c} = r ->> {i}' for i, c in enumerate(PERSON_COLUMNS, 1))} "
-    "FROM jsonb_array_elements(CAST(:rows AS JSONB)) AS r "
+    "UPDATE people SET "
+    + ", ".join(
+        f"{c} = {_PG_PERSON_VALUE[_PERSON_KINDS[c]].format(i)}"
+        for i, c in enumerate(PERSON_COLUMNS, 1)
+    )
+    + " FROM jsonb_array_elements(CAST(:rows AS JSONB)) AS r "
     "WHERE people.item_id = (r ->> 0)::bigint"
 )
-# Numbered parameters: each ``[item_id, *PERSON_COLUMNS]`` row binds as it is.
+# Numbered parameters: each ``[item_id, *PERSON_COLUMNS]`` row binds as it is, lists as JSON.
 _PEOPLE_REFRESH_SQLITE = (
     f"UPDATE people SET {', '.join(f'{c} = ?{i}' for i, c in enumerate(PERSON_COLUMNS, 2))} "
     "WHERE item_id = ?1"
 )
+_PERSON_JSON_AT = tuple(i for i, c in enumerate(PERSON_COLUMNS, 1) if _PERSON_KINDS[c] == "json")
 
 
 def _people_refresh(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
@@ -305,5 +318,13 @@ def _people_refresh(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
         return
     if is_postgres(conn):
         conn.execute(_PEOPLE_REFRESH_POSTGRES, {"rows": jsoncodec.dumps(rows)})
-    else:
-        conn.exec_driver_sql(_PEOPLE_REFRESH_SQLITE, rows)
+        return
+    dumps = jsoncodec.dumps
+    bound = []
+    for row in rows:
+        values = list(row)
+        for i in _PERSON_JSON_AT:
+            if values[i] is not None:
+                values[i] = dumps(values[i])
+        bound.append(tuple(values))
+    conn.exec_driver_sql(_PEOPLE_REFRESH_SQLITE, bound)

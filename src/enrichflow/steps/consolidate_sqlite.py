@@ -23,6 +23,7 @@ from enrichflow.columns import (
     DOMAIN_STEP,
     LEAD_COLUMNS,
     LEAD_LIMITS,
+    LEAD_LISTS,
     NAME_STEP,
     PERSON_COLUMNS,
 )
@@ -70,7 +71,7 @@ def _lead_expression(column: str) -> str:
         value = "coalesce(nullif(dom.payload ->> '$.company_domain', ''), j.value ->> 2)"
     elif column == "industry":
         value = "coalesce(core.payload ->> '$.industry', i.industry)"
-    elif column in ("keywords", "technologies"):
+    elif column in LEAD_LISTS:
         value = (
             f"CASE json_type(core.payload, '$.{column}') WHEN 'array' "
             f"THEN core.payload -> '$.{column}' ELSE '[]' END"

@@ -32,5 +32,11 @@ def normalize_company_domain(ctx: StepContext) -> JSON | Skip:
 
 @handler("normalize_all_core_values")
 def normalize_all_core_values(ctx: StepContext) -> JSON:
-    """Names, e-mail, phones, LinkedIn URLs, countries, amounts, lists and seniority."""
-    return dict(normalize_core_values(ctx.fields))
+    """Names, e-mail and its status, phones, LinkedIn URLs, countries, amounts, lists,
+    seniority, and the company columns that pass through."""
+    return normalize_core_values(ctx.fields, status_column=has_status_column(ctx))
+
+
+def has_status_column(ctx: StepContext) -> bool:
+    """Whether the file says how verified its e-mails are (an empty cell then means unknown)."""
+    return ctx.has_column("email_status") or ctx.has_column("email_catch_all_status")

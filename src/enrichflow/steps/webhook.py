@@ -65,7 +65,8 @@ the limit; failed sends still count, which errs on the safe side.
 
 Services read: ``webhook_ledger`` (required), ``dedupe_leaders`` (with ``dedupe_by``; the
 runner passes it), ``public_url`` and ``secret_key``
-(required; ``secret_key`` may be a ``str`` or a pydantic ``SecretStr``) and
+(required; ``secret_key`` may be a ``str`` or a pydantic ``SecretStr``; an item whose webhook
+could not call ``public_url`` back fails unsent, :mod:`enrichflow.webhooks.callback_base`) and
 ``http_client`` (optional ``httpx.Client``; the process-wide shared client otherwise).
 """
 
@@ -95,6 +96,7 @@ from enrichflow.steps.base import Completed, Deferred, StepContext
 from enrichflow.steps.clay_values import COMPANY_KEY, company_key, payload_values
 from enrichflow.steps.registry import handler
 from enrichflow.types import ItemIdentity
+from enrichflow.webhooks.callback_base import callback_base_problem
 from enrichflow.webhooks.http import encode_json, post_json, shared_client
 from enrichflow.webhooks.ledger import has_room, url_key
 from enrichflow.webhooks.ratelimit import concurrency_slot, limiter_for
@@ -347,8 +349,13 @@ def send_webhook(ctx: StepContext) -> Completed | Deferred:
     urls = _webhook_urls(ctx)
 
     public_url = ctx.services.get("public_url")
-    if not isinstance(public_url, str) or not public_url:
-        raise PermanentStepError("the public_url service is not configured")
+    if public_url is not None and not isinstance(public_url, str):
+        raise PermanentStepError("the public_url service is not a URL")
+    # A row Clay cannot call back about would wait out its deadline unseen: refuse it now.
+    where = f"client {ctx.client!r}, workflow {ctx.step!r}"
+    problem = next(filter(None, (callback_base_problem(public_url, u, where) for u in urls)), None)
+    if problem is not None or public_url is None:
+        raise PermanentStepError(f"{problem}; nothing was sent")
     secret = _secret_text(ctx.services.get("secret_key"))
     ledger = ctx.services.get("webhook_ledger")
     if ledger is None or not isinstance(ledger, WebhookLedger):

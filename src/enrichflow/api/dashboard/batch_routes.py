@@ -26,6 +26,7 @@ FRAGMENTS = {
     "steps": frozenset({"progress", "credits"}),
     "groups": frozenset({"groups"}),
     "failed": frozenset(),
+    "controls": frozenset({"controls"}),
 }
 """Each live part of the batch page, and the reads it needs."""
 SEGMENT_LABELS = {
@@ -47,6 +48,8 @@ def _context(
     request: Request, batch_id: int, parts: frozenset[str] = batch_service.PARTS
 ) -> dict[str, Any]:
     page = batch_service.batch_page(_engine(request), batch_id, parts)
+    if parts is batch_service.PARTS or "controls" in parts:
+        page |= batch_service.batch_controls(_engine(request), batch_id)
     return {
         **page,
         "live": LIVE_SECONDS if page["running"] else None,
@@ -110,6 +113,8 @@ def batch_fragment(
     if part == "failed":
         context |= _failed(request, batch_id, step, error_class, status, after)
         part = "failed_rows"
+    elif part == "controls":
+        part = "control_forms"
     return render(request, f"_batch_{part}.html", **context)
 
 

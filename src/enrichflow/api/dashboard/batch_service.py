@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from enrichflow.catalog import batch_view, batches, uploads
+from enrichflow.catalog.batch_controls import batch_controls_read
 from enrichflow.catalog.credits import batch_credits
 from enrichflow.db.engine import now_ms, reading
 from enrichflow.db.states.tallies import Tally, states_tally
@@ -22,6 +23,14 @@ from enrichflow.states import BatchStatus, StepType
 
 COUNTING = frozenset({"progress", "groups", "credits"})
 PARTS = frozenset({"progress", "groups", "credits"})
+OLDER_THAN = {
+    "0s": "any time ago",
+    "15m": "15 min ago",
+    "1h": "1 h ago",
+    "6h": "6 h ago",
+    "1d": "1 day ago",
+}
+"""The re-send form's choices: how long ago a waiting item must have been sent."""
 FAILURE_COLUMNS = [
     "row_number",
     "item_id",
@@ -66,8 +75,8 @@ def batch_page(
     engine: Engine, batch_id: int, parts: frozenset[str] = PARTS, now: int | None = None
 ) -> dict[str, Any]:
     """What the batch page's ``parts`` show: ``progress`` (headline, bar, steps), ``groups``
-    (failures by step and error class) and ``credits`` (per Clay step: sent, de-duplicated,
-    reused); the batch row and its steps always."""
+    (failures by step and error class) and ``credits`` (per Clay step of a finished batch:
+    sent, de-duplicated, reused); the batch row and its steps always."""
     now = now_ms() if now is None else now
     with reading(engine) as conn:
         batch = _batch(conn, batch_id)
@@ -84,6 +93,14 @@ def batch_page(
         if "credits" in parts and has_clay:
             page["credits"] = batch_credits(conn, batch_id, tally)
     return page
+
+
+def batch_controls(engine: Engine, batch_id: int) -> dict[str, Any]:
+    """What the controls card shows: pause, the circuit breaker's pauses, the history, and the
+    choices of the re-send form."""
+    with reading(engine) as conn:
+        controls = batch_controls_read(conn, batch_id)
+    return {"controls": controls, "older_than": OLDER_THAN}
 
 
 def rejected_rows(engine: Engine, upload_id: int | None) -> int:

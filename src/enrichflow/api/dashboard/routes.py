@@ -19,17 +19,26 @@ from enrichflow.api import auth
 from enrichflow.api.dashboard import listings, service
 from enrichflow.api.dashboard.batch_routes import router as batch_router
 from enrichflow.api.dashboard.client_routes import router as client_router
+from enrichflow.api.dashboard.control_routes import router as control_router
 from enrichflow.api.dashboard.pages import Id, engine_of, redirect, render
 from enrichflow.api.dashboard.pipeline_routes import router as pipeline_router
 from enrichflow.api.dashboard.upload_routes import router as upload_router
 from enrichflow.api.dashboard.workflow_routes import router as workflow_router
 from enrichflow.api.rest import MAX_ID, export_response
 from enrichflow.errors import ConfigError
+from enrichflow.export_tables import LEADS, TABLE_NAMES
 
 __all__ = ["redirect", "render", "router"]
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(auth.page_guard)])
-for _pages in (client_router, workflow_router, pipeline_router, upload_router, batch_router):
+for _pages in (
+    client_router,
+    workflow_router,
+    pipeline_router,
+    upload_router,
+    batch_router,
+    control_router,
+):
     router.include_router(_pages)
 
 PageKey = Annotated[int | None, Query(ge=1, le=MAX_ID)]
@@ -75,7 +84,11 @@ def batches_page(
 
 
 @router.get("/batches/{batch_id}/export.{fmt}")
-def batch_export(request: Request, batch_id: Id, fmt: str) -> Response:
+def batch_export(
+    request: Request, batch_id: Id, fmt: str, table: str = LEADS, all_columns: bool = False
+) -> Response:
     if fmt not in ("csv", "jsonl"):
         raise ConfigError("export as csv or jsonl")
-    return export_response(_engine(request), batch_id, fmt)
+    if table not in TABLE_NAMES:
+        raise ConfigError(f"export one of the tables {', '.join(TABLE_NAMES)}")
+    return export_response(_engine(request), batch_id, fmt, table, all_columns)

@@ -29,7 +29,7 @@ from enrichflow.catalog import (
 )
 from enrichflow.catalog.assignments import Assignments, parse_assignments
 from enrichflow.catalog.batch_controls import batch_controls_read
-from enrichflow.catalog.batch_reports import STUCK_PENDING_MS
+from enrichflow.catalog.batch_reports import STUCK_PENDING_MS, waiting_steps
 from enrichflow.catalog.batch_steps import batch_step_options_refresh
 from enrichflow.catalog.client_configs import (
     client_config_set,
@@ -396,6 +396,7 @@ def batch_detail(engine: Engine, batch_id: int, now: int | None = None) -> dict[
             for s in view.steps
         ],
         "credits": spent,
+        "waiting": waiting_steps(view.waits, now),
         "controls": controls,
         "throughput_per_second": None if rate is None else round(rate, 2),
         "eta_seconds": None if view.eta_ms is None else round(view.eta_ms / 1000, 1),

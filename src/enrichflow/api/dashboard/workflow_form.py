@@ -37,10 +37,16 @@ class OptionField:
     kind: Kind
     help: str
     webhook_only: bool = False
+    off_at_zero: bool = False
+    """0 is a value (it turns the option off), so the input accepts it."""
 
     @property
     def input_name(self) -> str:
         return f"opt_{self.key}"
+
+    @property
+    def minimum(self) -> int:
+        return 1 if self.kind == "int" and not self.off_at_zero else 0
 
 
 OPTIONS: tuple[OptionField, ...] = (
@@ -50,6 +56,20 @@ OPTIONS: tuple[OptionField, ...] = (
     OptionField("lease_seconds", "Lease (s)", "number", "How long one try may run (60)."),
     OptionField("backoff_base_seconds", "Back-off base (s)", "number", "First retry delay (2)."),
     OptionField("backoff_max_seconds", "Back-off cap (s)", "number", "Longest retry delay (600)."),
+    OptionField(
+        "breaker_failures",
+        "Breaker: failures in a row",
+        "int",
+        "The step pauses after this many sends in a row fail the same way (20; 0: off).",
+        off_at_zero=True,
+    ),
+    OptionField(
+        "breaker_window_seconds",
+        "Breaker: all failing for (s)",
+        "number",
+        "The step pauses when every send failed for this long (60; 0: off).",
+        off_at_zero=True,
+    ),
     OptionField(
         "callback_timeout_seconds",
         "Callback deadline (s)",

@@ -71,7 +71,8 @@ def states_resend(
 @transition(Status.IN_PROGRESS, Status.PENDING)
 def states_release(conn: Connection, claims: Sequence[Claim], now: int) -> int:
     """IN_PROGRESS -> PENDING for claims a runner gives back unrun (their batch or step was
-    paused): the attempt the claim took is not counted against the budget."""
+    paused), with the attempt the claim took taken back: nothing was sent under it, so no
+    callback token names it, and its runner writes nothing more for these states."""
     if not claims:
         return 0
     return conn.execute(
@@ -79,7 +80,7 @@ def states_release(conn: Connection, claims: Sequence[Claim], now: int) -> int:
         .where(claims_running(conn, claims))
         .values(
             status=Status.PENDING.value,
-            retry_floor=ws.c.retry_floor + 1,
+            attempt=ws.c.attempt - 1,
             not_before=now,
             lease_until=None,
             updated_at=now,

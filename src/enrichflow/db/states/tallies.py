@@ -1,7 +1,7 @@
 """A batch's states counted by step, status and error class, for the batch page and the API.
 
 Counting a million-item batch's states takes seconds, so on Postgres a statement trigger on
-``workflow_states`` (migrations 0014, 0015) appends, in the statement's own transaction, one
+``workflow_states`` (migrations 0014, 0016) appends, in the statement's own transaction, one
 ``state_tallies`` row per (step, status, error class) the statement changed, with how many
 states it added or took away there. The counts are then sums over a few rows, exact in any
 snapshot, and the runners pay one small insert per statement rather than a write to a shared

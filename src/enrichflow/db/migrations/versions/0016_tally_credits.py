@@ -7,8 +7,8 @@ add up, per (step, status, error class), the states that follow a same-batch lea
 ``reused_from``) and those that are neither, so the credits are sums too
 (``catalog.credits``). Existing tallies are counted again from the states.
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015"
-down_revision = "0014"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
