@@ -75,7 +75,10 @@ def test_the_version_has_one_source() -> None:
 
 
 def test_the_cli_prints_the_installed_version() -> None:
-    for argv in (["enrichflow"], [sys.executable, "-m", "enrichflow"]):
+    for argv in (
+        [str(Path(sys.executable).with_name("enrichflow"))],
+        [sys.executable, "-m", "enrichflow"],
+    ):
         shown = subprocess.run(
             [*argv, "--version"], capture_output=True, text=True, check=True, timeout=60
         )
