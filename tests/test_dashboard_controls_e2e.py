@@ -69,6 +69,9 @@ def test_batch_controls_in_the_browser(browser: Any, phone: Any, served: Served)
     alert = desk.text("#breaker-alert")
     assert CLAY_COMPANY in alert and "HTTP 404" in alert and "20 sends in a row" in alert
     assert desk.text("#batch-status") == "RUNNING"
+    # the headline says the batch sends nothing, not only the controls card
+    wait_for(lambda: desk.all("#batch-paused"), 30, "the step-paused badge")
+    assert desk.text("#batch-paused") == "STEP PAUSED"
     assert desk.all("#resume-batch") and not desk.all("#pause-batch")
     desk.check("breaker")
     small.get(page)
@@ -85,13 +88,19 @@ def test_batch_controls_in_the_browser(browser: Any, phone: Any, served: Served)
         notice = desk.text(".notice")
         assert "resumed" in notice and "circuit breaker" in notice
         assert not desk.all("#breaker-alert")
+        assert not desk.all("#batch-paused")
 
         # ---- pause while it sends; then re-send what waits on Clay
         wait_for(lambda: _waiting(served, batch_id) >= 5, 30, "rows waiting on Clay")
         desk.submit(desk.css("#pause-batch"))
         assert "paused" in desk.text(".notice")
         assert "Paused" in desk.text("#controls-state") and desk.all("#resume-batch")
+        assert desk.text("#batch-paused") == "PAUSED"
         desk.check("paused")
+        desk.get("/batches")
+        row = desk.text(f"tr:has(a[href='/batches/{batch_id}'])")
+        assert "running" in row and "paused" in row
+        desk.get(page)
         small.get(page)
         small.check("paused")
         waiting = _waiting(served, batch_id)

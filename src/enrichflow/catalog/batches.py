@@ -42,6 +42,9 @@ class BatchRow(TypedDict):
     item_count: int
     created_at: datetime | None
     finished_at: datetime | None
+    paused: str | None
+    """Why a running batch sends nothing: ``paused`` (by an operator), ``step paused`` (the
+    circuit breaker stopped one of its steps), or None."""
 
 
 class BatchStepRow(NamedTuple):
@@ -61,7 +64,20 @@ def _query() -> Any:
         Batch.item_count,
         Batch.created_at,
         Batch.finished_at,
+        Batch.paused_at,
+        select(BatchStep.batch_id)
+        .where(BatchStep.batch_id == Batch.id, BatchStep.paused_reason.is_not(None))
+        .exists()
+        .label("step_paused"),
     ).join(Client, Client.id == Batch.client_id)
+
+
+def _paused(r: Any) -> str | None:
+    if r.status != BatchStatus.RUNNING.value:
+        return None
+    if r.paused_at is not None:
+        return "paused"
+    return "step paused" if r.step_paused else None
 
 
 def _row(r: Any) -> BatchRow:
@@ -76,6 +92,7 @@ def _row(r: Any) -> BatchRow:
         item_count=r.item_count,
         created_at=r.created_at,
         finished_at=r.finished_at,
+        paused=_paused(r),
     )
 
 
