@@ -40,11 +40,11 @@ def test_core_values() -> None:
     assert out["email"] == "alan.turing@acme.com"
     assert out["email_valid"] is True
     assert out["phone"] == "+15109443940"
-    assert out["phones"] == {
-        "phone_work_direct": None,
-        "phone_mobile": "+15109443940",
-        "company_phone": "+442079460958",
-    }
+    assert (out["direct_phone"], out["mobile_phone"], out["company_phone"]) == (
+        None,
+        "+15109443940",
+        "+442079460958",
+    )
     assert out["person_linkedin_url"] == "https://www.linkedin.com/in/alan-turing"
     assert out["company_linkedin_url"] == "https://www.linkedin.com/company/acme"
     assert out["city"] == "Berkeley"
@@ -99,8 +99,7 @@ def test_apollo_phones_and_state_codes() -> None:
         "other",
         "159",
     )
-    assert out["phones"]["phone_corporate"] == "+18185550145"
-    assert out["phones"]["phone_other"] == "+18185550118"
+    assert out["corporate_phone"] == out["company_phone"] == "+18185550145"
     assert out["company_state_code"] == "CA-BC"
 
 
@@ -110,17 +109,16 @@ def test_best_phone_priority_and_country_fallback() -> None:
     )
     # No person country: the company country is used for every phone.
     assert out["phone"] == "+4930123456789"
-    assert out["phones"] == {"phone_corporate": "+4930123456789", "phone": None}
+    assert (out["corporate_phone"], out["company_phone"]) == ("+4930123456789", None)
 
 
 def test_empty_row() -> None:
     out = normalize_core_values({})
     assert set(out) == set(OUTPUT_KEYS)
-    assert out["phones"] == {}
     assert out["keywords"] == []
     lists = {"keywords", "technologies", "sub_departments", "sic_codes", "naics_codes"}
     assert all(out[key] == [] for key in lists)
-    assert all(out[key] is None for key in OUTPUT_KEYS if key not in {"phones", *lists})
+    assert all(out[key] is None for key in OUTPUT_KEYS if key not in lists)
 
 
 def test_invalid_email_is_flagged() -> None:

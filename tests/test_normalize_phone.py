@@ -70,7 +70,7 @@ def test_the_persons_own_line_comes_before_the_switchboard() -> None:
     assert choice.mobile_phone == "+61412670118"
     assert choice.corporate_phone == "+61249351187"
     assert choice.direct_phone is None
-    assert choice.by_field["phone_other"] == "+61892567312"
+    assert choice.company_phone == "+61249351187"
 
 
 @pytest.mark.parametrize(

@@ -5,10 +5,10 @@ keys mean the column is absent. Output is a flat dict; every value is None when 
 unusable (lists are empty instead). All sub-normalizers are pure and cached, because lead
 files repeat the same values on many rows.
 
-``phones`` holds the E.164 of every phone column present, by canonical field; the direct,
-mobile and corporate lines are also keys of their own (``direct_phone``, ``mobile_phone``,
-``corporate_phone``: `phone.PhoneChoice`), like every value the consolidated lead has, so the
-consolidation needs nothing of the row itself.
+The phones are kept by kind (``direct_phone``, ``mobile_phone``, ``corporate_phone`` and the
+company column's ``company_phone``: `phone.PhoneChoice`) besides the chosen ``phone``, like
+every value the consolidated lead has, so the consolidation needs nothing of the row itself;
+the other, home and generic columns only feed the choice.
 """
 
 from __future__ import annotations
@@ -48,7 +48,6 @@ OUTPUT_KEYS = (
     "email",
     "email_valid",
     "phone",
-    "phones",
     "person_linkedin_url",
     "city",
     "state",
@@ -84,6 +83,7 @@ OUTPUT_KEYS = (
     "latest_funding",
     "latest_funding_amount",
     "last_raised_at",
+    "company_phone",
 )
 
 
@@ -245,7 +245,6 @@ def normalize_core_values(
         "email": email.email if email.valid else None,
         "email_valid": email_valid(email, status),
         "phone": phones.phone,
-        "phones": phones.by_field,
         "person_linkedin_url": normalize_linkedin_person_url(get("linkedin_url")),
         "city": city,
         "state": state,
@@ -281,4 +280,5 @@ def normalize_core_values(
         "latest_funding": extras.latest_funding,
         "latest_funding_amount": extras.latest_funding_amount,
         "last_raised_at": extras.last_raised_at,
+        "company_phone": phones.company_phone,
     }

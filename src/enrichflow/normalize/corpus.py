@@ -278,8 +278,6 @@ def evaluate_export_sample(
         ).name
         values["company_domain"] = company_domain(fields.get("website"), fields.get("email")).domain
         values["keywords"] = "|".join(values["keywords"])  # type: ignore[arg-type]
-        phones: dict[str, str | None] = values["phones"]  # type: ignore[assignment]
-        values["corporate_phone"] = phones.get("phone_corporate") or phones.get("company_phone")
         for name in SAMPLE_FIELDS:
             expected = row[f"expected {name}"]
             actual = _fmt(values[name])

@@ -165,6 +165,8 @@ PERSON_PHONE_FIELDS = (
     ("phone_other", "other"),
     ("phone_home", "home"),
 )
+# The person's lines that are kinds of their own (`PhoneChoice`), read even once one is chosen.
+_KIND_FIELDS = frozenset(("phone_work_direct", "phone_mobile"))
 GENERIC_PHONE_FIELD = "phone"
 COMPANY_PHONE_FIELDS = ("phone_corporate", "company_phone")
 ALL_PHONE_FIELDS = (
@@ -183,7 +185,7 @@ class PhoneChoice(NamedTuple):
     direct_phone: str | None
     mobile_phone: str | None
     corporate_phone: str | None
-    by_field: dict[str, str | None]
+    company_phone: str | None
 
 
 def choose_phones(
@@ -191,37 +193,31 @@ def choose_phones(
     person_country: str | None,
     company_country: str | None,
 ) -> PhoneChoice:
-    """Normalize every phone column present in `fields` (canonical names, see
-    `ALL_PHONE_FIELDS`) and pick the lead's ``phone`` (see the module docstring).
+    """Normalize the phone columns present in `fields` (canonical names, see
+    `ALL_PHONE_FIELDS`) that the choice or a kind needs, and pick the lead's ``phone`` (see the
+    module docstring).
 
-    Person lines are read in the person's country first, company lines in the company's."""
+    The direct and mobile lines and the company's are always read (each is a kind of its own);
+    the other and home lines and the generic column only while no better line was found, since
+    parsing is most of a row's cost and nothing else reads them. Person lines are read in the
+    person's country first, company lines in the company's."""
     person_region = person_country or company_country
     company_region = company_country or person_country
-    by_field: dict[str, str | None] = {}
+    own: dict[str, str | None] = {}
     chosen: Phone | None = None
     chosen_type: str | None = None
     for field, line_type in PERSON_PHONE_FIELDS:
-        if field in fields:
+        if field in fields and (chosen is None or field in _KIND_FIELDS):
             phone = parse_phone(fields[field], person_region)
-            by_field[field] = phone.e164
+            own[field] = phone.e164
             if chosen is None and phone.e164 is not None:
                 chosen, chosen_type = phone, line_type
-    generic = _NO_PHONE
-    if GENERIC_PHONE_FIELD in fields:
-        generic = parse_phone(fields[GENERIC_PHONE_FIELD], person_region)
-        by_field[GENERIC_PHONE_FIELD] = generic.e164
-    company_line = _NO_PHONE
-    for field in COMPANY_PHONE_FIELDS:
-        if field in fields:
-            phone = parse_phone(fields[field], company_region)
-            by_field[field] = phone.e164
-            if company_line.e164 is None:
-                company_line = phone
+    corporate = parse_phone(fields.get("phone_corporate"), company_region)
+    company = parse_phone(fields.get("company_phone"), company_region)
+    company_line = corporate if corporate.e164 is not None else company
     if chosen is None:
-        if generic.e164 is not None and generic.e164 not in (
-            by_field.get("phone_corporate"),
-            by_field.get("company_phone"),
-        ):
+        generic = parse_phone(fields.get(GENERIC_PHONE_FIELD), person_region)
+        if generic.e164 is not None and generic.e164 not in (corporate.e164, company.e164):
             chosen, chosen_type = generic, "other"
         elif company_line.e164 is not None or generic.e164 is not None:
             chosen = company_line if company_line.e164 is not None else generic
@@ -230,8 +226,8 @@ def choose_phones(
         phone=chosen.e164 if chosen is not None else None,
         phone_type=chosen_type,
         phone_extension=chosen.extension if chosen is not None else None,
-        direct_phone=by_field.get("phone_work_direct"),
-        mobile_phone=by_field.get("phone_mobile"),
+        direct_phone=own.get("phone_work_direct"),
+        mobile_phone=own.get("phone_mobile"),
         corporate_phone=company_line.e164,
-        by_field=by_field,
+        company_phone=company.e164,
     )

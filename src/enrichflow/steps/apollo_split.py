@@ -312,7 +312,7 @@ def _split_row(ctx: StepContext) -> tuple[_CompanyPart, list[Any]]:
                 core.get("company_state"),
                 core.get("company_country_code"),
                 core.get("company_state_code"),
-                (core.get("phones") or {}).get("company_phone") or core.get("corporate_phone"),
+                core.get("company_phone") or core.get("corporate_phone"),
                 # an empty list is None, so a colleague's codes can still fill the company
                 *(
                     core.get(key) or None if key in _CORE_LISTS else core.get(key)
