@@ -268,7 +268,8 @@ def ingest_with_progress(engine: Engine, csv_path: Path, quiet: bool) -> IngestR
 AllColumns = Annotated[
     bool,
     typer.Option(
-        "--all-columns", help="Append every uploaded column as it was, as original.<header>."
+        "--all-columns",
+        help="Append every uploaded column as it was, as a column named original.HEADER (HEADER is the uploaded column's name).",
     ),
 ]
 
