@@ -63,14 +63,23 @@ def states_retry_failed(
 ) -> int:
     """FAILED -> PENDING with a fresh attempt budget; re-opens the batch (never a cancelled
     one, which retries nothing)."""
-    guard = [ws.c.batch_id == batch_id, status_in(Status.FAILED), ~batch_cancelled()]
+    guard: list[ColumnElement[bool]] = []
     if step_name is not None:
         guard.append(ws.c.step_name == step_name)
     if item_id is not None:
         guard.append(ws.c.item_id == item_id)
+    return states_reopen_failed(conn, batch_id, now, *guard)
+
+
+@transition(Status.FAILED, Status.PENDING)
+def states_reopen_failed(
+    conn: Connection, batch_id: int, now: int, *where: ColumnElement[bool]
+) -> int:
+    """The batch's FAILED states matching ``where`` -> PENDING with a fresh attempt budget;
+    re-opens the batch when any moved (never a cancelled one, which retries nothing)."""
     moved = conn.execute(
         update(ws)
-        .where(*guard)
+        .where(ws.c.batch_id == batch_id, status_in(Status.FAILED), ~batch_cancelled(), *where)
         .values(
             status=Status.PENDING.value,
             retry_floor=ws.c.attempt,
@@ -87,4 +96,4 @@ def states_retry_failed(
             .where(batches.c.id == batch_id)
             .values(status=BatchStatus.RUNNING.value, finished_at=None)
         )
-    return moved
+    return int(moved)

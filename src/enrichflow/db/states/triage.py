@@ -12,14 +12,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, literal, select, union_all, update
+from sqlalchemy import Connection, func, literal, select, union_all
 
 from enrichflow.db.engine import is_postgres
-from enrichflow.db.states.base import LEASED, batch_cancelled, batches, bs, status_in, ws
+from enrichflow.db.states.base import LEASED, bs, status_in, ws
 from enrichflow.db.states.errors import NO_ERROR
+from enrichflow.db.states.retry import states_reopen_failed
 from enrichflow.db.states.tallies import ACTIVE, Tally, states_tally
 from enrichflow.db.states.transition import status_unchanged, transition
-from enrichflow.states import BatchStatus, Status, StepType
+from enrichflow.states import Status, StepType
 
 __all__ = [
     "AsyncWaits",
@@ -259,29 +260,6 @@ def states_retry_failed_class(
 ) -> int:
     """FAILED -> PENDING, fresh attempt budget, for one step's failures of one error class;
     re-opens the batch. The number of states moved."""
-    moved = conn.execute(
-        update(ws)
-        .where(
-            ws.c.batch_id == batch_id,
-            status_in(Status.FAILED),
-            ws.c.step_name == step_name,
-            class_condition(klass),
-            ~batch_cancelled(),
-        )
-        .values(
-            status=Status.PENDING.value,
-            retry_floor=ws.c.attempt,
-            not_before=now,
-            lease_until=None,
-            error=None,
-            error_class=None,
-            updated_at=now,
-        )
-    ).rowcount
-    if moved:
-        conn.execute(
-            update(batches)
-            .where(batches.c.id == batch_id)
-            .values(status=BatchStatus.RUNNING.value, finished_at=None)
-        )
-    return int(moved)
+    return states_reopen_failed(
+        conn, batch_id, now, ws.c.step_name == step_name, class_condition(klass)
+    )
