@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from enrichflow.breaker import StepBreaker, Trip, breaker_for
 from enrichflow.catalog.batch_controls import Halt, batch_halt_load, step_breaker_trip
@@ -30,6 +30,7 @@ from enrichflow.db.states import (
     StepOutcome,
     batch_step_load,
     dedupe_join,
+    dedupe_leaders,
     outcomes_record,
     results_reusable,
     states_heartbeat,
@@ -46,7 +47,7 @@ from enrichflow.steps.base import (
     Skip,
     StepContext,
 )
-from enrichflow.steps.registry import get_handler, is_chunk_handler
+from enrichflow.steps.registry import get_handler, get_preparer, is_chunk_handler
 
 log = logging.getLogger(__name__)
 
@@ -68,19 +69,43 @@ DEFAULT_OPTIONS = RunnerOptions()
 
 
 class DatabaseDedupeLeaders:
-    """The ``dedupe_leaders`` service the runner gives handlers: each claim on a dedupe key
-    commits in its own short transaction, before the handler sends anything, because the other
-    workers must see the leader at once or two items of one company would both send."""
+    """The ``dedupe_leaders`` service the runner gives handlers, one per chunk: it decides the
+    whole chunk at once. :meth:`look_up`, called by the handler's ``prepare`` in the runner's
+    read of the chunk, finds the earlier batches' results the chunk's keys can reuse and the
+    leaders its other keys already have (a leader never changes once chosen). Only keys
+    without a leader need a write: the first :meth:`join` makes their leaders in one short
+    transaction, committed before the handler sends anything, because the other workers must
+    see a leader at once or two items of one company would both send."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.chunk: Sequence[StepContext] = ()
-        """The contexts of the chunk being run, whose keys one reuse look-up covers."""
-        self._reusable: dict[int, ReusableResult] | None = None
+        """The contexts of the chunk being run."""
+        self._reusable: dict[int, ReusableResult] = {}
+        self._leaders: dict[str, DedupeDecision] = {}
+        self._joined: dict[int, DedupeDecision] = {}
+        self._looked_up = False
 
-    def join(self, batch_id: int, step_name: str, key: str, state_id: int) -> DedupeDecision:
-        with self.engine.begin() as conn:
-            return dedupe_join(conn, batch_id, step_name, key, state_id)
+    def look_up(
+        self,
+        conn: Connection,
+        key_of: Callable[[StepContext], str | None],
+        reuse_since_ms: int | None,
+        across_clients: bool,
+    ) -> None:
+        """Through ``conn``: the earlier results the chunk's keys can reuse (paid for at or
+        after ``reuse_since_ms``; no reuse when it is None), then the leaders of the rest."""
+        keys = {c.state_id: key for c in self.chunk if (key := key_of(c)) is not None}
+        first = self.chunk[0] if self.chunk else None
+        if first is not None and keys and reuse_since_ms is not None:
+            found = results_reusable(
+                conn, first.batch_id, first.step, set(keys.values()), reuse_since_ms, across_clients
+            )
+            self._reusable = {sid: found[key] for sid, key in keys.items() if key in found}
+        rest = {key for sid, key in keys.items() if sid not in self._reusable}
+        if first is not None and rest:
+            self._leaders = dedupe_leaders(conn, first.batch_id, first.step, rest)
+        self._looked_up = True
 
     def reusable(
         self,
@@ -89,17 +114,33 @@ class DatabaseDedupeLeaders:
         since_ms: int,
         across_clients: bool,
     ) -> ReusableResult | None:
-        """The earlier result ``ctx``'s key can reuse. The first call looks up the keys of the
-        whole chunk in one statement; the others read its answer."""
-        if self._reusable is None:
-            contexts = self.chunk if ctx in self.chunk else (*self.chunk, ctx)
-            keys = {c.state_id: key for c in contexts if (key := key_of(c)) is not None}
+        """The earlier result ``ctx``'s key can reuse (the chunk is looked up now, on a
+        connection of its own, when the handler's ``prepare`` did not)."""
+        if not self._looked_up:
             with reading(self.engine) as conn:
-                found = results_reusable(
-                    conn, ctx.batch_id, ctx.step, set(keys.values()), since_ms, across_clients
-                )
-            self._reusable = {sid: found[key] for sid, key in keys.items() if key in found}
+                self.look_up(conn, key_of, since_ms, across_clients)
         return self._reusable.get(ctx.state_id)
+
+    def join(self, ctx: StepContext, key_of: Callable[[StepContext], str | None]) -> DedupeDecision:
+        """The leader of ``ctx``'s key: the one looked up, else made now. The first key without
+        a leader joins with those of the chunk's items after it that reuse nothing (the items
+        before it never got this far)."""
+        key = key_of(ctx)
+        if key is not None and key in self._leaders:
+            return self._leaders[key]
+        if ctx.state_id not in self._joined:
+            later = self.chunk[[c.state_id for c in self.chunk].index(ctx.state_id) :]
+            keys = {
+                c.state_id: k
+                for c in later
+                if c.state_id not in self._reusable
+                and c.state_id not in self._joined
+                and (k := key_of(c)) is not None
+                and k not in self._leaders
+            }
+            with self.engine.begin() as conn:
+                self._joined.update(dedupe_join(conn, ctx.batch_id, ctx.step, keys))
+        return self._joined[ctx.state_id]
 
 
 def describe_error(exc: BaseException) -> str:
@@ -136,15 +177,23 @@ def run_claims(
         running = [c for c in claims if c.state_id in ours]
         if not running:
             return RecordReport(stale=len(claims))
+    leaders = DatabaseDedupeLeaders(engine)
+    services = {**services, "engine": engine, "dedupe_leaders": leaders}
     with reading(engine) as conn:
         setting = step_setting_load(conn, first.batch_id, first.step_index)
         layout = RowLayout(setting.headers, setting.column_map)
         chunk = ChunkData(engine, conn, [c.item_id for c in running], layout)
         next_step = batch_step_load(conn, first.batch_id, first.step_index + 1) if chain else None
+        step_log = logging.getLogger(f"enrichflow.step.{setting.step_name}")
+        contexts = [_context(setting, c, chunk, services, step_log) for c in running]
+        leaders.chunk = contexts
+        prepare = get_preparer(setting.handler)
+        if prepare is not None:
+            chunk.load_results(conn)
+            prepare(conn, contexts)
     chained: list[Claim] = []
 
     handler = get_handler(setting.handler)
-    step_log = logging.getLogger(f"enrichflow.step.{setting.step_name}")
     totals: dict[str, int] = {}
     pending: list[StepOutcome] = []
     remaining = list(running)
@@ -183,10 +232,6 @@ def run_claims(
             pending = []
         last_flush = time.monotonic()
 
-    leaders = DatabaseDedupeLeaders(engine)
-    services = {**services, "engine": engine, "dedupe_leaders": leaders}
-    contexts = [_context(setting, c, chunk, services, step_log) for c in running]
-    leaders.chunk = contexts
     breaker = _breaker(engine, setting)
     halted: Halt | None = None
     if is_chunk_handler(setting.handler):

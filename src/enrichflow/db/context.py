@@ -232,6 +232,13 @@ class ChunkData:
     def identity(self, item_id: int) -> ItemIdentity:
         return ItemIdentity(*self._rows[item_id][3:])
 
+    def load_results(self, conn: Connection) -> None:
+        """Read the earlier steps' results now, through ``conn`` (the runner's read of the
+        chunk, when the handler's ``prepare`` needs them for every item)."""
+        with self._lock:
+            if self._results is None:
+                self._results = results_load(conn, self._item_ids)
+
     def results(self, item_id: int) -> Mapping[str, JSON]:
         loaded = self._results
         if loaded is None:  # the lock only until the load: every later call is a dict look-up

@@ -28,7 +28,14 @@ from sqlalchemy.sql.dml import Insert
 from enrichflow.db import jsoncodec
 from enrichflow.db.engine import is_postgres
 
-__all__ = ["id_in", "insert_ignore", "json_each", "pg_array", "sqlite_rows_per_statement"]
+__all__ = [
+    "id_in",
+    "insert_ignore",
+    "json_each",
+    "pg_array",
+    "sqlite_rows_per_statement",
+    "text_in",
+]
 
 
 def insert_ignore(conn: Connection, table: Any) -> Insert:
@@ -58,6 +65,17 @@ def id_in(conn: Connection, column: ColumnElement[Any], ids: Sequence[int]) -> C
     if is_postgres(conn):
         return column == any_(pg_array(ids, BigInteger))
     return column.in_(select(json_each(list(ids)).c.value))
+
+
+def text_in(
+    conn: Connection, column: ColumnElement[Any], values: Sequence[str]
+) -> ColumnElement[bool]:
+    """``column IN values`` for strings with one parameter: a text array on Postgres (the
+    statement's text is the same for any number of values, so the server keeps its plan), a
+    JSON list on SQLite."""
+    if is_postgres(conn):
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(String)))
+    return column.in_(select(json_each(list(values)).c.value))
 
 
 def sqlite_rows_per_statement(conn: Connection, columns: int) -> int:

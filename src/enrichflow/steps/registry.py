@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+
+from sqlalchemy import Connection
 
 from enrichflow.errors import ConfigError
 from enrichflow.states import StepType
-from enrichflow.steps.base import ChunkHandler, Handler
+from enrichflow.steps.base import ChunkHandler, Handler, StepContext
+
+ChunkPreparer = Callable[[Connection, Sequence[StepContext]], None]
+"""Reads for a whole chunk before its handler calls: called with the runner's connection."""
 
 _HANDLERS: dict[str, Handler | ChunkHandler] = {}
 _CHUNK: set[str] = set()
+_PREPARERS: dict[str, ChunkPreparer] = {}
 
 
 def _register(name: str, fn: Handler | ChunkHandler) -> None:
@@ -18,11 +24,19 @@ def _register(name: str, fn: Handler | ChunkHandler) -> None:
     _HANDLERS[name] = fn
 
 
-def handler(name: str) -> Callable[[Handler], Handler]:
-    """Register ``fn`` as the handler called ``name``: called once per item."""
+def handler(name: str, prepare: ChunkPreparer | None = None) -> Callable[[Handler], Handler]:
+    """Register ``fn`` as the handler called ``name``: called once per item.
+
+    ``prepare``, when given, is called once per chunk before the handler, inside the runner's
+    read of the chunk, with its connection and every context (whose earlier results are then
+    already read through that connection): what all items need (one look-up for all their
+    keys) costs a statement and no connection of its own.
+    """
 
     def register(fn: Handler) -> Handler:
         _register(name, fn)
+        if prepare is not None:
+            _PREPARERS[name] = prepare
         return fn
 
     return register
@@ -41,6 +55,12 @@ def chunk_handler(name: str) -> Callable[[ChunkHandler], ChunkHandler]:
 
 def is_chunk_handler(name: str) -> bool:
     return name in _CHUNK
+
+
+def get_preparer(name: str) -> ChunkPreparer | None:
+    """The ``prepare`` registered with the handler called ``name``, if any."""
+    _load_builtins()
+    return _PREPARERS.get(name)
 
 
 def get_handler(name: str) -> Handler | ChunkHandler:

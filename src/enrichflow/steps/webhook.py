@@ -33,10 +33,13 @@ Workflow config (all optional):
   (trimmed, case-folded) value sends; the others send nothing and wait on it
   (``Deferred(waiting_on=<leader state id>)``), or take its result at once
   when it already landed. See :mod:`enrichflow.db.states.followers` for how they complete or fail.
-  Items without a value send normally.
+  Items without a value send normally. Leaders are chosen for a whole chunk at once, in one
+  short transaction committed before the chunk's first send.
 * ``reuse_days`` (30 with ``dedupe_by``, else 0) — an item whose key a COMPLETED state of this
   workflow and workstream, of the same client, sent for within that many days completes with
-  its result and sends nothing (``db.states.reuse``); the state's meta names the source.
+  its result and sends nothing (``db.states.reuse``); the state's meta names the source. The
+  chunk's keys are looked up in one statement, in the runner's read of the chunk
+  (:func:`prepare_dedupe`).
 * ``reuse_across_clients`` (false) — reuse other clients' results too.
 
 Payload (one JSON object, compact UTF-8)::
@@ -74,12 +77,13 @@ from __future__ import annotations
 
 import math
 import shlex
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import httpx
+from sqlalchemy import Connection
 
 from enrichflow.catalog.validation import (
     CLIENT_KEYS,
@@ -111,6 +115,7 @@ __all__ = [
     "WebhookLedger",
     "WebhookOptions",
     "build_payload",
+    "prepare_dedupe",
     "send_webhook",
     "url_key",
     "webhook_options",
@@ -138,10 +143,18 @@ class WebhookLedger(Protocol):
 
 @runtime_checkable
 class DedupeLeaders(Protocol):
-    """The leader of each ``dedupe_by`` value of a (batch, step); the runner provides one."""
+    """The leader of each ``dedupe_by`` value of a (batch, step), decided for a chunk of items
+    at once; the runner provides one per chunk. ``key_of`` gives an item's key."""
 
-    def join(self, batch_id: int, step_name: str, key: str, state_id: int) -> DedupeDecision:
-        """Make ``state_id`` the leader of ``key`` unless another state already is; who is."""
+    def look_up(
+        self,
+        conn: Connection,
+        key_of: Callable[[StepContext], str | None],
+        reuse_since_ms: int | None,
+        across_clients: bool,
+    ) -> None:
+        """Through ``conn``: the earlier results the chunk's keys can reuse (none when
+        ``reuse_since_ms`` is None) and the leaders its other keys already have."""
         ...
 
     def reusable(
@@ -151,8 +164,12 @@ class DedupeLeaders(Protocol):
         since_ms: int,
         across_clients: bool,
     ) -> ReusableResult | None:
-        """An earlier batch's COMPLETED result for ``ctx``'s key (``key_of``), paid for at or
-        after ``since_ms`` by the same client (any client with ``across_clients``)."""
+        """An earlier batch's COMPLETED result for ``ctx``'s key, paid for at or after
+        ``since_ms`` by the same client (any client with ``across_clients``)."""
+        ...
+
+    def join(self, ctx: StepContext, key_of: Callable[[StepContext], str | None]) -> DedupeDecision:
+        """Make ``ctx`` the leader of its key unless another state already is; who is."""
         ...
 
 
@@ -305,8 +322,9 @@ def _dedupe(ctx: StepContext, options: WebhookOptions) -> Completed | Deferred |
             "the dedupe_leaders service is not configured (needed by dedupe_by)"
         )
     if options.reuse_days > 0:
-        since = now_ms() - int(options.reuse_days * MS_PER_DAY)
-        earlier = leaders.reusable(ctx, partial(_key_of, name), since, options.reuse_across_clients)
+        earlier = leaders.reusable(
+            ctx, partial(_key_of, name), _reuse_window(options), options.reuse_across_clients
+        )
         if earlier is not None:
             return Completed(
                 dict(earlier.payload),
@@ -316,7 +334,7 @@ def _dedupe(ctx: StepContext, options: WebhookOptions) -> Completed | Deferred |
                     "dedupe_key": key,
                 },
             )
-    decision = leaders.join(ctx.batch_id, ctx.step, key, ctx.state_id)
+    decision = leaders.join(ctx, partial(_key_of, name))
     if decision.leads(ctx.state_id) or decision.leader_status is None:
         return None
     if decision.payload is not None:
@@ -342,7 +360,30 @@ def _dedupe(ctx: StepContext, options: WebhookOptions) -> Completed | Deferred |
     )
 
 
-@handler("webhook")
+def _reuse_window(options: WebhookOptions) -> int:
+    """The oldest paid result (ms since the epoch) an item may reuse."""
+    return now_ms() - int(options.reuse_days * MS_PER_DAY)
+
+
+def prepare_dedupe(conn: Connection, contexts: Sequence[StepContext]) -> None:
+    """Look up, through the runner's read of the chunk, the reusable results and the existing
+    leaders of all its keys: deciding a chunk then costs two or three statements and, unless
+    some key is new, no connection or transaction of its own."""
+    if not contexts:
+        return
+    first = contexts[0]
+    try:
+        options = webhook_options(first.workflow_config)
+    except ConfigError:
+        return  # every item's call fails on the same option, with the item's context
+    leaders = first.services.get("dedupe_leaders")
+    if options.dedupe_by is None or not isinstance(leaders, DedupeLeaders):
+        return
+    since = _reuse_window(options) if options.reuse_days > 0 else None
+    leaders.look_up(conn, partial(_key_of, options.dedupe_by), since, options.reuse_across_clients)
+
+
+@handler("webhook", prepare=prepare_dedupe)
 def send_webhook(ctx: StepContext) -> Completed | Deferred:
     """Send the item to the client's Clay webhook; the result arrives by callback."""
     options: WebhookOptions = _checked(webhook_options, ctx.workflow_config)

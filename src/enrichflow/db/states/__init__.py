@@ -34,6 +34,7 @@ from enrichflow.db.states.followers import (
     FinishedLeader,
     dedupe_join,
     dedupe_key_text,
+    dedupe_leaders,
     followers_settle,
     leaders_finished,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "conductor_work_pending",
     "dedupe_join",
     "dedupe_key_text",
+    "dedupe_leaders",
     "followers_settle",
     "leaders_finished",
     "outcomes_record",

@@ -15,13 +15,13 @@ the leader's result row exists.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, and_, bindparam, exists, or_, select, update
 
-from enrichflow.db.dialect import id_in, insert_ignore
+from enrichflow.db.dialect import id_in, insert_ignore, text_in
 from enrichflow.db.states.base import COMPLETABLE, batches, dedupe, results, ws
 from enrichflow.db.states.errors import error_class
 from enrichflow.db.states.results import results_insert
@@ -97,43 +97,91 @@ class DedupeDecision:
         return self.leader_state_id == state_id
 
 
-@status_unchanged
-def dedupe_join(
-    conn: Connection, batch_id: int, step_name: str, key: str, state_id: int
-) -> DedupeDecision:
-    """Become the leader of ``key`` in ``(batch, step)``, or learn who is.
+_LEADER = ws.alias("leader")
 
-    Insert-ignore then read back: of concurrent callers exactly one row wins, and every caller
-    reads the same leader. Call it in its own short transaction, so that the row is visible to
-    the other workers at once.
-    """
-    conn.execute(
-        insert_ignore(conn, dedupe).values(
-            batch_id=batch_id, step_name=step_name, dedupe_key=key, leader_state_id=state_id
+
+@status_unchanged
+def dedupe_leaders(
+    conn: Connection, batch_id: int, step_name: str, keys: Collection[str]
+) -> dict[str, DedupeDecision]:
+    """key -> its leader in ``(batch, step)``, for the keys that have one, with the leader's
+    result when it is COMPLETED: one read, no write. A leader never changes once chosen, so an
+    item whose key is here needs no :func:`dedupe_join`."""
+    if not keys:
+        return {}
+    rows = conn.execute(
+        select(
+            dedupe.c.dedupe_key,
+            dedupe.c.leader_state_id,
+            _LEADER.c.status,
+            _LEADER.c.lease_until,
+            results.c.payload,
         )
-    )
-    leader = ws.alias("leader")
-    row = conn.execute(
-        select(dedupe.c.leader_state_id, leader.c.status, leader.c.lease_until, leader.c.item_id)
-        .select_from(dedupe.outerjoin(leader, leader.c.id == dedupe.c.leader_state_id))
+        .select_from(
+            dedupe.outerjoin(_LEADER, _LEADER.c.id == dedupe.c.leader_state_id).outerjoin(
+                results,
+                and_(
+                    results.c.item_id == _LEADER.c.item_id,
+                    results.c.step_name == dedupe.c.step_name,
+                    _LEADER.c.status == Status.COMPLETED.value,
+                ),
+            )
+        )
         .where(
             dedupe.c.batch_id == batch_id,
             dedupe.c.step_name == step_name,
-            dedupe.c.dedupe_key == key,
+            text_in(conn, dedupe.c.dedupe_key, list(keys)),
         )
-    ).one()
-    leader_id, status, lease_until, leader_item = row
-    if leader_id == state_id:
-        # The key this state pays for, found by later batches' reuse (``db.states.reuse``).
-        conn.execute(update(ws).where(ws.c.id == state_id).values(dedupe_key=key))
-    payload = None
-    if status == Status.COMPLETED.value:
-        payload = conn.execute(
-            select(results.c.payload).where(
-                results.c.item_id == leader_item, results.c.step_name == step_name
+    )
+    return {
+        key: DedupeDecision(int(leader_id), status, lease_until, payload)
+        for key, leader_id, status, lease_until, payload in rows
+    }
+
+
+@status_unchanged
+def dedupe_join(
+    conn: Connection, batch_id: int, step_name: str, keys: Mapping[int, str]
+) -> dict[int, DedupeDecision]:
+    """Make each state of ``keys`` (state id -> key) the leader of its key in
+    ``(batch, step)`` unless a state already is, and learn who is, for a whole chunk: the
+    keys' leaders read (:func:`dedupe_leaders`); for the keys that have none yet, one
+    insert-ignore (the first state of each, in ``keys``' order, leads it), a read of who won,
+    and the key written on each new leader's state (what later batches' reuse finds).
+
+    Of concurrent callers exactly one row per key wins, and every caller reads the same
+    leader. Call it in its own short transaction, committed before any of these states sends,
+    so that the other workers see the leaders at once. Keys go in sorted order, so two chunks
+    that share new keys wait on each other's rows in the same order and cannot deadlock.
+    """
+    if not keys:
+        return {}
+    first: dict[str, int] = {}
+    for state_id, key in keys.items():
+        first.setdefault(key, state_id)
+    leaders = dedupe_leaders(conn, batch_id, step_name, first)
+    new = sorted(key for key in first if key not in leaders)
+    if new:
+        conn.execute(
+            insert_ignore(conn, dedupe),
+            [
+                {
+                    "batch_id": batch_id,
+                    "step_name": step_name,
+                    "dedupe_key": key,
+                    "leader_state_id": first[key],
+                }
+                for key in new
+            ],
+        )
+        leaders.update(dedupe_leaders(conn, batch_id, step_name, new))
+        paying = [{"sid": first[key], "key": key} for key in new if leaders[key].leads(first[key])]
+        if paying:
+            conn.execute(
+                update(ws).where(ws.c.id == bindparam("sid")).values(dedupe_key=bindparam("key")),
+                paying,
             )
-        ).scalar_one_or_none()
-    return DedupeDecision(int(leader_id), status, lease_until, payload)
+    return {state_id: leaders[key] for state_id, key in keys.items()}
 
 
 class FinishedLeader(NamedTuple):
