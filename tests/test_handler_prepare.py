@@ -11,12 +11,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, event, select
 
+from enrichflow.catalog.workflow_setup import workflow_add
 from enrichflow.conductor.loop import Conductor
-from enrichflow.db.models import EnrichmentRegistry, EnrichmentResult
+from enrichflow.db.models import EnrichmentResult
 from enrichflow.executors.local import LocalExecutor
 from enrichflow.seed import APOLLO
 from enrichflow.steps.base import JSON, StepContext
-from enrichflow.steps.registry import get_preparer, handler
+from enrichflow.steps.registry import get_preparer, handler, handler_modes
 from handlers_for_tests import make_batch
 
 
@@ -61,15 +62,13 @@ def prepared(ctx: StepContext) -> JSON:
 def test_prepare_sees_each_chunk_once_with_its_results_read(engine: Engine, tmp_path: Path) -> None:
     PREPARED.reset()
     with engine.begin() as conn:
-        conn.execute(
-            EnrichmentRegistry.__table__.insert().values(
-                slug="test_prepared",
-                workstream_slug=APOLLO,
-                name="prepared",
-                type="SYNC",
-                handler="test_prepared",
-                config={"batch_size": 3},
-            )
+        workflow_add(
+            conn,
+            "test_prepared",
+            APOLLO,
+            "test_prepared",
+            handler_modes(),
+            config={"batch_size": 3},
         )
     batch_id = make_batch(engine, tmp_path, ["test_count", "test_prepared"], n=8)
 
