@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
 from enrichflow.catalog.assignments import parse_assignments
@@ -25,7 +25,7 @@ from enrichflow.catalog.client_configs import client_config_set
 from enrichflow.cli import app
 from enrichflow.conductor.loop import Conductor
 from enrichflow.config import Settings
-from enrichflow.db.models import EnrichmentRegistry, WorkflowState
+from enrichflow.db.models import WorkflowState
 from enrichflow.errors import ConfigError, PermanentStepError, StepError
 from enrichflow.executors.local import LocalExecutor
 from enrichflow.ingest.loader import ingest_csv
@@ -304,20 +304,16 @@ def test_config_set_refuses_a_literal_inside_address(db_url: str, url: str) -> N
     assert "meta-data" not in flat
 
 
-def test_workflow_set_refuses_a_url_template_whose_host_is_a_placeholder(
-    engine: Engine, db_url: str
+def test_workflow_add_and_set_refuse_a_url_template_whose_host_is_a_placeholder(
+    db_url: str,
 ) -> None:
-    with engine.begin() as conn:
-        conn.execute(
-            insert(EnrichmentRegistry).values(
-                slug="site_lookup",
-                workstream_slug=APOLLO,
-                name="Site lookup",
-                type="SYNC",
-                handler="http",
-                config={},
-            )
-        )
+    added = invoke(db_url, "workflow", "add", "site_lookup", "--handler", "http",
+                   "--option", "url=https://api.example.com/")  # fmt: skip
+    assert added.exit_code == 0, added.output
+    placeholder = invoke(db_url, "workflow", "add", "site_too", "--handler", "http",
+                         "--option", "url=http://{row.Site}/x")  # fmt: skip
+    assert placeholder.exit_code == 2, placeholder.output
+    assert "placeholders may fill the path" in " ".join(placeholder.output.split())
     result = invoke(db_url, "workflow", "set", "site_lookup", "url=http://{row.Site}/x")
     assert result.exit_code == 2, result.output
     assert "placeholders may fill the path" in " ".join(result.output.split())

@@ -10,7 +10,8 @@ from typing import TypedDict
 
 from sqlalchemy import Connection, Table, and_, case, func, select
 
-from enrichflow.db.models import Batch, BatchStep, WorkflowState
+from enrichflow.db.engine import is_postgres
+from enrichflow.db.models import Batch, BatchStep, StateTally, WorkflowState
 from enrichflow.db.states import status_in
 from enrichflow.db.states.tallies import Tally, states_tally
 from enrichflow.states import Status
@@ -20,6 +21,7 @@ __all__ = ["Credits", "batch_credits", "client_credits"]
 ws = typing.cast(Table, WorkflowState.__table__)
 bs = typing.cast(Table, BatchStep.__table__)
 batches = typing.cast(Table, Batch.__table__)
+tallies = typing.cast(Table, StateTally.__table__)
 
 
 SENT = frozenset({Status.COMPLETED.value, Status.IN_PROGRESS.value})
@@ -79,13 +81,34 @@ def batch_credits(
 
 
 def client_credits(conn: Connection) -> dict[int, Credits]:
-    """client id -> items sent, de-duplicated and reused by Clay steps over all its batches."""
-    rows = conn.execute(
-        select(batches.c.client_id, *_sums())
-        .select_from(_clay_states().join(batches, batches.c.id == ws.c.batch_id))
-        .where(bs.c.handler == "webhook")
-        .group_by(batches.c.client_id)
-    )
+    """client id -> items sent, de-duplicated and reused by Clay steps over all its batches:
+    sums of the state tallies on Postgres (a few rows per batch step, however many states),
+    the states counted on SQLite, which keeps no tallies."""
+    if is_postgres(conn):
+        t = tallies.c
+        query = (
+            select(
+                batches.c.client_id,
+                func.coalesce(func.sum(case((t.status.in_(sorted(SENT)), t.own), else_=0)), 0),
+                func.coalesce(func.sum(t.followers), 0),
+                func.coalesce(func.sum(t.reused), 0),
+            )
+            .select_from(
+                tallies.join(
+                    bs, and_(bs.c.batch_id == t.batch_id, bs.c.position == t.step_index)
+                ).join(batches, batches.c.id == t.batch_id)
+            )
+            .where(bs.c.handler == "webhook")
+            .group_by(batches.c.client_id)
+        )
+    else:
+        query = (
+            select(batches.c.client_id, *_sums())
+            .select_from(_clay_states().join(batches, batches.c.id == ws.c.batch_id))
+            .where(bs.c.handler == "webhook")
+            .group_by(batches.c.client_id)
+        )
+    rows = conn.execute(query)
     return {
         int(cid): Credits(sent=int(s), deduplicated=int(d), reused=int(r)) for cid, s, d, r in rows
     }

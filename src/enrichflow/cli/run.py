@@ -411,11 +411,14 @@ def status(
     from enrichflow.webhooks.ledger import sources_near_limit
 
     engine = engine_for(database_url)
-    with reading(engine) as conn:
-        if not batch_exists(conn, batch_id):
-            raise fail(f"batch {batch_id} does not exist")
-        near = sources_near_limit(conn)
-    summary = summary_read(engine, batch_id)
+    try:
+        with reading(engine) as conn:
+            if not batch_exists(conn, batch_id):
+                raise fail(f"batch {batch_id} does not exist")
+            near = sources_near_limit(conn)
+        summary = summary_read(engine, batch_id)
+    finally:
+        engine.dispose()
     summary["webhook_sources_near_limit"] = [
         {"webhook": s.url_redacted, "submissions": s.submissions} for s in near
     ]
