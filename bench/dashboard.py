@@ -1,9 +1,10 @@
 """The batch pages on a big batch on Postgres: the batch page (progress, steps, failure groups and
 the first page of failures), the lead browser (first page, a page deep in the batch, a filtered
-page) and the failure groups' fragment, each requested through the app as a browser would
-(login, session cookie), p50 and p95 of the answer times. The batch is built with set-based SQL,
-not through the engine: three steps, most items finished, some failed with three error classes
-whose texts carry ids, some waiting on Clay, some to do.
+page), the failure groups' fragment and the clients page (each client's Clay credits), each
+requested through the app as a browser would (login, session cookie), p50 and p95 of the answer
+times. The batch is built with set-based SQL, not through the engine: three steps, most items
+finished, some failed with three error classes whose texts carry ids, some waiting on Clay,
+some to do.
 
     python bench/dashboard.py            # 1,000,000 items
     python bench/dashboard.py --quick    # 20,000 items
@@ -198,6 +199,7 @@ def main() -> int:
             "lead browser, mid-batch page": f"/batches/{batch_id}/items?after={middle}",
             "lead browser, Clay failed": f"/batches/{batch_id}/items?step={CLAY}&status=FAILED",
             "item page": f"/batches/{batch_id}/items/{middle}",
+            "clients page": "/clients",
         }
         failed = []
         results: dict[str, dict[str, float]] = {}
