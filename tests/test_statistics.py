@@ -75,3 +75,35 @@ def test_sqlite_is_left_alone(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
     assert statistics_refresh(engine) == []
     engine.dispose()
+
+
+def test_dedupe_leaders_are_analyzed_from_fewer_rows(pg_only_url: str, tmp_path: Path) -> None:
+    """``step_dedupe``, read by a chunk's list of keys, is stale from 1,000 new leaders (the
+    other tables from 10,000): without statistics a key look-up reads every leader of the
+    batch and filters them."""
+    engine = make_engine(pg_only_url)
+    batch_id = make_batch(engine, tmp_path, ["test_count"], n=1)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO step_dedupe (batch_id, step_name, dedupe_key, leader_state_id) "
+                "SELECT :b, 'clay', 'domain:acme' || g || '.com', g "
+                "FROM generate_series(1, :n) AS g"
+            ),
+            {"b": batch_id, "n": 999},
+        )
+    engine.dispose()  # its backends report their row counts
+    with engine.connect() as conn:
+        assert "step_dedupe" not in stale_tables(conn)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO step_dedupe (batch_id, step_name, dedupe_key, leader_state_id) "
+                "VALUES (:b, 'clay', 'domain:initech.com', 1000)"
+            ),
+            {"b": batch_id},
+        )
+    engine.dispose()
+    assert "step_dedupe" in statistics_refresh(engine)
+    assert analyzed(engine)["step_dedupe"]
+    engine.dispose()

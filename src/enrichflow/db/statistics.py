@@ -18,11 +18,21 @@ from enrichflow.db.engine import is_postgres
 
 log = logging.getLogger(__name__)
 
-TABLES = ("workflow_states", "enrichment_results", "final_leads", "people", "companies")
+TABLES = (
+    "workflow_states",
+    "enrichment_results",
+    "final_leads",
+    "people",
+    "companies",
+    "step_dedupe",
+)
 STALE_SHARE = 0.2
 """A table is stale once this share of its rows changed since it was last analyzed..."""
 STALE_ROWS = 10_000
 """...and at least this many rows: small tables are cheap to scan whatever the plan."""
+KEYED_STALE_ROWS = {"step_dedupe": 1_000}
+"""Fewer for a table that every chunk reads by a list of keys: without statistics its plan
+reads all of a batch's rows and filters them, in every chunk."""
 
 _CHANGED = text(
     "SELECT relname, n_live_tup, n_mod_since_analyze FROM pg_stat_user_tables "
@@ -36,11 +46,15 @@ def stale_tables(conn: Connection) -> list[str]:
         name: (live, modified)
         for name, live, modified in conn.execute(_CHANGED, {"names": list(TABLES)})
     }
-    return [
-        name
-        for name in TABLES
-        if name in changed and changed[name][1] >= max(STALE_ROWS, STALE_SHARE * changed[name][0])
-    ]
+    stale = []
+    for name in TABLES:
+        if name not in changed:
+            continue
+        live, modified = changed[name]
+        least = min(STALE_ROWS, KEYED_STALE_ROWS.get(name, STALE_ROWS))
+        if modified >= max(least, STALE_SHARE * live):
+            stale.append(name)
+    return stale
 
 
 def statistics_refresh(engine: Engine) -> list[str]:
