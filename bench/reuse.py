@@ -20,7 +20,8 @@ same calls (same keys) one after another once the batch finished, which is what 
 reads on one connection, as the runner makes them on the one it already holds, each join in its
 own transaction. ``share`` is ``alone`` over the batch's wall time from launch to COMPLETED. The second batch waits on no callback, so all its wall time is
 synchronous work (the SYNC steps, the look-ups, recording the reused results); the first one's
-includes Clay's callbacks. Target: deciding (all three) well under 10% of it. Exit 1 when a batch sent other than expected.
+includes Clay's callbacks. Target: the reuse look-ups well under 10% of it (under 5%); the
+de-duplication's reads and joins are printed beside them. Exit 1 when a batch sent other than expected.
 
     .venv/bin/python bench/reuse.py                 # 100,000 rows, 5,000 companies, both stores
     .venv/bin/python bench/reuse.py --quick         # 2,000 rows, 100 companies
@@ -51,7 +52,8 @@ ENRICHFLOW = Path(sys.executable).with_name("enrichflow")
 CLIENT = "bench"
 COMPANY = "enrich_company_via_waterfall_in_clay"
 STEPS = ["normalize_company_name", "normalize_company_domain", COMPANY]
-TARGET_SHARE = 0.10
+TARGET_SHARE = 0.05
+"""The reuse look-ups' share of a batch's time: "well under 10%" read as under half of it."""
 SITES = ("https://www.acme{c}.com/", "acme{c}.com", "http://acme{c}.com/about", "ACME{c}.COM")
 
 
@@ -283,12 +285,14 @@ def main() -> int:
     ]
     for f in wrong:
         print(f"  {f['store']} batch {f['batch']}: unexpected sends or reuse: {f}", file=sys.stderr)
-    worst = max(f["deciding_share"] for f in figures)
+    worst = max(f["lookup_share"] for f in figures)
+    deciding = max(f["deciding_share"] for f in figures)
     met = worst < TARGET_SHARE
     print(
         f"saved: {sum(f['reused'] + f['deduplicated'] for f in figures):,} sends; "
-        f"deciding at most {worst:.1%} of a batch's time, "
-        f"target < {TARGET_SHARE:.0%}: {'met' if met else 'NOT MET'}"
+        f"reuse look-ups at most {worst:.1%} of a batch's time, "
+        f"target < {TARGET_SHARE:.0%}: {'met' if met else 'NOT MET'}; "
+        f"deciding in all (with de-duplication) at most {deciding:.1%}"
     )
     if not args.quick and args.rows is None and args.companies is None and args.store is None:
         record("reuse", {"companies": companies, "target_share": TARGET_SHARE, "batches": figures})
