@@ -1,7 +1,8 @@
 """De-duplication decided for a whole chunk at once, on both stores: ``dedupe_join`` makes the
 leaders of a chunk's new keys in one insert, reads the existing ones without writing, and
 concurrent chunks that share keys agree on every leader; ``dedupe_leaders`` hands a finished
-leader's result to its followers.
+leader's result to its followers; the runner's per-chunk service leaves an item whose key
+cannot be computed to its own handler call.
 
 The states are written directly (``tests/test_followers.py``'s batch of one leader and its
 followers, used here as plain IN_PROGRESS states); ``tests/test_clay_reuse.py`` and
@@ -12,11 +13,13 @@ loopback Clay stand-in.
 from __future__ import annotations
 
 import threading
+from types import SimpleNamespace
 
 from sqlalchemy import Engine, select
 
 from enrichflow.db.models import StepDedupe, WorkflowState
 from enrichflow.db.states import dedupe_join, dedupe_leaders
+from enrichflow.runner import DatabaseDedupeLeaders
 from statements_sent import statements_sent
 from test_followers import STEP, company, leader_ends
 
@@ -161,3 +164,34 @@ def test_concurrent_chunks_sharing_keys_agree_on_every_leader(engine: Engine) ->
             )
         assert {key: {leader} for key, leader in rows.items()} == leader_of
         assert paid_keys(engine, c.batch_id) == {leader: key for key, leader in rows.items()}
+
+
+def test_an_item_whose_key_cannot_be_computed_is_left_to_its_own_call(engine: Engine) -> None:
+    """The runner's service decides the chunk's keys at once; an item whose key raises is
+    left out (its own handler call raises the same error and fails only that item), and the
+    others are looked up and joined as usual, in one transaction."""
+    c = company(engine, followers=3)
+    chunk = [
+        SimpleNamespace(state_id=sid, batch_id=c.batch_id, step=STEP)
+        for sid in (c.leader, *c.followers)
+    ]
+    names = {chunk[0].state_id: "domain:acme.com", chunk[2].state_id: "domain:acme.com"}
+    names[chunk[3].state_id] = "domain:globex.com"
+
+    def key_of(ctx: SimpleNamespace) -> str | None:
+        if ctx.state_id == chunk[1].state_id:
+            raise ValueError("no key for this row")
+        return names[ctx.state_id]
+
+    leaders = DatabaseDedupeLeaders(engine)
+    leaders.chunk = chunk  # type: ignore[assignment]
+    with engine.connect() as conn:
+        leaders.look_up(conn, key_of, None, False)  # type: ignore[arg-type]
+    with statements_sent(engine) as sent:
+        first = leaders.join(chunk[0], key_of)  # type: ignore[arg-type]
+        third = leaders.join(chunk[2], key_of)  # type: ignore[arg-type]
+        fourth = leaders.join(chunk[3], key_of)  # type: ignore[arg-type]
+    assert writes(sent) == ["INSERT", "UPDATE"]  # one join for the whole chunk
+    assert (first.leader_state_id, third.leader_state_id) == (chunk[0].state_id,) * 2
+    assert fourth.leader_state_id == chunk[3].state_id
+    assert set(paid_keys(engine, c.batch_id)) == {chunk[0].state_id, chunk[3].state_id}

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, event, select
 
 from enrichflow.catalog.workflow_setup import workflow_add
 from enrichflow.conductor.loop import Conductor
-from enrichflow.db.models import EnrichmentResult
+from enrichflow.db.models import EnrichmentResult, WorkflowState
 from enrichflow.executors.local import LocalExecutor
 from enrichflow.seed import APOLLO
 from enrichflow.steps.base import JSON, StepContext
@@ -103,3 +103,42 @@ def test_prepare_sees_each_chunk_once_with_its_results_read(engine: Engine, tmp_
             )
         ).scalars()
         assert sorted(stored) == sorted(items)
+
+
+def _prepare_breaks(conn: Connection, contexts: Sequence[StepContext]) -> None:
+    raise ValueError(f"prepare broke on a chunk of {len(contexts)}")
+
+
+@handler("test_prepare_breaks", prepare=_prepare_breaks)
+def never_called(ctx: StepContext) -> JSON:
+    raise AssertionError("the handler runs only after its chunk was prepared")
+
+
+def test_a_prepare_that_raises_fails_every_item_of_its_chunk_with_the_error(
+    engine: Engine, tmp_path: Path
+) -> None:
+    with engine.begin() as conn:
+        workflow_add(
+            conn,
+            "test_prepare_breaks",
+            APOLLO,
+            "test_prepare_breaks",
+            handler_modes(),
+            config={"max_attempts": 2, "backoff_base_seconds": 0.001, "backoff_max_seconds": 0.01},
+        )
+    batch_id = make_batch(engine, tmp_path, ["test_prepare_breaks"], n=4)
+    executor = LocalExecutor(engine, 2)
+    try:
+        Conductor(engine, executor, poll_interval=0.05).run_until_finished([batch_id])
+    finally:
+        executor.close()
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(WorkflowState.status, WorkflowState.attempt, WorkflowState.error).where(
+                WorkflowState.batch_id == batch_id
+            )
+        ).all()
+    assert len(rows) == 4
+    for status, attempt, error in rows:
+        assert (status, attempt) == ("FAILED", 2)
+        assert error.startswith("ValueError: prepare broke on a chunk of"), error

@@ -95,7 +95,7 @@ class DatabaseDedupeLeaders:
     ) -> None:
         """Through ``conn``: the earlier results the chunk's keys can reuse (paid for at or
         after ``reuse_since_ms``; no reuse when it is None), then the leaders of the rest."""
-        keys = {c.state_id: key for c in self.chunk if (key := key_of(c)) is not None}
+        keys = _keys(self.chunk, key_of)
         first = self.chunk[0] if self.chunk else None
         if first is not None and keys and reuse_since_ms is not None:
             found = results_reusable(
@@ -131,16 +131,30 @@ class DatabaseDedupeLeaders:
         if ctx.state_id not in self._joined:
             later = self.chunk[[c.state_id for c in self.chunk].index(ctx.state_id) :]
             keys = {
-                c.state_id: k
-                for c in later
-                if c.state_id not in self._reusable
-                and c.state_id not in self._joined
-                and (k := key_of(c)) is not None
-                and k not in self._leaders
+                sid: k
+                for sid, k in _keys(later, key_of).items()
+                if sid not in self._reusable and sid not in self._joined and k not in self._leaders
             }
             with self.engine.begin() as conn:
                 self._joined.update(dedupe_join(conn, ctx.batch_id, ctx.step, keys))
         return self._joined[ctx.state_id]
+
+
+def _keys(
+    contexts: Sequence[StepContext], key_of: Callable[[StepContext], str | None]
+) -> dict[int, str]:
+    """state id -> key, for the contexts that have one. A context whose key cannot be
+    computed is left out: its own handler call computes the key again and fails that item
+    with the error, where a failure here would fail the whole chunk."""
+    keys = {}
+    for ctx in contexts:
+        try:
+            key = key_of(ctx)
+        except Exception:  # the item's own call raises it again, and it is stored
+            continue
+        if key is not None:
+            keys[ctx.state_id] = key
+    return keys
 
 
 def describe_error(exc: BaseException) -> str:
@@ -188,9 +202,13 @@ def run_claims(
         contexts = [_context(setting, c, chunk, services, step_log) for c in running]
         leaders.chunk = contexts
         prepare = get_preparer(setting.handler)
+        unprepared: Exception | None = None
         if prepare is not None:
             chunk.load_results(conn)
-            prepare(conn, contexts)
+            try:
+                prepare(conn, contexts)
+            except Exception as exc:  # fails every item of the chunk below, stored
+                unprepared = exc
     chained: list[Claim] = []
 
     handler = get_handler(setting.handler)
@@ -234,7 +252,12 @@ def run_claims(
 
     breaker = _breaker(engine, setting)
     halted: Halt | None = None
-    if is_chunk_handler(setting.handler):
+    if unprepared is not None:
+        pending.extend(
+            _failure(ctx, c, unprepared) for ctx, c in zip(contexts, running, strict=True)
+        )
+        running = []
+    elif is_chunk_handler(setting.handler):
         pending.extend(_call_chunk(handler, contexts, running, clock))  # type: ignore[arg-type]
         running = []
     last_halt_check = -math.inf

@@ -30,7 +30,8 @@ def handler(name: str, prepare: ChunkPreparer | None = None) -> Callable[[Handle
     ``prepare``, when given, is called once per chunk before the handler, inside the runner's
     read of the chunk, with its connection and every context (whose earlier results are then
     already read through that connection): what all items need (one look-up for all their
-    keys) costs a statement and no connection of its own.
+    keys) costs a statement and no connection of its own. An exception it raises fails every
+    item of the chunk with that error, as a handler's exception fails its item.
     """
 
     def register(fn: Handler) -> Handler:
