@@ -129,6 +129,16 @@ def test_utf16(tmp_path: Path, data: bytes | str, encoding: str, delimiter: str)
     assert rows == [Row(2, {"First Name": "Ana", "Last Name": "López", "Company": "Café Ltd"})]
 
 
+@pytest.mark.parametrize("codec", ["utf-32", "utf-32-be"])
+def test_utf32_with_a_bom(tmp_path: Path, codec: str) -> None:
+    """UTF-32's little-endian BOM starts with UTF-16's: the longer one is tried first."""
+    raw = ("\ufeff" if codec.endswith("-be") else "") + EXCEL_UNICODE_TEXT
+    source, rows = read_all(write(tmp_path, raw.encode(codec), "leads.txt"))
+    assert source.encoding == ("utf-32-be" if codec.endswith("-be") else "utf-32-le")
+    assert source.headers == ["First Name", "Last Name", "Company"]
+    assert rows == [Row(2, {"First Name": "Ana", "Last Name": "López", "Company": "Café Ltd"})]
+
+
 def test_utf16_larger_than_a_read_block(tmp_path: Path) -> None:
     """Records cross the transcoder's block boundaries; quoted line breaks and characters
     outside the BMP (two UTF-16 units) survive."""

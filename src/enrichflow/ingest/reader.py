@@ -13,9 +13,10 @@ row for just the record that contains it, with its byte offset, instead of abort
 Line numbers are physical: the header is line 1 (or the first non-blank line), and a record
 that contains a quoted multi-line field moves the numbers of the records after it.
 
-Encodings: UTF-8 (with or without a BOM), Windows-1252, and UTF-16 (Excel's "Unicode Text":
-with a BOM, or without one when its first line is plainly two bytes a character). A UTF-16
-file is transcoded to UTF-8 as it is read, so everything after the decoding is the same.
+Encodings: UTF-8 (with or without a BOM), Windows-1252, UTF-16 (Excel's "Unicode Text":
+with a BOM, or without one when its first line is plainly two bytes a character) and UTF-32
+with a BOM. A UTF-16 or UTF-32 file is transcoded to UTF-8 as it is read, so everything after
+the decoding is the same.
 
 Errors:
 
@@ -99,30 +100,37 @@ BadRowSink = Callable[[BadRow, list[str] | None], None]
 """Receives each bad row with its cells as parsed (None when the line could not be split into
 cells), so a caller can store them without the reader holding every one in memory."""
 
-UTF16_BOMS = {codecs.BOM_UTF16_LE: "utf-16-le", codecs.BOM_UTF16_BE: "utf-16-be"}
+WIDE_BOMS = {
+    codecs.BOM_UTF32_LE: "utf-32-le",  # before UTF-16 LE's, which is its first two bytes
+    codecs.BOM_UTF32_BE: "utf-32-be",
+    codecs.BOM_UTF16_LE: "utf-16-le",
+    codecs.BOM_UTF16_BE: "utf-16-be",
+}
+"""The byte-order marks of the encodings read transcoded to UTF-8, in the order they are
+tried."""
 _UNREADABLE = "\ufffd"
 """What an undecodable byte or a NUL becomes in a bad row's cells (jsonb refuses NUL)."""
-_UTF16_ERRORS = "enrichflow.utf16"
-_UTF16_STAND_IN = "\udcff"
+_WIDE_ERRORS = "enrichflow.wide"
+_WIDE_STAND_IN = "\udcff"
 
 
 def _mark_undecodable(exc: UnicodeError) -> tuple[str, int]:
-    """Turn undecodable UTF-16 into a lone surrogate, which no UTF-8 decoder accepts, so the
+    """Turn undecodable UTF-16 or UTF-32 into a lone surrogate, which no UTF-8 decoder accepts, so the
     record holding it becomes a bad row instead of silently holding a replacement character."""
     if not isinstance(exc, UnicodeDecodeError):
         raise exc
-    return _UTF16_STAND_IN, exc.end
+    return _WIDE_STAND_IN, exc.end
 
 
-codecs.register_error(_UTF16_ERRORS, _mark_undecodable)
+codecs.register_error(_WIDE_ERRORS, _mark_undecodable)
 
 
-class _Utf16AsUtf8(io.RawIOBase):
-    """A UTF-16 file (after its BOM) read as the UTF-8 bytes of the same text."""
+class _WideAsUtf8(io.RawIOBase):
+    """A UTF-16 or UTF-32 file (after its BOM) read as the UTF-8 bytes of the same text."""
 
     def __init__(self, raw: BinaryIO, encoding: str) -> None:
         self._raw = raw
-        self._decoder = codecs.getincrementaldecoder(encoding)(_UTF16_ERRORS)
+        self._decoder = codecs.getincrementaldecoder(encoding)(_WIDE_ERRORS)
         self._pending = b""
         self._eof = False
 
@@ -174,7 +182,7 @@ def _detect_encoding(f: BinaryIO, name: str) -> tuple[str, bytes, bytes]:
     """Return ``(encoding, bom, head)``; ``head`` is the first :data:`SAMPLE_BYTES`, ``bom``
     the byte-order mark it starts with (``b""`` when none).
 
-    A UTF-8 or UTF-16 BOM decides; so does a first line of UTF-16 without one.  Otherwise the
+    A UTF-8, UTF-16 or UTF-32 BOM decides; so does a first line of UTF-16 without one.  Otherwise the
     first window that contains a non-ASCII byte decides (a file that starts with pure ASCII is
     scanned on until one is found): valid UTF-8 => utf-8, else Windows-1252; undecodable in
     both => :class:`InputError` with the offset.  A file that is not text at all is refused
@@ -183,7 +191,7 @@ def _detect_encoding(f: BinaryIO, name: str) -> tuple[str, bytes, bytes]:
     head = f.read(SAMPLE_BYTES)
     if not head:
         raise InputError(f"{name} is empty")
-    for bom, encoding in UTF16_BOMS.items():
+    for bom, encoding in WIDE_BOMS.items():
         if head.startswith(bom):
             return encoding, bom, head
     utf8_bom = codecs.BOM_UTF8 if head.startswith(codecs.BOM_UTF8) else b""
@@ -397,14 +405,15 @@ class CsvSource:
         """The file as bytes in :attr:`_line_encoding`, past its BOM."""
         f = self.path.open("rb")
         f.read(len(self.bom))
-        if self.encoding in UTF16_BOMS.values():
-            return io.BufferedReader(_Utf16AsUtf8(f, self.encoding), _READ_CHUNK)
+        if self.encoding in WIDE_BOMS.values():
+            return io.BufferedReader(_WideAsUtf8(f, self.encoding), _READ_CHUNK)
         return f
 
     @property
     def _line_encoding(self) -> str:
-        """What each physical line is decoded from: UTF-16 arrives transcoded to UTF-8."""
-        return "utf-8" if self.encoding in UTF16_BOMS.values() else self.encoding
+        """What each physical line is decoded from: UTF-16 and UTF-32 arrive transcoded to
+        UTF-8."""
+        return "utf-8" if self.encoding in WIDE_BOMS.values() else self.encoding
 
     def _undecodable(self, raw: bytes, start: int, offset: int) -> str:
         if self._line_encoding != self.encoding:  # offsets in the transcoded text mean nothing
