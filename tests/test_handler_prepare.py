@@ -12,13 +12,12 @@ from typing import Any
 from sqlalchemy import Connection, Engine, event, select
 
 from enrichflow.catalog.workflow_setup import workflow_add
-from enrichflow.conductor.loop import Conductor
 from enrichflow.db.models import EnrichmentResult, WorkflowState
-from enrichflow.executors.local import LocalExecutor
 from enrichflow.seed import APOLLO
 from enrichflow.steps.base import JSON, StepContext
 from enrichflow.steps.registry import get_preparer, handler, handler_modes
 from handlers_for_tests import make_batch
+from test_conductor import run_to_end
 
 
 class Prepared:
@@ -76,11 +75,9 @@ def test_prepare_sees_each_chunk_once_with_its_results_read(engine: Engine, tmp_
         PREPARED.checkouts += 1
 
     event.listen(engine, "checkout", checked_out)
-    executor = LocalExecutor(engine, 2)
     try:
-        Conductor(engine, executor, poll_interval=0.05).run_until_finished([batch_id])
+        run_to_end(engine, batch_id)
     finally:
-        executor.close()
         event.remove(engine, "checkout", checked_out)
 
     assert get_preparer("test_prepared") is _prepare
@@ -127,11 +124,7 @@ def test_a_prepare_that_raises_fails_every_item_of_its_chunk_with_the_error(
             config={"max_attempts": 2, "backoff_base_seconds": 0.001, "backoff_max_seconds": 0.01},
         )
     batch_id = make_batch(engine, tmp_path, ["test_prepare_breaks"], n=4)
-    executor = LocalExecutor(engine, 2)
-    try:
-        Conductor(engine, executor, poll_interval=0.05).run_until_finished([batch_id])
-    finally:
-        executor.close()
+    run_to_end(engine, batch_id)
     with engine.connect() as conn:
         rows = conn.execute(
             select(WorkflowState.status, WorkflowState.attempt, WorkflowState.error).where(
