@@ -186,3 +186,31 @@ def test_across_clients_opt_in_and_fresh(
     again = run_batch(engine, tmp_path / "c", service, rows, "acme")
     assert received(sandbox.url) == 10
     check_results(engine, again, rows)
+
+
+def test_an_item_too_big_to_send_does_not_lead_its_company(
+    engine: Engine,
+    tmp_path: Path,
+    service: Service,  # noqa: F811
+    sandbox: UvicornThread,  # noqa: F811
+) -> None:
+    """A chunk's new leaders are chosen at its first item that joins, before the others are
+    looked at by their own calls: a later row whose payload is over ``max_payload_bytes`` (it
+    will fail, unsent) is passed over, and the next row of its company leads and is sent."""
+    set_webhook(engine, "acme", COMPANY, f"{sandbox.url}/webhook/{TABLE}")
+    tune(engine, COMPANY, max_payload_bytes=4000)
+    rows = [
+        "P0,L0,p0@acme1.com,Acme 1 Inc.,acme1.com,CEO",
+        f"P1,L1,p1@acme2.com,Acme 2 Inc.,acme2.com,{'Head of ' * 600}Sales",
+        "P2,L2,p2@acme2.com,Acme 2 Inc.,acme2.com,CTO",
+        "P3,L3,p3@acme2.com,Acme 2 Inc.,acme2.com,CFO",
+    ]
+    batch_id = start(engine, tmp_path, STEPS, rows)
+    service.drive(batch_id, timeout=120)
+    company_states = states(engine, batch_id, COMPANY)
+    assert [s.status for s in company_states] == ["COMPLETED", "FAILED", "COMPLETED", "COMPLETED"]
+    assert "more than the 4,000 allowed (max_payload_bytes)" in company_states[1].error
+    assert company_states[2].waiting_on is None and company_states[3].waiting_on == (
+        company_states[2].id
+    )
+    assert received(sandbox.url) == 2

@@ -121,20 +121,30 @@ class DatabaseDedupeLeaders:
                 self.look_up(conn, key_of, since_ms, across_clients)
         return self._reusable.get(ctx.state_id)
 
-    def join(self, ctx: StepContext, key_of: Callable[[StepContext], str | None]) -> DedupeDecision:
+    def join(
+        self,
+        ctx: StepContext,
+        key_of: Callable[[StepContext], str | None],
+        may_lead: Callable[[StepContext], bool] | None = None,
+    ) -> DedupeDecision:
         """The leader of ``ctx``'s key: the one looked up, else made now. The first key without
         a leader joins with those of the chunk's items after it that reuse nothing (the items
-        before it never got this far)."""
+        before it never got this far). Of each new key, the first item that ``may_lead``
+        (the handler would send it) leads; ``ctx`` itself is on its way to send."""
         key = key_of(ctx)
         if key is not None and key in self._leaders:
             return self._leaders[key]
         if ctx.state_id not in self._joined:
             later = self.chunk[[c.state_id for c in self.chunk].index(ctx.state_id) :]
-            keys = {
-                sid: k
-                for sid, k in _keys(later, key_of).items()
-                if sid not in self._reusable and sid not in self._joined and k not in self._leaders
-            }
+            by_id = {c.state_id: c for c in later}
+            keys: dict[int, str] = {}
+            led: set[str] = set()
+            for sid, k in _keys(later, key_of).items():
+                if sid in self._reusable or sid in self._joined or k in self._leaders:
+                    continue
+                if k in led or sid == ctx.state_id or may_lead is None or may_lead(by_id[sid]):
+                    keys[sid] = k
+                    led.add(k)
             with self.engine.begin() as conn:
                 self._joined.update(dedupe_join(conn, ctx.batch_id, ctx.step, keys))
         return self._joined[ctx.state_id]

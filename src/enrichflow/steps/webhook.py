@@ -168,8 +168,14 @@ class DedupeLeaders(Protocol):
         ``since_ms`` by the same client (any client with ``across_clients``)."""
         ...
 
-    def join(self, ctx: StepContext, key_of: Callable[[StepContext], str | None]) -> DedupeDecision:
-        """Make ``ctx`` the leader of its key unless another state already is; who is."""
+    def join(
+        self,
+        ctx: StepContext,
+        key_of: Callable[[StepContext], str | None],
+        may_lead: Callable[[StepContext], bool] | None = None,
+    ) -> DedupeDecision:
+        """Make ``ctx`` the leader of its key unless another state already is; who is. Items
+        decided with it lead a new key only when ``may_lead`` says they would send."""
         ...
 
 
@@ -306,7 +312,9 @@ def dedupe_value(ctx: StepContext, name: str) -> Any:
     return None
 
 
-def _dedupe(ctx: StepContext, options: WebhookOptions) -> Completed | Deferred | None:
+def _dedupe(
+    ctx: StepContext, options: WebhookOptions, may_lead: Callable[[StepContext], bool]
+) -> Completed | Deferred | None:
     """Company-level de-duplication (``dedupe_by``): ``None`` when this item sends (no key,
     or it leads it); an earlier batch's result within ``reuse_days``; the leader's result when
     it already landed; else a wait on the leader."""
@@ -334,7 +342,7 @@ def _dedupe(ctx: StepContext, options: WebhookOptions) -> Completed | Deferred |
                     "dedupe_key": key,
                 },
             )
-    decision = leaders.join(ctx, partial(_key_of, name))
+    decision = leaders.join(ctx, partial(_key_of, name), may_lead)
     if decision.leads(ctx.state_id) or decision.leader_status is None:
         return None
     if decision.payload is not None:
@@ -405,8 +413,11 @@ def send_webhook(ctx: StepContext) -> Completed | Deferred:
     if not isinstance(client, httpx.Client):
         client = shared_client()
 
-    callback = callback_url(public_url, callback_token(ctx.state_id, ctx.attempt, secret))
-    body = encode_json(build_payload(ctx, callback))
+    def encoded(item: StepContext) -> bytes:
+        token = callback_token(item.state_id, item.attempt, secret)
+        return encode_json(build_payload(item, callback_url(public_url, token)))
+
+    body = encoded(ctx)
     max_bytes = options.max_payload_bytes
     if len(body) > max_bytes:
         raise PermanentStepError(
@@ -416,7 +427,8 @@ def send_webhook(ctx: StepContext) -> Completed | Deferred:
         )
 
     # Company-level de-duplication comes before any submission is counted or sent.
-    shared = _dedupe(ctx, options)
+    # An item refused for its size never sends, so it must not lead its company.
+    shared = _dedupe(ctx, options, lambda item: len(encoded(item)) <= max_bytes)
     if shared is not None:
         return shared
 
