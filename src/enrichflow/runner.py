@@ -81,6 +81,7 @@ class DatabaseDedupeLeaders:
         self.engine = engine
         self.chunk: Sequence[StepContext] = ()
         """The contexts of the chunk being run."""
+        self._keys: dict[int, str] | None = None
         self._reusable: dict[int, ReusableResult] = {}
         self._leaders: dict[str, DedupeDecision] = {}
         self._joined: dict[int, DedupeDecision] = {}
@@ -95,7 +96,7 @@ class DatabaseDedupeLeaders:
     ) -> None:
         """Through ``conn``: the earlier results the chunk's keys can reuse (paid for at or
         after ``reuse_since_ms``; no reuse when it is None), then the leaders of the rest."""
-        keys = _keys(self.chunk, key_of)
+        keys = self._chunk_keys(key_of)
         first = self.chunk[0] if self.chunk else None
         if first is not None and keys and reuse_since_ms is not None:
             found = results_reusable(
@@ -131,23 +132,32 @@ class DatabaseDedupeLeaders:
         a leader joins with those of the chunk's items after it that reuse nothing (the items
         before it never got this far). Of each new key, the first item that ``may_lead``
         (the handler would send it) leads; ``ctx`` itself is on its way to send."""
-        key = key_of(ctx)
+        chunk_keys = self._chunk_keys(key_of)
+        key = chunk_keys.get(ctx.state_id)
         if key is not None and key in self._leaders:
             return self._leaders[key]
         if ctx.state_id not in self._joined:
             later = self.chunk[[c.state_id for c in self.chunk].index(ctx.state_id) :]
-            by_id = {c.state_id: c for c in later}
             keys: dict[int, str] = {}
             led: set[str] = set()
-            for sid, k in _keys(later, key_of).items():
-                if sid in self._reusable or sid in self._joined or k in self._leaders:
+            for c in later:
+                k = chunk_keys.get(c.state_id)
+                if k is None or k in self._leaders:
                     continue
-                if k in led or sid == ctx.state_id or may_lead is None or may_lead(by_id[sid]):
-                    keys[sid] = k
+                if c.state_id in self._reusable or c.state_id in self._joined:
+                    continue
+                if k in led or c is ctx or may_lead is None or may_lead(c):
+                    keys[c.state_id] = k
                     led.add(k)
             with self.engine.begin() as conn:
                 self._joined.update(dedupe_join(conn, ctx.batch_id, ctx.step, keys))
         return self._joined[ctx.state_id]
+
+    def _chunk_keys(self, key_of: Callable[[StepContext], str | None]) -> dict[int, str]:
+        """state id -> key of the chunk's items, computed once for the look-up and the join."""
+        if self._keys is None:
+            self._keys = _keys(self.chunk, key_of)
+        return self._keys
 
 
 def _keys(
