@@ -115,8 +115,9 @@ _WIDE_STAND_IN = "\udcff"
 
 
 def _mark_undecodable(exc: UnicodeError) -> tuple[str, int]:
-    """Turn undecodable UTF-16 or UTF-32 into a lone surrogate, which no UTF-8 decoder accepts, so the
-    record holding it becomes a bad row instead of silently holding a replacement character."""
+    """Turn undecodable UTF-16 or UTF-32 into a lone surrogate, which no UTF-8 decoder
+    accepts, so the record holding it becomes a bad row instead of silently holding a
+    replacement character."""
     if not isinstance(exc, UnicodeDecodeError):
         raise exc
     return _WIDE_STAND_IN, exc.end
@@ -182,11 +183,11 @@ def _detect_encoding(f: BinaryIO, name: str) -> tuple[str, bytes, bytes]:
     """Return ``(encoding, bom, head)``; ``head`` is the first :data:`SAMPLE_BYTES`, ``bom``
     the byte-order mark it starts with (``b""`` when none).
 
-    A UTF-8, UTF-16 or UTF-32 BOM decides; so does a first line of UTF-16 without one.  Otherwise the
-    first window that contains a non-ASCII byte decides (a file that starts with pure ASCII is
-    scanned on until one is found): valid UTF-8 => utf-8, else Windows-1252; undecodable in
-    both => :class:`InputError` with the offset.  A file that is not text at all is refused
-    with what it looks like.
+    A UTF-8, UTF-16 or UTF-32 BOM decides; so does a first line of UTF-16 without one.
+    Otherwise the first window that contains a non-ASCII byte decides (a file that starts with
+    pure ASCII is scanned on until one is found): valid UTF-8 => utf-8, else Windows-1252;
+    undecodable in both => :class:`InputError` with the offset.  A file that is not text at
+    all is refused with what it looks like.
     """
     head = f.read(SAMPLE_BYTES)
     if not head:
